@@ -1,0 +1,191 @@
+//! The `Backend` trait: the primitive ops every model, training step and FID pass is written in.
+//!
+//! Op names follow PyTorch's (`conv2d`, `conv_transpose2d`, `batch_norm2d`, ...); backward passes carry a
+//! `_bwd_data` / `_bwd_weight` / `_bwd` suffix. The same name is used by the f64 oracle (`reference/`), the
+//! f32 `cpu` backend and the GPU kernels, so `grep conv2d_bwd_weight` finds every version of one op.
+//!
+//! Tensors live in the backend (`Self::Tensor`); `upload` / `download` cross to the host [`Tensor`].
+//! Scalars that the training loop prints (losses) come back as host `f64`. Shape checking is shared by
+//! every backend through [`shapes`], so all of them reject bad input with the same error.
+
+pub mod cpu;
+pub mod shapes;
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// Stride and zero padding per axis (height, width), as `nn.Conv2d(stride=(sh, sw), padding=(ph, pw))`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dParams {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl Conv2dParams {
+    pub const fn new(stride: [usize; 2], padding: [usize; 2]) -> Self {
+        Conv2dParams { stride, padding }
+    }
+}
+
+/// An elementwise activation, with PyTorch's gradient convention at 0 (relu: 0, leaky_relu: `slope`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    LeakyRelu { slope: f32 },
+    Tanh,
+    Sigmoid,
+}
+
+/// torch.optim.Adam's hyperparameters (no weight decay, no amsgrad).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+/// The statistics a normalization forward saves for its backward: per channel (batch norm, `[C]`) or per
+/// instance and channel (instance norm, `[N*C]`). `invstd` = 1/sqrt(var + eps) with the biased variance.
+#[derive(Clone, Debug)]
+pub struct NormStats<T> {
+    pub mean: T,
+    pub invstd: T,
+}
+
+/// Gradients of a normalization layer: input, scale (`weight`/gamma), shift (`bias`/beta).
+#[derive(Clone, Debug)]
+pub struct NormGrads<T> {
+    pub dx: T,
+    pub dgamma: T,
+    pub dbeta: T,
+}
+
+/// What the reverse pass through an instance norm's tangent (forward-mode) pass yields: cotangents of the
+/// primal input and of its tangent, and the parameter gradients. The gradient penalty's double backward.
+#[derive(Clone, Debug)]
+pub struct InstanceNormJvpGrads<T> {
+    pub x_bar: T,
+    pub x_dot_bar: T,
+    pub dgamma: T,
+    pub dbeta: T,
+}
+
+/// The gradient penalty's head: from the per-sample input gradients g = ∇x̂ C(x̂), the penalty
+/// λ·mean((‖g‖₂ − 1)²), the norms, and the cotangent v = ∂GP/∂g = 2λ(‖g‖ − 1)·g/‖g‖/N.
+#[derive(Clone, Debug)]
+pub struct PenaltyHead<T> {
+    pub gp: f64,
+    pub grad_norm: Vec<f64>,
+    pub v: T,
+}
+
+pub trait Backend: Send + Sync {
+    /// A tensor in this backend's memory; it knows its shape.
+    type Tensor: Clone + Send + Sync;
+
+    /// A short name for reports: `cpu`, `wgpu`, `cuda`, `reference`.
+    fn name(&self) -> String;
+
+    // ------------------------------------------------------------------ memory
+    fn upload(&self, t: &Tensor) -> Result<Self::Tensor>;
+    fn download(&self, t: &Self::Tensor) -> Result<Tensor>;
+    fn shape(&self, t: &Self::Tensor) -> Vec<usize>;
+    fn full(&self, shape: &[usize], value: f32) -> Result<Self::Tensor>;
+    fn zeros(&self, shape: &[usize]) -> Result<Self::Tensor> {
+        self.full(shape, 0.0)
+    }
+    /// The same data under another shape of equal element count (PyTorch's `view`).
+    fn reshape(&self, t: &Self::Tensor, shape: &[usize]) -> Result<Self::Tensor>;
+
+    // ------------------------------------------------------------------ elementwise
+    /// a + b (same shapes).
+    fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
+    /// a += b (same shapes): gradient accumulation.
+    fn add_assign(&self, a: &mut Self::Tensor, b: &Self::Tensor) -> Result<()>;
+    /// s·a.
+    fn scale(&self, a: &Self::Tensor, s: f32) -> Result<Self::Tensor>;
+    /// x̂ = α·a + (1 − α)·b with one α per sample (`alpha.len()` = N): the gradient penalty's interpolates.
+    fn lerp_per_sample(&self, a: &Self::Tensor, b: &Self::Tensor, alpha: &[f32]) -> Result<Self::Tensor>;
+    /// The mean of all elements, as a host scalar.
+    fn mean(&self, t: &Self::Tensor) -> Result<f64>;
+
+    // ------------------------------------------------------------------ convolution (no bias)
+    /// y = conv2d(x, w): x [N, C, H, W], w [O, C, kh, kw] → y [N, O, Ho, Wo].
+    fn conv2d(&self, x: &Self::Tensor, w: &Self::Tensor, p: Conv2dParams) -> Result<Self::Tensor>;
+    /// dx of conv2d given dy [N, O, Ho, Wo]; `x_shape` is the forward input's shape.
+    fn conv2d_bwd_data(&self, dy: &Self::Tensor, w: &Self::Tensor, x_shape: [usize; 4], p: Conv2dParams) -> Result<Self::Tensor>;
+    /// dw of conv2d given the forward input x and dy; `w_shape` is [O, C, kh, kw].
+    fn conv2d_bwd_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<Self::Tensor>;
+
+    /// y = conv_transpose2d(x, w): x [N, Cin, H, W], w [Cin, Cout, kh, kw] (PyTorch's layout) →
+    /// y [N, Cout, (H−1)·s − 2p + kh, ...]. It is conv2d's backward-data with w read as [O=Cin, C=Cout].
+    fn conv_transpose2d(&self, x: &Self::Tensor, w: &Self::Tensor, p: Conv2dParams) -> Result<Self::Tensor> {
+        let y_shape = shapes::conv_transpose2d_out("conv_transpose2d", &self.shape(x), &self.shape(w), p)?;
+        self.conv2d_bwd_data(x, w, y_shape, p)
+    }
+    /// dx of conv_transpose2d: conv2d of dy with the same weight.
+    fn conv_transpose2d_bwd_data(&self, dy: &Self::Tensor, w: &Self::Tensor, p: Conv2dParams) -> Result<Self::Tensor> {
+        self.conv2d(dy, w, p)
+    }
+    /// dw of conv_transpose2d: conv2d's backward-weight with the roles of input and output swapped.
+    fn conv_transpose2d_bwd_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<Self::Tensor> {
+        self.conv2d_bwd_weight(dy, x, w_shape, p)
+    }
+
+    // ------------------------------------------------------------------ normalization
+    /// Training-mode batch norm over (N, H, W) per channel. Updates the running statistics in place as
+    /// PyTorch: r ← (1 − momentum)·r + momentum·stat, with the unbiased variance for `running_var`.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm2d_train(
+        &self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor,
+        running_mean: &mut Self::Tensor, running_var: &mut Self::Tensor, eps: f32, momentum: f32,
+    ) -> Result<(Self::Tensor, NormStats<Self::Tensor>)>;
+    /// Eval-mode batch norm with the running statistics.
+    fn batch_norm2d_eval(
+        &self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor,
+        running_mean: &Self::Tensor, running_var: &Self::Tensor, eps: f32,
+    ) -> Result<Self::Tensor>;
+    fn batch_norm2d_bwd(
+        &self, dy: &Self::Tensor, x: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
+    ) -> Result<NormGrads<Self::Tensor>>;
+
+    /// Instance norm with affine gamma/beta, statistics over (H, W) per sample and channel.
+    fn instance_norm2d(
+        &self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor, eps: f32,
+    ) -> Result<(Self::Tensor, NormStats<Self::Tensor>)>;
+    fn instance_norm2d_bwd(
+        &self, dy: &Self::Tensor, x: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
+    ) -> Result<NormGrads<Self::Tensor>>;
+    /// Forward-mode derivative: ẏ = ∂IN(x)/∂x · ẋ (gamma and beta held constant).
+    fn instance_norm2d_jvp(
+        &self, x: &Self::Tensor, x_dot: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
+    ) -> Result<Self::Tensor>;
+    /// Reverse pass through (y, ẏ) = (IN(x), ∂IN(x)·ẋ) given cotangents ȳ and ẏ̄.
+    #[allow(clippy::too_many_arguments)]
+    fn instance_norm2d_jvp_bwd(
+        &self, x: &Self::Tensor, x_dot: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
+        y_bar: &Self::Tensor, y_dot_bar: &Self::Tensor,
+    ) -> Result<InstanceNormJvpGrads<Self::Tensor>>;
+
+    // ------------------------------------------------------------------ activations
+    fn activation(&self, act: Activation, x: &Self::Tensor) -> Result<Self::Tensor>;
+    /// dx given the forward input x, its output y and dy (each activation reads the one it needs).
+    /// For piecewise-linear activations this is also the forward-mode derivative with dy = ẋ.
+    fn activation_bwd(&self, act: Activation, x: &Self::Tensor, y: &Self::Tensor, dy: &Self::Tensor) -> Result<Self::Tensor>;
+
+    // ------------------------------------------------------------------ losses (mean reduction)
+    /// nn.BCELoss on probabilities (log clamped at −100): the loss and dL/dp.
+    fn bce(&self, p: &Self::Tensor, target: &Self::Tensor) -> Result<(f64, Self::Tensor)>;
+    /// nn.BCEWithLogitsLoss: the loss and dL/dlogits.
+    fn bce_logits(&self, logits: &Self::Tensor, target: &Self::Tensor) -> Result<(f64, Self::Tensor)>;
+    /// WGAN-GP's penalty head from g = ∇x̂ C(x̂) [N, ...].
+    fn gradient_penalty_head(&self, g: &Self::Tensor, lambda: f32) -> Result<PenaltyHead<Self::Tensor>>;
+
+    // ------------------------------------------------------------------ optimizer
+    /// One torch.optim.Adam step (`step` is 1-based, the step being taken), fused, in place.
+    fn adam_step(
+        &self, param: &mut Self::Tensor, grad: &Self::Tensor, exp_avg: &mut Self::Tensor,
+        exp_avg_sq: &mut Self::Tensor, cfg: &AdamConfig, step: u64,
+    ) -> Result<()>;
+}

@@ -1,0 +1,11 @@
+//! cxr-gan: DCGAN and WGAN-GP on chest X-rays over hand-written compute kernels, judged by FID.
+//!
+//! Data flows one way: images → preprocessing (`data`) → training (`train`, models in `nn` over a
+//! [`backend::Backend`]) → checkpoints and samples → FID (`fid`) → reports.
+
+pub mod backend;
+pub mod error;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::Tensor;

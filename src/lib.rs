@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod golden;
 pub mod tensor;
 
 pub use error::{Error, Result};

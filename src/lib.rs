@@ -6,7 +6,9 @@
 pub mod backend;
 pub mod error;
 pub mod golden;
+pub mod nn;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use tensor::Tensor;

@@ -1,0 +1,233 @@
+//! `nn.Sequential` over a [`Backend`]: layers with explicit forward and backward passes, indexed as
+//! PyTorch's `main.{i}` so state_dict names (`main.0.weight`, `main.3.running_mean`) match the tutorial's.
+
+use crate::backend::{Activation, Backend, Conv2dParams, NormStats};
+use crate::error::{Error, Result};
+
+/// One layer; parameters live in the backend's memory.
+#[derive(Clone, Debug)]
+pub enum Layer<T> {
+    /// nn.Conv2d(bias=False); weight [O, C, kh, kw].
+    Conv2d { weight: T, p: Conv2dParams },
+    /// nn.ConvTranspose2d(bias=False); weight [Cin, Cout, kh, kw].
+    ConvTranspose2d { weight: T, p: Conv2dParams },
+    /// nn.BatchNorm2d: weight (gamma), bias (beta), running statistics.
+    BatchNorm2d { weight: T, bias: T, running_mean: T, running_var: T, eps: f32, momentum: f32 },
+    /// nn.InstanceNorm2d(affine=True), no running statistics.
+    InstanceNorm2d { weight: T, bias: T, eps: f32 },
+    Act(Activation),
+}
+
+/// Batch norm uses batch statistics (and updates its running ones) in `Train`, running ones in `Eval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// What a layer's forward keeps for its backward.
+#[derive(Clone, Debug)]
+pub enum Saved<T> {
+    /// A convolution's input.
+    Input(T),
+    /// A normalization's input and statistics.
+    Norm { x: T, stats: NormStats<T> },
+    /// An activation's input and output.
+    Act { x: T, y: T },
+}
+
+/// The forward pass's record, one entry per layer.
+#[derive(Clone, Debug)]
+pub struct Tape<T> {
+    pub saved: Vec<Saved<T>>,
+}
+
+/// Parameter gradients by state_dict name, in parameter order.
+#[derive(Clone, Debug)]
+pub struct Grads<T> {
+    pub entries: Vec<(String, T)>,
+}
+
+impl<T> Default for Grads<T> {
+    fn default() -> Self {
+        Grads { entries: Vec::new() }
+    }
+}
+
+impl<T: Clone> Grads<T> {
+    /// Adds `g` to the gradient of `name` (PyTorch's accumulation across backward calls).
+    pub fn accumulate<B: Backend<Tensor = T>>(&mut self, b: &B, name: String, g: T) -> Result<()> {
+        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, acc)) => b.add_assign(acc, &g),
+            None => {
+                self.entries.push((name, g));
+                Ok(())
+            }
+        }
+    }
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, g)| g)
+    }
+}
+
+/// The state_dict entries of a Sequential, by shared or mutable reference (one body for both).
+macro_rules! named_tensors {
+    ($layers:expr) => {{
+        let mut out = Vec::new();
+        for (i, layer) in $layers.into_iter().enumerate() {
+            match layer {
+                Layer::Conv2d { weight, .. } | Layer::ConvTranspose2d { weight, .. } => out.push((format!("main.{i}.weight"), weight)),
+                Layer::BatchNorm2d { weight, bias, running_mean, running_var, .. } => {
+                    out.push((format!("main.{i}.weight"), weight));
+                    out.push((format!("main.{i}.bias"), bias));
+                    out.push((format!("main.{i}.running_mean"), running_mean));
+                    out.push((format!("main.{i}.running_var"), running_var));
+                }
+                Layer::InstanceNorm2d { weight, bias, .. } => {
+                    out.push((format!("main.{i}.weight"), weight));
+                    out.push((format!("main.{i}.bias"), bias));
+                }
+                Layer::Act(_) => {}
+            }
+        }
+        out
+    }};
+}
+
+#[derive(Clone, Debug)]
+pub struct Sequential<T> {
+    pub layers: Vec<Layer<T>>,
+}
+
+impl<T: Clone> Sequential<T> {
+    /// Every tensor of the state_dict (parameters and buffers) with its PyTorch name.
+    pub fn state_dict(&self) -> Vec<(String, &T)> {
+        named_tensors!(&self.layers)
+    }
+
+    /// Mutable access to every state_dict tensor (loading checkpoints, optimizer steps).
+    pub fn state_dict_mut(&mut self) -> Vec<(String, &mut T)> {
+        named_tensors!(&mut self.layers)
+    }
+
+    /// The trainable parameters (no running statistics), as `named_parameters()`.
+    pub fn parameters_mut(&mut self) -> Vec<(String, &mut T)> {
+        self.state_dict_mut().into_iter().filter(|(n, _)| !n.contains("running_")).collect()
+    }
+
+    pub fn forward<B: Backend<Tensor = T>>(&mut self, b: &B, x: &T, mode: Mode) -> Result<(T, Tape<T>)> {
+        let mut saved = Vec::with_capacity(self.layers.len());
+        let mut x = x.clone();
+        for layer in self.layers.iter_mut() {
+            let (y, s) = match layer {
+                Layer::Conv2d { weight, p } => (b.conv2d(&x, weight, *p)?, Saved::Input(x)),
+                Layer::ConvTranspose2d { weight, p } => (b.conv_transpose2d(&x, weight, *p)?, Saved::Input(x)),
+                Layer::BatchNorm2d { weight, bias, running_mean, running_var, eps, momentum } => match mode {
+                    Mode::Train => {
+                        let (y, stats) = b.batch_norm2d_train(&x, weight, bias, running_mean, running_var, *eps, *momentum)?;
+                        (y, Saved::Norm { x, stats })
+                    }
+                    Mode::Eval => (b.batch_norm2d_eval(&x, weight, bias, running_mean, running_var, *eps)?, Saved::Input(x)),
+                },
+                Layer::InstanceNorm2d { weight, bias, eps } => {
+                    let (y, stats) = b.instance_norm2d(&x, weight, bias, *eps)?;
+                    (y, Saved::Norm { x, stats })
+                }
+                Layer::Act(a) => {
+                    let y = b.activation(*a, &x)?;
+                    (y.clone(), Saved::Act { x, y })
+                }
+            };
+            saved.push(s);
+            x = y;
+        }
+        Ok((x, Tape { saved }))
+    }
+
+    /// Backpropagates `dy` through a training-mode forward's tape. Parameter gradients are accumulated
+    /// into `grads` when given; the input gradient is computed only when `input_grad` is set.
+    pub fn backward<B: Backend<Tensor = T>>(
+        &self, b: &B, tape: &Tape<T>, dy: &T, mut grads: Option<&mut Grads<T>>, input_grad: bool,
+    ) -> Result<Option<T>> {
+        let mut dy = dy.clone();
+        for (i, (layer, saved)) in self.layers.iter().zip(&tape.saved).enumerate().rev() {
+            let need_dx = i > 0 || input_grad;
+            let wname = || format!("main.{i}.weight");
+            dy = match (layer, saved) {
+                (Layer::Conv2d { weight, p }, Saved::Input(x)) => {
+                    if let Some(g) = grads.as_deref_mut() {
+                        g.accumulate(b, wname(), b.conv2d_bwd_weight(x, &dy, dims(b, weight)?, *p)?)?;
+                    }
+                    if !need_dx { return Ok(None); }
+                    b.conv2d_bwd_data(&dy, weight, dims(b, x)?, *p)?
+                }
+                (Layer::ConvTranspose2d { weight, p }, Saved::Input(x)) => {
+                    if let Some(g) = grads.as_deref_mut() {
+                        g.accumulate(b, wname(), b.conv_transpose2d_bwd_weight(x, &dy, dims(b, weight)?, *p)?)?;
+                    }
+                    if !need_dx { return Ok(None); }
+                    b.conv_transpose2d_bwd_data(&dy, weight, *p)?
+                }
+                (Layer::BatchNorm2d { weight, .. }, Saved::Norm { x, stats }) => {
+                    let r = b.batch_norm2d_bwd(&dy, x, weight, stats)?;
+                    self.accumulate_affine(b, grads.as_deref_mut(), i, r.dgamma, r.dbeta)?;
+                    r.dx
+                }
+                (Layer::InstanceNorm2d { weight, .. }, Saved::Norm { x, stats }) => {
+                    let r = b.instance_norm2d_bwd(&dy, x, weight, stats)?;
+                    self.accumulate_affine(b, grads.as_deref_mut(), i, r.dgamma, r.dbeta)?;
+                    r.dx
+                }
+                (Layer::Act(a), Saved::Act { x, y }) => b.activation_bwd(*a, x, y, &dy)?,
+                _ => return Err(Error::Other(format!("main.{i}: backward needs a training-mode forward's tape"))),
+            };
+        }
+        Ok(Some(dy))
+    }
+
+    fn accumulate_affine<B: Backend<Tensor = T>>(&self, b: &B, grads: Option<&mut Grads<T>>, i: usize, dgamma: T, dbeta: T) -> Result<()> {
+        if let Some(g) = grads {
+            g.accumulate(b, format!("main.{i}.weight"), dgamma)?;
+            g.accumulate(b, format!("main.{i}.bias"), dbeta)?;
+        }
+        Ok(())
+    }
+}
+
+/// A tensor's shape as `[N, C, H, W]`.
+pub fn dims<B: Backend>(b: &B, t: &B::Tensor) -> Result<[usize; 4]> {
+    crate::tensor::dims4(&b.shape(t), "nn", "tensor")
+}
+
+impl<T: Clone> Sequential<T> {
+    /// PyTorch's `load_state_dict(strict=True)`: every tensor of the model must be present in `get` with
+    /// its shape; the error lists every missing or mis-shaped tensor.
+    pub fn load_state_dict<B: Backend<Tensor = T>>(
+        &mut self, b: &B, prefix: &str, get: impl Fn(&str) -> Option<crate::Tensor>,
+    ) -> Result<()> {
+        let mut problems = Vec::new();
+        let mut loaded = Vec::new();
+        for (name, t) in self.state_dict() {
+            let key = format!("{prefix}{name}");
+            match get(&key) {
+                None => problems.push(format!("missing {key}")),
+                Some(h) if h.shape() != b.shape(t).as_slice() => {
+                    problems.push(format!("{key} has shape {:?}, the model needs {:?}", h.shape(), b.shape(t)))
+                }
+                Some(h) => loaded.push(b.upload(&h)?),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Other(format!("state_dict does not fit the model: {}", problems.join("; "))));
+        }
+        for ((_, slot), t) in self.state_dict_mut().into_iter().zip(loaded) {
+            *slot = t;
+        }
+        Ok(())
+    }
+
+    /// Every state_dict tensor downloaded to the host, names prefixed.
+    pub fn download_state_dict<B: Backend<Tensor = T>>(&self, b: &B, prefix: &str) -> Result<Vec<(String, crate::Tensor)>> {
+        self.state_dict().into_iter().map(|(n, t)| Ok((format!("{prefix}{n}"), b.download(t)?))).collect()
+    }
+}

@@ -1,0 +1,39 @@
+//! torch.optim.Adam over a model's named parameters, the state kept beside them by name.
+
+use crate::backend::{AdamConfig, Backend};
+use crate::error::{Error, Result};
+use crate::nn::{Grads, Sequential};
+
+pub struct Adam<T> {
+    pub cfg: AdamConfig,
+    /// Steps taken so far (PyTorch keeps one per parameter; ours move together).
+    pub step: u64,
+    /// (name, exp_avg, exp_avg_sq) per parameter, in `named_parameters()` order.
+    pub state: Vec<(String, T, T)>,
+}
+
+impl<T: Clone> Adam<T> {
+    /// Zero moments for every parameter of `model` (PyTorch creates them lazily at the first step).
+    pub fn new<B: Backend<Tensor = T>>(b: &B, model: &mut Sequential<T>, cfg: AdamConfig) -> Result<Self> {
+        let state = model
+            .parameters_mut()
+            .into_iter()
+            .map(|(n, p)| {
+                let s = b.shape(p);
+                Ok((n, b.zeros(&s)?, b.zeros(&s)?))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Adam { cfg, step: 0, state })
+    }
+
+    /// One step of every parameter with its gradient; every parameter must have one.
+    pub fn step<B: Backend<Tensor = T>>(&mut self, b: &B, model: &mut Sequential<T>, grads: &Grads<T>) -> Result<()> {
+        self.step += 1;
+        for ((name, p), (sname, m, v)) in model.parameters_mut().into_iter().zip(self.state.iter_mut()) {
+            debug_assert_eq!(&name, sname);
+            let g = grads.get(&name).ok_or_else(|| Error::Other(format!("Adam: no gradient for {name}")))?;
+            b.adam_step(p, g, m, v, &self.cfg, self.step)?;
+        }
+        Ok(())
+    }
+}

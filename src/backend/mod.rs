@@ -90,6 +90,14 @@ pub trait Backend: Send + Sync {
     // ------------------------------------------------------------------ memory
     fn upload(&self, t: &Tensor) -> Result<Self::Tensor>;
     fn download(&self, t: &Self::Tensor) -> Result<Tensor>;
+    /// Uploads f64 host data (golden files); backends in f32 round it, the oracle keeps it.
+    fn upload_f64(&self, shape: &[usize], data: &[f64]) -> Result<Self::Tensor> {
+        self.upload(&Tensor::from_f64(shape, data)?)
+    }
+    /// Downloads as f64 (exact for f32 backends; the oracle's own precision for it).
+    fn download_f64(&self, t: &Self::Tensor) -> Result<Vec<f64>> {
+        Ok(self.download(t)?.to_f64())
+    }
     fn shape(&self, t: &Self::Tensor) -> Vec<usize>;
     fn full(&self, shape: &[usize], value: f32) -> Result<Self::Tensor>;
     fn zeros(&self, shape: &[usize]) -> Result<Self::Tensor> {

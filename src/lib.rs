@@ -4,7 +4,11 @@
 //! [`backend::Backend`]) → checkpoints and samples → FID (`fid`) → reports.
 
 pub mod backend;
+pub mod cli;
+pub mod data;
+pub mod conformance;
 pub mod error;
+pub mod fid;
 pub mod golden;
 pub mod nn;
 pub mod tensor;

@@ -1,4 +1,6 @@
 fn main() {
-    eprintln!("cxr-gan: the command-line interface is not built yet");
-    std::process::exit(2);
+    if let Err(e) = cxr_gan::cli::main() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
 }

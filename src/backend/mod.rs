@@ -10,6 +10,7 @@
 
 pub mod cpu;
 pub mod shapes;
+pub mod shapes_pool;
 
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -25,6 +26,26 @@ impl Conv2dParams {
     pub const fn new(stride: [usize; 2], padding: [usize; 2]) -> Self {
         Conv2dParams { stride, padding }
     }
+}
+
+/// Window, stride and padding (per axis: height, width) of a 2-d pooling, as
+/// `F.max_pool2d(x, kernel, stride, padding)` with ceil_mode False. Padding is at most half the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dParams {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl Pool2dParams {
+    pub const fn new(kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Self {
+        Pool2dParams { kernel, stride, padding }
+    }
+}
+
+/// The error of a backend asked for an op it does not implement (the FID ops' default bodies).
+pub fn lacks_op(backend: String, op: &str) -> crate::Error {
+    crate::Error::Backend { backend, detail: format!("this backend has no `{op}` (needed by FID's InceptionV3)") }
 }
 
 /// An elementwise activation, with PyTorch's gradient convention at 0 (relu: 0, leaky_relu: `slope`).
@@ -196,4 +217,62 @@ pub trait Backend: Send + Sync {
         &self, param: &mut Self::Tensor, grad: &Self::Tensor, exp_avg: &mut Self::Tensor,
         exp_avg_sq: &mut Self::Tensor, cfg: &AdamConfig, step: u64,
     ) -> Result<()>;
+
+    // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
+    // Default bodies report the op as missing, so a backend without them still compiles (and runs
+    // everything but FID). Shape checks: [`shapes_pool`].
+
+    /// F.avg_pool2d(x, kernel, stride, padding, ceil_mode=False, count_include_pad): x [N, C, H, W] →
+    /// [N, C, Ho, Wo]. Without count_include_pad the divisor counts only the window's elements inside x.
+    fn avg_pool2d(&self, x: &Self::Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Self::Tensor> {
+        let _ = (x, p, count_include_pad);
+        Err(lacks_op(self.name(), "avg_pool2d"))
+    }
+    /// F.max_pool2d(x, kernel, stride, padding) (padding is −∞; NaN propagates).
+    fn max_pool2d(&self, x: &Self::Tensor, p: Pool2dParams) -> Result<Self::Tensor> {
+        let _ = (x, p);
+        Err(lacks_op(self.name(), "max_pool2d"))
+    }
+    /// F.adaptive_avg_pool2d(x, 1) flattened: the mean of every plane, x [N, C, H, W] → [N, C].
+    fn global_avg_pool2d(&self, x: &Self::Tensor) -> Result<Self::Tensor> {
+        let _ = x;
+        Err(lacks_op(self.name(), "global_avg_pool2d"))
+    }
+    /// F.interpolate(x, size=(out_h, out_w), mode='bilinear', align_corners=False): x [N, C, H, W] →
+    /// [N, C, out_h, out_w], source index max((d + 0.5)·in/out − 0.5, 0).
+    fn resize_bilinear(&self, x: &Self::Tensor, out_h: usize, out_w: usize) -> Result<Self::Tensor> {
+        let _ = (x, out_h, out_w);
+        Err(lacks_op(self.name(), "resize_bilinear"))
+    }
+    /// torch.cat(xs, dim=1): tensors [N, Cᵢ, H, W] → [N, ΣCᵢ, H, W].
+    fn concat_channels(&self, xs: &[&Self::Tensor]) -> Result<Self::Tensor> {
+        let _ = xs;
+        Err(lacks_op(self.name(), "concat_channels"))
+    }
+    /// y = scale[c]·x + shift[c] per channel of x [N, C, H, W] (scale, shift [C]), then max(y, 0) when
+    /// `relu`: eval-mode BatchNorm folded to an affine map, fused with the ReLU of a BasicConv2d.
+    fn affine_channels(&self, x: &Self::Tensor, scale: &Self::Tensor, shift: &Self::Tensor, relu: bool) -> Result<Self::Tensor> {
+        let _ = (x, scale, shift, relu);
+        Err(lacks_op(self.name(), "affine_channels"))
+    }
+}
+
+/// Work that runs on whichever backend the user picked: `dispatch` instantiates it for the concrete type.
+pub trait BackendTask {
+    type Output;
+    fn run<B: Backend>(self, b: &B) -> Result<Self::Output>;
+}
+
+/// The backends this build knows, for `--backend`.
+pub const BACKEND_NAMES: &[&str] = &["auto", "cpu"];
+
+/// Runs `task` on the backend named `name` (`auto` picks the best one present: `cpu` in this build).
+pub fn dispatch<T: BackendTask>(name: &str, task: T) -> Result<T::Output> {
+    match name {
+        "auto" | "cpu" => task.run(&cpu::CpuBackend::new()),
+        other => Err(crate::Error::Backend {
+            backend: other.to_string(),
+            detail: format!("unknown backend; this build has: {}", BACKEND_NAMES.join(", ")),
+        }),
+    }
 }

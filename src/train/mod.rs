@@ -1,5 +1,8 @@
 //! Training: the DCGAN and WGAN-GP iterations and the optimizer.
 
+pub mod checkpoint;
 pub mod dcgan;
 pub mod optim;
+pub mod run;
+pub mod samples;
 pub mod wgan_gp;

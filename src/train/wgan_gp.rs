@@ -28,6 +28,9 @@ pub struct CriticStep<T> {
     pub grad_norm: Vec<f64>,
     /// C(real) mean − C(fake) mean: the Wasserstein estimate.
     pub wasserstein: f64,
+    /// Mean critic scores on the real and the fake batch.
+    pub c_real: f64,
+    pub c_fake: f64,
     pub fake: T,
     pub grads_c: Grads<T>,
 }
@@ -58,9 +61,9 @@ impl<T: Clone> WganGp<T> {
         self.c.backward(b, &tape, &b.full(&b.shape(&c_fake), 1.0 / n)?, Some(&mut grads_c), false)?;
         // + d/dθ GP on the interpolates
         let gp = gradient_penalty(b, &mut self.c, real, &fake, alpha, self.lambda, &mut grads_c, false)?;
-        let wasserstein = b.mean(&c_real)? - b.mean(&c_fake)?;
+        let (c_real, c_fake) = (b.mean(&c_real)?, b.mean(&c_fake)?);
         self.opt_c.step(b, &mut self.c, &grads_c)?;
-        Ok(CriticStep { loss_c: -wasserstein + gp.gp, gp: gp.gp, grad_norm: gp.grad_norm, wasserstein, fake, grads_c })
+        Ok(CriticStep { loss_c: c_fake - c_real + gp.gp, gp: gp.gp, grad_norm: gp.grad_norm, wasserstein: c_real - c_fake, c_real, c_fake, fake, grads_c })
     }
 
     /// One generator iteration through the current critic.

@@ -1,0 +1,28 @@
+//! The command line: parse, call the library, print. One file per subcommand.
+
+pub mod generate;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cxr-gan", version, about = "DCGAN and WGAN-GP on chest X-rays, judged by FID")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a DCGAN or WGAN-GP (with no --data: on a generated demo set of synthetic phantoms).
+    Train(train::TrainArgs),
+    /// Write images from a checkpoint's generator.
+    Generate(generate::GenerateArgs),
+}
+
+pub fn main() -> crate::Result<()> {
+    match Cli::parse().command {
+        Command::Train(a) => train::run(a),
+        Command::Generate(a) => generate::run(a),
+    }
+}

@@ -1,0 +1,201 @@
+//! `cxr-gan train`: the paper's runs, or with nothing given, a short demo on generated phantoms.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+
+use crate::backend::{dispatch, Backend, BackendTask};
+use crate::data::{list_images, write_demo_set, Dataset};
+use crate::error::{Error, Result};
+use crate::nn::dcgan::Widths;
+use crate::train::run::{load_config, save_config, train, ModelKind, RunDir, RunOptions, TrainConfig};
+
+/// The demo set: phantoms written into RUN_DIR when no data is given.
+const DEMO_IMAGES: usize = 48;
+const DEMO_SIZE: usize = 256;
+/// Demo settings that finish in about two minutes on 2 cores (the paper's are 128 and hundreds of epochs).
+const DEMO_BATCH: usize = 16;
+const DEMO_EPOCHS: usize = 250;
+/// Narrow networks for the demo (the paper's are 64): 16× fewer FLOPs, so enough iterations fit.
+const DEMO_WIDTH: usize = 16;
+/// The paper's batch size.
+const PAPER_BATCH: usize = 128;
+const PAPER_EPOCHS: usize = 500;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Model {
+    Dcgan,
+    WganGp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Resize {
+    Linear,
+    Area,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[arg(long, value_enum, default_value = "dcgan")]
+    pub model: Model,
+    /// Folder of chest X-rays (flat, or the Radiography Database's COVID/ with images/). Default:
+    /// $CXR_GAN_DATA_DIR, else a generated demo set of synthetic phantoms.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Train on this many images, chosen by a seeded shuffle (the paper: 500/1000/1500/2000).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Default: 500 with data, 250 on the demo set.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Default: 128 (the paper's) with data, 16 on the demo set.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+    /// Run directory. Default: runs/<model>-<unix time>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint (settings from its config.json;
+    /// --epochs may extend it).
+    #[arg(long, conflicts_with_all = ["data", "images", "out", "force"])]
+    pub resume: Option<PathBuf>,
+    /// Overwrite an existing run directory.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, default_value_t = 100)]
+    pub nz: usize,
+    /// Generator feature maps. Default: 64 (the paper's) with data, 16 on the demo set.
+    #[arg(long)]
+    pub ngf: Option<usize>,
+    /// Discriminator / critic feature maps. Default: 64 with data, 16 on the demo set.
+    #[arg(long)]
+    pub ndf: Option<usize>,
+    /// WGAN-GP: critic iterations per generator iteration.
+    #[arg(long, default_value_t = crate::train::wgan_gp::N_CRITIC)]
+    pub n_critic: usize,
+    #[arg(long, default_value_t = 2.0)]
+    pub clahe_clip: f64,
+    #[arg(long, default_value_t = 8)]
+    pub clahe_tiles: usize,
+    #[arg(long)]
+    pub no_clahe: bool,
+    #[arg(long, value_enum, default_value = "linear")]
+    pub resize: Resize,
+    /// Keep checkpoints/epoch_NNNN.safetensors every this many epochs (last.safetensors: every epoch).
+    #[arg(long, default_value_t = 10)]
+    pub checkpoint_every: usize,
+}
+
+struct Train {
+    cfg: TrainConfig,
+    run: RunDir,
+    dataset: Dataset,
+    resume: bool,
+}
+
+impl BackendTask for Train {
+    type Output = ();
+    fn run<B: Backend>(self, b: &B) -> Result<()> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        // Ctrl-C: finish the iteration, write last.safetensors, exit cleanly. (Ignored if a handler exists.)
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+        let opts = RunOptions { progress: true, stop, max_iterations: None };
+        println!("training {} on {} images ({}) with backend {}, {} epochs, batch {}",
+            self.cfg.model.name(), self.dataset.len(), self.cfg.data.display(), b.name(), self.cfg.epochs, self.cfg.batch_size);
+        let s = train(b, &self.cfg, &self.run, &self.dataset, self.resume, &opts)?;
+        let dir = self.run.0.display();
+        if s.interrupted {
+            println!("interrupted after {} iterations; resume with: cxr-gan train --resume {dir}", s.iterations);
+        }
+        println!("done: {} epochs, {} iterations", s.epochs_done, s.iterations);
+        println!("outputs in {dir}: metrics.csv, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
+        println!("mean-image correlation (64 generated vs training mean): {:.3}", s.mean_image_correlation);
+        Ok(())
+    }
+}
+
+fn default_out(model: ModelKind) -> PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    PathBuf::from("runs").join(format!("{}-{secs}", model.name()))
+}
+
+fn prepare_dir(out: &Path, force: bool) -> Result<()> {
+    if out.exists() {
+        if !force {
+            return Err(Error::Other(format!("{} exists; pass --resume {} to continue it or --force to overwrite", out.display(), out.display())));
+        }
+        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
+    std::fs::create_dir_all(out.join("checkpoints")).map_err(|e| Error::io(out, e))
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    if let Some(dir) = &a.resume {
+        let run = RunDir(dir.clone());
+        let mut cfg = load_config(&run)?;
+        if let Some(e) = a.epochs {
+            cfg.epochs = e;
+        }
+        let dataset = Dataset::load_cache(&run.dataset_cache())?;
+        save_config(&run, &cfg)?;
+        let backend = a.backend.clone();
+        return dispatch(&backend, Train { cfg, run, dataset, resume: true });
+    }
+    let model = match a.model {
+        Model::Dcgan => ModelKind::Dcgan,
+        Model::WganGp => ModelKind::WganGp,
+    };
+    let out = a.out.clone().unwrap_or_else(|| default_out(model));
+    let data = a.data.clone().or_else(|| std::env::var_os("CXR_GAN_DATA_DIR").map(PathBuf::from));
+    if a.n_critic == 0 {
+        return Err(Error::invalid("train", "--n-critic must be at least 1"));
+    }
+    prepare_dir(&out, a.force)?;
+    let synthetic = data.is_none();
+    let data = match data {
+        Some(d) => d,
+        None => {
+            let dir = out.join("demo_data");
+            println!("no --data and no CXR_GAN_DATA_DIR: generating {DEMO_IMAGES} SYNTHETIC chest-radiograph phantoms in {}", dir.display());
+            write_demo_set(&dir, DEMO_IMAGES, DEMO_SIZE, a.seed)?;
+            dir
+        }
+    };
+    let files = Dataset::select(&list_images(&data)?, a.images, a.seed)?;
+    let (batch, epochs, width) = if synthetic { (DEMO_BATCH, DEMO_EPOCHS, DEMO_WIDTH) } else { (PAPER_BATCH, PAPER_EPOCHS, 64) };
+    let cfg = TrainConfig {
+        model,
+        data,
+        synthetic_data: synthetic,
+        images: a.images,
+        epochs: a.epochs.unwrap_or(epochs),
+        batch_size: a.batch_size.unwrap_or(batch),
+        seed: a.seed,
+        widths: Widths { nz: a.nz, ngf: a.ngf.unwrap_or(width), ndf: a.ndf.unwrap_or(width) },
+        n_critic: a.n_critic,
+        lambda: crate::train::wgan_gp::LAMBDA,
+        clahe: (!a.no_clahe).then_some((a.clahe_clip, a.clahe_tiles)),
+        resize: match a.resize {
+            Resize::Linear => "linear".into(),
+            Resize::Area => "area".into(),
+        },
+        checkpoint_every: a.checkpoint_every,
+        backend: a.backend.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        files,
+    };
+    let pre = cfg.preprocess()?;
+    pre.validate()?;
+    let dataset = Dataset::load(&cfg.files, &pre)?;
+    let run = RunDir(out);
+    dataset.save_cache(&run.dataset_cache())?;
+    save_config(&run, &cfg)?;
+    let backend = a.backend.clone();
+    dispatch(&backend, Train { cfg, run, dataset, resume: false })
+}

@@ -3,6 +3,7 @@
 
 use crate::backend::{Activation, AdamConfig, Backend, Conv2dParams};
 use crate::error::{Error, Result};
+use crate::fid::inception::{conformance_weights, InceptionV3, FID_DIMS};
 use crate::golden::{Check, GoldenFile};
 use crate::nn::dcgan::{discriminator, generator, Head, Widths};
 use crate::nn::{Grads, Sequential};
@@ -22,14 +23,33 @@ pub enum Outcome {
 
 /// Ops that later work will implement: counted as not checked yet, never as a pass.
 const LATER: &[(&str, &str)] = &[
-    ("inception_fid", "the FID issue (InceptionV3)"),
-    ("inception_fid_layers", "the FID issue (InceptionV3)"),
-    ("frechet", "the FID issue (Fréchet distance)"),
-    ("clahe", "the training issue (X-ray preprocessing)"),
-    ("resize", "the training issue (X-ray preprocessing)"),
-    ("rgb_to_gray", "the training issue (X-ray preprocessing)"),
-    ("preprocess", "the training issue (X-ray preprocessing)"),
 ];
+
+/// Ops computed on the host whatever the backend (image preprocessing, FID statistics): judged once.
+/// `None` when `f`'s op runs on a backend.
+pub fn run_host_file(f: &GoldenFile) -> Option<Result<Outcome>> {
+    if f.op == "frechet" {
+        return Some(frechet(f).map(Outcome::Checked));
+    }
+    crate::data::run_golden(f).transpose().map(|r| r.map(Outcome::Checked))
+}
+
+fn frechet(f: &GoldenFile) -> Result<Vec<Check>> {
+    use crate::fid::{frechet_distance, Statistics};
+    let stats = |name: &str| -> Result<Statistics> {
+        let (shape, data) = f.f64(name)?;
+        Statistics::from_features(&data, shape.get(1).copied().unwrap_or(0))
+    };
+    let (s1, s2) = (stats("in.features1")?, stats("in.features2")?);
+    let mut checks = vec![f.check("out.fid", &[frechet_distance(&s1, &s2)?])?];
+    for (tag, s) in [("1", &s1), ("2", &s2)] {
+        if f.tol.contains_key(&format!("out.mu{tag}")) {
+            checks.push(f.check(&format!("out.mu{tag}"), &s.mu)?);
+            checks.push(f.check(&format!("out.sigma{tag}"), &s.sigma)?);
+        }
+    }
+    Ok(checks)
+}
 
 /// Judged outputs, collected by name.
 struct Results<'a> {
@@ -138,7 +158,7 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
         "adam" => {
             let betas = f.param("betas")?.as_array().cloned().unwrap_or_default();
             let beta = |i: usize| betas.get(i).and_then(|v| v.as_f64()).ok_or_else(|| Error::format(&f.path, "betas is not a pair"));
-            let cfg = AdamConfig { lr: f.param_f64("lr")? as f32, beta1: beta(0)? as f32, beta2: beta(1)? as f32, eps: f.param_f64("eps")? as f32 };
+            let cfg = AdamConfig { lr: f.param_f64("lr")?, beta1: beta(0)?, beta2: beta(1)?, eps: f.param_f64("eps")? };
             let (mut p, g) = (up(b, f, "in.param")?, up(b, f, "in.grad")?);
             let (mut m, mut v) = (up(b, f, "in.exp_avg")?, up(b, f, "in.exp_avg_sq")?);
             b.adam_step(&mut p, &g, &mut m, &mut v, &cfg, f.param_f64("step")? as u64)?;
@@ -146,6 +166,17 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
             r.put_tensor(b, "out.exp_avg", &m)?;
             r.put_tensor(b, "out.exp_avg_sq", &v)?;
         }
+        "inception_fid" => {
+            let model = match inception(b)? {
+                Ok(m) => m,
+                Err(why) => return Ok(Outcome::Skipped(why)),
+            };
+            let x = images01(b, f)?;
+            for (dims, p) in FID_DIMS.iter().zip(model.pooled(b, &x, 3)?) {
+                r.put_tensor(b, &format!("out.features_{dims}"), &p)?;
+            }
+        }
+        "inception_fid_layers" => return inception_fid_layers(b, f),
         "gradient_penalty" => {
             let mut c = critic_from(b, f, f.param_f64("ndf")? as usize, "in.C.")?;
             let (real, fake) = (up(b, f, "in.real")?, up(b, f, "in.fake")?);
@@ -201,6 +232,75 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
         other => return Err(Error::format(&f.path, format!("unknown op `{other}`"))),
     }
     Ok(r.finish())
+}
+
+/// The FID Inception on `b`, or why it cannot be loaded here (a skip, not a failure: the weights file is
+/// not part of every checkout). A weights file that is present but wrong is a failure.
+fn inception<B: Backend>(b: &B) -> Result<std::result::Result<InceptionV3<B::Tensor>, String>> {
+    match conformance_weights() {
+        Ok(path) => Ok(Ok(InceptionV3::load(b, &path)?)),
+        Err(why) => Ok(Err(format!("needs the FID Inception weights: {why}"))),
+    }
+}
+
+/// The file's uint8 images `in.images` / `in.image` as the network's input (values / 255, in f64 for the oracle).
+fn images01<B: Backend>(b: &B, f: &GoldenFile) -> Result<B::Tensor> {
+    let name = if f.get("in.images").is_ok() { "in.images" } else { "in.image" };
+    let (shape, data) = f.u8(name)?;
+    b.upload_f64(&shape, &data.iter().map(|&v| v as f64 / 255.0).collect::<Vec<_>>())
+}
+
+/// Per-channel mean and standard deviation (ddof 1, as `torch.std`) of x [N, C, H, W] over (N, H, W).
+fn channel_mean_std(x: &[f64], shape: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let (n, c, hw) = (shape[0], shape[1], shape[2..].iter().product::<usize>());
+    let m = (n * hw) as f64;
+    let plane = |ch: usize| (0..n).flat_map(move |i| x[(i * c + ch) * hw..][..hw].iter().copied());
+    let mean: Vec<f64> = (0..c).map(|ch| plane(ch).sum::<f64>() / m).collect();
+    // One value per channel has no ddof-1 spread: NaN, as torch.std.
+    let std = (0..c).map(|ch| (plane(ch).map(|v| (v - mean[ch]).powi(2)).sum::<f64>() / (m - 1.0)).sqrt()).collect();
+    (mean, std)
+}
+
+/// Every stage's per-channel mean and std (`out.mean.<stage>`, `out.std.<stage>`) against the file's, all
+/// under its `*` tolerance. Where PyTorch's value is NaN (the std of the final 1×1 pool of one image) ours
+/// must be NaN too.
+fn inception_fid_layers<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
+    let model = match inception(b)? {
+        Ok(m) => m,
+        Err(why) => return Ok(Outcome::Skipped(why)),
+    };
+    let tol = f.tol.get("*").ok_or_else(|| Error::format(&f.path, "no `*` tolerance"))?.clone();
+    let mut ours = std::collections::HashMap::new();
+    model.forward_with(b, &images01(b, f)?, 3, |stage, t| {
+        let (mean, std) = channel_mean_std(&b.download_f64(t)?, &b.shape(t));
+        ours.insert(format!("out.mean.{stage}"), mean);
+        ours.insert(format!("out.std.{stage}"), std);
+        Ok(())
+    })?;
+    let mut names: Vec<&str> = f.names().filter(|n| n.starts_with("out.")).collect();
+    names.sort();
+    let mut checks = Vec::new();
+    for name in names {
+        let Some(mine) = ours.get(name) else {
+            checks.push(Check { name: name.into(), error: f64::INFINITY, passed: false, detail: "not produced".into() });
+            continue;
+        };
+        let (mut mine, mut reference) = (mine.clone(), f.f64(name)?.1);
+        if mine.len() != reference.len() {
+            let detail = format!("{} values, expected {}", mine.len(), reference.len());
+            checks.push(Check { name: name.into(), error: f64::INFINITY, passed: false, detail });
+            continue;
+        }
+        for (o, r) in mine.iter_mut().zip(reference.iter_mut()) {
+            match (o.is_nan(), r.is_nan()) {
+                (true, true) => (*o, *r) = (0.0, 0.0),
+                (false, true) => *o = f64::NAN, // judged as a failure
+                _ => {}
+            }
+        }
+        checks.push(crate::golden::judge(name, &tol, &mine, &reference, None));
+    }
+    Ok(Outcome::Checked(checks))
 }
 
 fn widths(f: &GoldenFile) -> Result<Widths> {

@@ -52,6 +52,13 @@ impl Tally {
 }
 
 fn run_all<B: Backend>(b: &B, f: &GoldenFile, tally: &mut Tally) {
+    // The f64 oracle's plain loops take ~30 s per 299×299 Inception image (~5 minutes for these files); the
+    // same files are checked on cpu, and the oracle's pooling / resize ops in tests/cpu_inception_ops.rs.
+    if b.name() == "oracle" && f.op.starts_with("inception_fid") {
+        let why = "oracle: too slow for the 299×299 Inception (~30 s per image); checked on cpu";
+        tally.record(&f.name, &b.name(), Ok(Outcome::Skipped(why.into())));
+        return;
+    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_file(b, f)))
         .unwrap_or_else(|_| Err(cxr_gan::Error::Other("panicked".into())));
     tally.record(&f.name, &b.name(), outcome);
@@ -78,6 +85,10 @@ fn golden_conformance() {
                 continue;
             }
         };
+        if let Some(outcome) = cxr_gan::conformance::run_host_file(&file) {
+            tally.record(&file.name, "host", outcome);
+            continue;
+        }
         run_all(&oracle, &file, &mut tally);
         run_all(&cpu, &file, &mut tally);
     }

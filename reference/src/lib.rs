@@ -35,3 +35,24 @@ impl Array {
         ((n * cc + c) * hh + h) * ww + w
     }
 }
+
+pub mod act;
+pub mod adam;
+pub mod conv;
+pub mod gp;
+pub mod loss;
+pub mod norm;
+pub mod pool;
+pub mod resize;
+
+pub use act::{activation, activation_bwd, Activation};
+pub use adam::{adam_step, AdamConfig};
+pub use conv::{conv2d, conv2d_bwd_data, conv2d_bwd_weight, conv_transpose2d, conv_transpose2d_bwd_data, conv_transpose2d_bwd_weight};
+pub use gp::{critic_backward, critic_forward, gradient_penalty, gradient_penalty_head, Critic, CriticGrads, GradientPenalty};
+pub use loss::{bce, bce_logits};
+pub use norm::{
+    batch_norm2d_bwd, batch_norm2d_eval, batch_norm2d_train, instance_norm2d, instance_norm2d_bwd, instance_norm2d_jvp,
+    instance_norm2d_jvp_bwd, InstanceNormJvpGrads, NormStats,
+};
+pub use pool::{affine_channels, avg_pool2d, concat_channels, global_avg_pool2d, max_pool2d};
+pub use resize::resize_bilinear;

@@ -57,13 +57,14 @@ pub enum Activation {
     Sigmoid,
 }
 
-/// torch.optim.Adam's hyperparameters (no weight decay, no amsgrad).
+/// torch.optim.Adam's hyperparameters (no weight decay, no amsgrad). Host scalars in f64, as PyTorch's
+/// Python floats: 1 − β₂ must be formed before rounding to f32 (0.001, not 1 − 0.999f32 = 0.00099998).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
 }
 
 /// The statistics a normalization forward saves for its backward: per channel (batch norm, `[C]`) or per

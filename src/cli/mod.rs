@@ -1,5 +1,6 @@
 //! The command line: parse, call the library, print. One file per subcommand.
 
+pub mod fid;
 pub mod generate;
 pub mod train;
 
@@ -18,11 +19,14 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Write images from a checkpoint's generator.
     Generate(generate::GenerateArgs),
+    /// The FID between two image folders or .npz statistics, as pytorch-fid (or --save-stats FOLDER OUT.npz).
+    Fid(fid::FidArgs),
 }
 
 pub fn main() -> crate::Result<()> {
     match Cli::parse().command {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Fid(a) => fid::run(a),
     }
 }

@@ -2,7 +2,8 @@
 //! golden dispatch run on it. Every op is one call into the oracle; data stays f64 end to end.
 
 use cxr_gan::backend::{
-    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead,
+    shapes, shapes_pool, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats,
+    PenaltyHead, Pool2dParams,
 };
 use cxr_gan::{Result, Tensor};
 use cxr_gan_reference as oracle;
@@ -154,21 +155,38 @@ impl Backend for ReferenceBackend {
         Ok(oracle::bce_logits(logits, target))
     }
     fn gradient_penalty_head(&self, g: &Array, lambda: f32) -> Result<PenaltyHead<Array>> {
-        // The oracle's gp.rs computes the head inline; this is its formula, per sample.
-        let n = g.shape[0];
-        let per = g.len() / n;
-        let lambda = lambda as f64;
-        let norms: Vec<f64> = g.data.chunks(per).map(|c| c.iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
-        let gp = lambda * norms.iter().map(|k| (k - 1.0).powi(2)).sum::<f64>() / n as f64;
-        let v: Vec<f64> = g.data.iter().enumerate().map(|(i, gi)| {
-            let k = norms[i / per];
-            2.0 * lambda * (k - 1.0) * gi / k / n as f64
-        }).collect();
-        Ok(PenaltyHead { gp, grad_norm: norms, v: Array::new(&g.shape, v) })
+        let (gp, grad_norm, v) = oracle::gradient_penalty_head(g, lambda as f64);
+        Ok(PenaltyHead { gp, grad_norm, v })
     }
     fn adam_step(&self, p: &mut Array, g: &Array, m: &mut Array, v: &mut Array, cfg: &AdamConfig, step: u64) -> Result<()> {
-        let cfg = oracle::AdamConfig { lr: cfg.lr as f64, beta1: cfg.beta1 as f64, beta2: cfg.beta2 as f64, eps: cfg.eps as f64 };
+        let cfg = oracle::AdamConfig { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps };
         oracle::adam_step(&mut p.data, &g.data, &mut m.data, &mut v.data, &cfg, step);
         Ok(())
+    }
+    // FID's InceptionV3 ops (forward only), shape-checked like every backend.
+    fn avg_pool2d(&self, x: &Array, p: Pool2dParams, count_include_pad: bool) -> Result<Array> {
+        shapes_pool::pool2d_out("avg_pool2d", &x.shape, p)?;
+        Ok(oracle::avg_pool2d(x, p.kernel, p.stride, p.padding, count_include_pad))
+    }
+    fn max_pool2d(&self, x: &Array, p: Pool2dParams) -> Result<Array> {
+        shapes_pool::pool2d_out("max_pool2d", &x.shape, p)?;
+        Ok(oracle::max_pool2d(x, p.kernel, p.stride, p.padding))
+    }
+    fn global_avg_pool2d(&self, x: &Array) -> Result<Array> {
+        shapes_pool::global_pool_out("global_avg_pool2d", &x.shape)?;
+        Ok(oracle::global_avg_pool2d(x))
+    }
+    fn resize_bilinear(&self, x: &Array, out_h: usize, out_w: usize) -> Result<Array> {
+        shapes_pool::resize_out("resize_bilinear", &x.shape, out_h, out_w)?;
+        Ok(oracle::resize_bilinear(x, out_h, out_w))
+    }
+    fn concat_channels(&self, xs: &[&Array]) -> Result<Array> {
+        let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape.as_slice()).collect();
+        shapes_pool::concat_channels_out("concat_channels", &shapes)?;
+        Ok(oracle::concat_channels(xs))
+    }
+    fn affine_channels(&self, x: &Array, scale: &Array, shift: &Array, relu: bool) -> Result<Array> {
+        shapes_pool::affine_channels("affine_channels", &x.shape, &scale.shape, &shift.shape)?;
+        Ok(oracle::affine_channels(x, &scale.data, &shift.data, relu))
     }
 }

@@ -1,0 +1,489 @@
+//! conv2d (no bias) and its two backward passes as im2col / col2im + one f32 GEMM (the `gemm` crate).
+//! conv_transpose2d needs nothing here: the trait routes it through conv2d_bwd_data / conv2d / bwd_weight.
+//!
+//! Layout. For a chunk of `b` samples, the column matrix is cols [K, b·P] row-major, K = C·kh·kw (row
+//! (c, ki, kj)) and P = Ho·Wo (column (sample, oy, ox)). Then
+//!   forward      y   [O, b·P] = w [O, K] · cols [K, b·P]
+//!   bwd_data     dcols [K, b·P] = wᵀ [K, O] · dy [O, b·P], then col2im scatters-adds dcols into dx
+//!   bwd_weight   dw [O, K] += dy [O, b·P] · colsᵀ [b·P, K]
+//! which keeps the long spatial dimension (b·P) contiguous in every operand that im2col writes, and lets
+//! the GEMM read w and wᵀ in place through strides (no transposed copy of the weights).
+//!
+//! Threading. Samples are grouped into chunks of `b` with b·P ≈ TARGET_COLS, so that deep layers with tiny
+//! images (4×4 → P = 16) still get a GEMM with a few hundred columns instead of a skinny one per sample,
+//! while large images (P ≥ TARGET_COLS) use one sample per chunk and write y / read dy in place. The chunks
+//! run in parallel on rayon, each calling the GEMM single-threaded (`Parallelism::None`) on scratch it
+//! reuses across its chunks. Parallelism across independent chunks beats splitting one GEMM across threads
+//! here: im2col / col2im and the gather / scatter are parallel too, no thread waits on a GEMM-internal
+//! barrier, and each thread's packed panels stay in its own cache. Only when there are fewer chunks than
+//! threads (a batch of 1 in FID, the generator's 1×1 input) is the GEMM itself run with
+//! `Parallelism::Rayon`.
+//!
+//! Results do not depend on scheduling: each output element is produced by exactly one chunk (forward,
+//! bwd_data), and bwd_weight sums a fixed partition of chunks per worker in a fixed order.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::CpuBackend;
+use crate::backend::{shapes, Conv2dParams};
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// Columns (b·P) one chunk's GEMM aims for: enough that packing costs are amortised and the micro-kernel
+/// runs full tiles, small enough that cols [K, b·P] stays a few MiB.
+const TARGET_COLS: usize = 512;
+
+/// The fewest GEMM columns (the reduction length b·P) one bwd_weight worker sums before its [O, K]
+/// partial is worth having.
+const MIN_WORKER_COLS: usize = 1024;
+
+/// The geometry of one conv2d: x [n, c, h, w], weight [o, c, kh, kw], y [n, o, ho, wo].
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    ho: usize,
+    wo: usize,
+    stride: [usize; 2],
+    pad: [usize; 2],
+}
+
+impl Geom {
+    fn new(x: [usize; 4], w: [usize; 4], y: [usize; 4], p: Conv2dParams) -> Self {
+        Geom { n: x[0], c: x[1], h: x[2], w: x[3], o: w[0], kh: w[2], kw: w[3], ho: y[2], wo: y[3], stride: p.stride, pad: p.padding }
+    }
+    /// Rows of the column matrix: c·kh·kw.
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    /// Output positions per sample: ho·wo.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    fn x_sample(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    fn y_sample(&self) -> usize {
+        self.o * self.p()
+    }
+    /// A 1×1, stride-1, unpadded conv: the column matrix of one sample is the sample itself.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
+    }
+    /// A kernel covering the whole unpadded input (one output position): the conv is a fully connected
+    /// layer, y [N, O] = x [N, K] · wᵀ, with no im2col at all (the discriminator's last layer, the
+    /// generator's first).
+    fn dense(&self) -> bool {
+        self.kh == self.h && self.kw == self.w && self.pad == [0, 0] && self.ho == 1 && self.wo == 1
+    }
+}
+
+/// For one kernel offset along an axis: the output positions [lo, hi) whose input index
+/// o·stride + offset − pad lies inside [0, len_in), and the input index `start` of position `lo`.
+/// Precomputing this keeps the im2col / col2im inner loops free of per-element bounds tests.
+#[derive(Clone, Copy, Debug)]
+struct Taps {
+    lo: usize,
+    hi: usize,
+    start: usize,
+}
+
+fn taps(len_in: usize, len_out: usize, stride: usize, offset: usize, pad: usize) -> Taps {
+    let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
+    let hi = if len_in + pad > offset { ((len_in - 1 + pad - offset) / stride + 1).min(len_out) } else { 0 };
+    let lo = lo.min(hi);
+    Taps { lo, hi, start: (lo * stride + offset).saturating_sub(pad) }
+}
+
+/// The taps of every kernel row ki and column kj.
+fn all_taps(g: &Geom) -> (Vec<Taps>, Vec<Taps>) {
+    let rows = (0..g.kh).map(|ki| taps(g.h, g.ho, g.stride[0], ki, g.pad[0])).collect();
+    let cols = (0..g.kw).map(|kj| taps(g.w, g.wo, g.stride[1], kj, g.pad[1])).collect();
+    (rows, cols)
+}
+
+/// d[i] = src[i·S] for i < d.len(). S is a const so that LLVM sees a fixed stride: S = 1 is a straight
+/// copy, S = 2 vectorizes as wide loads + shuffles. Short runs (tiny feature maps) are copied inline
+/// rather than through a memcpy call whose fixed cost would dominate.
+#[inline(always)]
+fn gather_run<const S: usize>(d: &mut [f32], src: &[f32]) {
+    let n = d.len();
+    if n == 0 {
+        return;
+    }
+    if S == 1 && n >= 32 {
+        d.copy_from_slice(&src[..n]);
+        return;
+    }
+    let (last, body) = d.split_last_mut().expect("n > 0");
+    for (d, s) in body.iter_mut().zip(src.chunks_exact(S)) {
+        *d = s[0];
+    }
+    *last = src[(n - 1) * S];
+}
+
+/// d[i·S] += src[i] for i < src.len(): the adjoint of [`gather_run`].
+#[inline(always)]
+fn scatter_add_run<const S: usize>(d: &mut [f32], src: &[f32]) {
+    let n = src.len();
+    if n == 0 {
+        return;
+    }
+    let (last, body) = src.split_last().expect("n > 0");
+    for (d, &v) in d.chunks_exact_mut(S).zip(body) {
+        d[0] += v;
+    }
+    d[(n - 1) * S] += *last;
+}
+
+/// Zeroes a short slice inline (padding borders are 0–2 elements wide; a memset call costs more).
+#[inline(always)]
+fn zero(d: &mut [f32]) {
+    for v in d {
+        *v = 0.0;
+    }
+}
+
+/// cols[(c, ki, kj), (s, oy, ox)] = x[s, c, oy·sh + ki − ph, ox·sw + kj − pw], 0 where that is padding;
+/// `x` holds the chunk's `b` samples, `cols` is [K, b·P].
+fn im2col(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], b: usize, cols: &mut [f32]) {
+    match g.stride[1] {
+        1 => im2col_s::<1>(g, ty, tx, x, b, cols),
+        2 => im2col_s::<2>(g, ty, tx, x, b, cols),
+        _ => im2col_s::<0>(g, ty, tx, x, b, cols),
+    }
+}
+
+/// [`im2col`] with the width stride as a const (`S = 0`: any stride, read from `g`).
+fn im2col_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], b: usize, cols: &mut [f32]) {
+    let (p, wo, w, hw) = (g.p(), g.wo, g.w, g.h * g.w);
+    let sw = g.stride[1];
+    for (row, dst_row) in cols.chunks_exact_mut(b * p).enumerate() {
+        let (c, ki, kj) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+        let (ry, rx) = (ty[ki], tx[kj]);
+        for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
+            let plane = &x[(s * g.c + c) * hw..][..hw];
+            let (top, rest) = dst.split_at_mut(ry.lo * wo);
+            let (mid, bottom) = rest.split_at_mut((ry.hi - ry.lo) * wo);
+            top.fill(0.0);
+            bottom.fill(0.0);
+            for (i, d) in mid.chunks_exact_mut(wo).enumerate() {
+                let src = &plane[(ry.start + i * g.stride[0]) * w..][..w];
+                let (left, rest) = d.split_at_mut(rx.lo);
+                let (d, right) = rest.split_at_mut(rx.hi - rx.lo);
+                zero(left);
+                zero(right);
+                let src = &src[rx.start..];
+                match S {
+                    0 => d.iter_mut().zip(src.iter().step_by(sw)).for_each(|(d, &v)| *d = v),
+                    _ => gather_run::<S>(d, src),
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: dx[s, c, iy, ix] = Σ over the (ki, kj, oy, ox) that read it of
+/// dcols[(c, ki, kj), (s, oy, ox)]. Overwrites the chunk's `dx` (it zeroes it first). Rows are visited in
+/// (c, ki, kj) order, so the kh·kw passes over one input plane hit it while it is still in cache.
+fn col2im(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], b: usize, dx: &mut [f32]) {
+    match g.stride[1] {
+        1 => col2im_s::<1>(g, ty, tx, dcols, b, dx),
+        2 => col2im_s::<2>(g, ty, tx, dcols, b, dx),
+        _ => col2im_s::<0>(g, ty, tx, dcols, b, dx),
+    }
+}
+
+/// [`col2im`] with the width stride as a const (`S = 0`: any stride, read from `g`).
+fn col2im_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], b: usize, dx: &mut [f32]) {
+    let (p, wo, w, hw) = (g.p(), g.wo, g.w, g.h * g.w);
+    let sw = g.stride[1];
+    dx.fill(0.0);
+    for (row, src_row) in dcols.chunks_exact(b * p).enumerate() {
+        let (c, ki, kj) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+        let (ry, rx) = (ty[ki], tx[kj]);
+        for (s, src) in src_row.chunks_exact(p).enumerate() {
+            let plane = &mut dx[(s * g.c + c) * hw..][..hw];
+            for (i, src) in src[ry.lo * wo..ry.hi * wo].chunks_exact(wo).enumerate() {
+                let dst = &mut plane[(ry.start + i * g.stride[0]) * w..][..w];
+                let (src, dst) = (&src[rx.lo..rx.hi], &mut dst[rx.start..]);
+                match S {
+                    0 => dst.iter_mut().step_by(sw).zip(src).for_each(|(d, &v)| *d += v),
+                    _ => scatter_add_run::<S>(dst, src),
+                }
+            }
+        }
+    }
+}
+
+/// Copies a chunk of `b` samples [b, rows, p] into a matrix [rows, b·p] (sample-major columns).
+fn gather(src: &[f32], b: usize, rows: usize, p: usize, dst: &mut [f32]) {
+    for (r, dst_row) in dst.chunks_exact_mut(b * p).enumerate() {
+        for (s, d) in dst_row.chunks_exact_mut(p).enumerate() {
+            d.copy_from_slice(&src[(s * rows + r) * p..][..p]);
+        }
+    }
+}
+
+/// The inverse of [`gather`]: a matrix [rows, b·p] back to samples [b, rows, p].
+fn scatter(src: &[f32], b: usize, rows: usize, p: usize, dst: &mut [f32]) {
+    for (r, src_row) in src.chunks_exact(b * p).enumerate() {
+        for (s, v) in src_row.chunks_exact(p).enumerate() {
+            dst[(s * rows + r) * p..][..p].copy_from_slice(v);
+        }
+    }
+}
+
+/// A matrix view into a slice: element (i, j) is data[i·rs + j·cs].
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major [rows, cols] matrix.
+    fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat { data, rows, cols, rs: cols, cs: 1 }
+    }
+    /// The transpose of a row-major [cols, rows] matrix, read in place.
+    fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat { data, rows, cols, rs: 1, cs: rows }
+    }
+    fn in_bounds(&self) -> bool {
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// dst [m, n] (row-major) = lhs [m, k] · rhs [k, n], or dst += … when `accumulate`.
+fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat, par: Parallelism) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    // Internal invariants (every caller sizes its buffers from one Geom); checked once per GEMM because
+    // they are what makes the raw-pointer call below sound.
+    assert!(rhs.rows == k && lhs.in_bounds() && rhs.in_bounds() && dst.len() >= m * n, "matmul: operand sizes");
+    // SAFETY: the asserts above keep every index the GEMM touches, (i, j) ↦ i·rs + j·cs, inside its slice;
+    // dst is exclusively borrowed and does not alias lhs or rhs.
+    unsafe {
+        gemm::gemm(
+            m, n, k,
+            dst.as_mut_ptr(), 1, n as isize, accumulate,
+            lhs.data.as_ptr(), lhs.cs as isize, lhs.rs as isize,
+            rhs.data.as_ptr(), rhs.cs as isize, rhs.rs as isize,
+            1.0f32, 1.0f32, false, false, false, par,
+        );
+    }
+}
+
+/// How a batch is cut into chunks (see the module comment).
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Samples per chunk (the last chunk may be shorter).
+    b: usize,
+    chunks: usize,
+    /// Threads for the GEMM inside a chunk.
+    par: Parallelism,
+}
+
+fn plan(n: usize, p: usize) -> Plan {
+    let threads = rayon::current_num_threads().max(1);
+    let b = TARGET_COLS.div_ceil(p).clamp(1, n);
+    // Round the chunk count up to a multiple of the thread count (where the batch allows) so that the last
+    // wave of chunks does not leave threads idle.
+    let chunks = n.div_ceil(b).next_multiple_of(threads).min(n);
+    let b = n.div_ceil(chunks);
+    let chunks = n.div_ceil(b);
+    let par = if chunks >= threads { Parallelism::None } else { Parallelism::Rayon(threads) };
+    Plan { b, chunks, par }
+}
+
+/// Per-task scratch, grown on demand and reused across the chunks a task runs.
+#[derive(Default)]
+struct Scratch {
+    cols: Vec<f32>,
+    mat: Vec<f32>,
+}
+
+/// The first `len` elements of `v`, reallocated (zeros, or NaN when poisoned) if it is shorter.
+fn take<'a>(be: &CpuBackend, v: &'a mut Vec<f32>, len: usize) -> &'a mut [f32] {
+    if v.len() < len {
+        *v = be.buffer(len);
+    }
+    &mut v[..len]
+}
+
+pub(super) fn conv2d(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    let y_shape = shapes::conv2d_out("conv2d", x.shape(), w.shape(), p)?;
+    let xs = x.dims4("conv2d", "x")?;
+    let g = Geom::new(xs, w.dims4("conv2d", "w")?, y_shape, p);
+    let mut y = be.alloc(&y_shape);
+    if y.is_empty() {
+        return Ok(y);
+    }
+    if x.is_empty() {
+        // No input channels or an all-padding input: every output is an empty sum.
+        y.data_mut().fill(0.0);
+        return Ok(y);
+    }
+    let (k, np) = (g.k(), g.p());
+    if g.dense() {
+        matmul(y.data_mut(), false, Mat::rows(x.data(), g.n, k), Mat::transposed(w.data(), k, g.o), Parallelism::Rayon(0));
+        return Ok(y);
+    }
+    let plan = plan(g.n, np);
+    let (ty, tx) = all_taps(&g);
+    let wm = Mat::rows(w.data(), g.o, k);
+    y.data_mut().par_chunks_mut(plan.b * g.y_sample()).zip(x.data().par_chunks(plan.b * g.x_sample())).for_each_init(
+        Scratch::default,
+        |s, (y, x)| {
+            let b = y.len() / g.y_sample();
+            let cols: &[f32] = if b == 1 && g.pointwise() {
+                x
+            } else {
+                let cols = take(be, &mut s.cols, k * b * np);
+                im2col(&g, &ty, &tx, x, b, cols);
+                cols
+            };
+            let cm = Mat::rows(cols, k, b * np);
+            if b == 1 {
+                matmul(y, false, wm, cm, plan.par);
+            } else {
+                let out = take(be, &mut s.mat, g.o * b * np);
+                matmul(out, false, wm, cm, plan.par);
+                scatter(out, b, g.o, np, y);
+            }
+        },
+    );
+    Ok(y)
+}
+
+pub(super) fn conv2d_bwd_data(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape: [usize; 4], p: Conv2dParams) -> Result<Tensor> {
+    const OP: &str = "conv2d_bwd_data";
+    shapes::conv2d_bwd_data(OP, dy.shape(), w.shape(), x_shape, p)?;
+    let g = Geom::new(x_shape, w.dims4(OP, "w")?, dy.dims4(OP, "dy")?, p);
+    let mut dx = be.alloc(&x_shape);
+    if dx.is_empty() {
+        return Ok(dx);
+    }
+    if dy.is_empty() {
+        // No output channels: nothing flows back.
+        dx.data_mut().fill(0.0);
+        return Ok(dx);
+    }
+    let (k, np) = (g.k(), g.p());
+    if g.dense() {
+        matmul(dx.data_mut(), false, Mat::rows(dy.data(), g.n, g.o), Mat::rows(w.data(), g.o, k), Parallelism::Rayon(0));
+        return Ok(dx);
+    }
+    let plan = plan(g.n, np);
+    let (ty, tx) = all_taps(&g);
+    let wt = Mat::transposed(w.data(), k, g.o);
+    dx.data_mut().par_chunks_mut(plan.b * g.x_sample()).zip(dy.data().par_chunks(plan.b * g.y_sample())).for_each_init(
+        Scratch::default,
+        |s, (dx, dy)| {
+            let b = dy.len() / g.y_sample();
+            if b == 1 && g.pointwise() {
+                matmul(dx, false, wt, Mat::rows(dy, g.o, np), plan.par);
+                return;
+            }
+            let Scratch { cols, mat } = s;
+            let rhs: &[f32] = if b == 1 {
+                dy
+            } else {
+                let m = take(be, mat, g.o * b * np);
+                gather(dy, b, g.o, np, m);
+                m
+            };
+            let dcols = take(be, cols, k * b * np);
+            matmul(dcols, false, wt, Mat::rows(rhs, g.o, b * np), plan.par);
+            col2im(&g, &ty, &tx, dcols, b, dx);
+        },
+    );
+    Ok(dx)
+}
+
+pub(super) fn conv2d_bwd_weight(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<Tensor> {
+    const OP: &str = "conv2d_bwd_weight";
+    shapes::conv2d_bwd_weight(OP, x.shape(), dy.shape(), w_shape, p)?;
+    let g = Geom::new(x.dims4(OP, "x")?, w_shape, dy.dims4(OP, "dy")?, p);
+    if w_shape.iter().product::<usize>() == 0 || x.is_empty() || dy.is_empty() {
+        // Nothing to compute, or empty sums: dw is all zeros.
+        return Ok(Tensor::zeros(&w_shape));
+    }
+    let (k, np) = (g.k(), g.p());
+    if g.dense() {
+        let mut dw = be.alloc(&w_shape);
+        let (xm, dyt) = (Mat::rows(x.data(), g.n, k), Mat::transposed(dy.data(), g.o, g.n));
+        matmul(dw.data_mut(), false, dyt, xm, Parallelism::Rayon(0));
+        return Ok(dw);
+    }
+    let plan = plan(g.n, np);
+    let (ty, tx) = all_taps(&g);
+    // A fixed partition of the chunks over workers, each summing its chunks into its own [O, K] partial in
+    // chunk order, and the partials summed in worker order: deterministic whatever the scheduling. The
+    // partials cost O·K memory each plus a final pass over all of them, so a worker gets at least
+    // MIN_WORKER_COLS columns of reduction (b·P summed over its chunks) to keep that pass small next to its
+    // GEMMs; when that leaves threads over (many cores, deep layers with tiny images) the workers' GEMMs
+    // use them instead.
+    let threads = rayon::current_num_threads().max(1);
+    let workers = plan.chunks.min(threads).min((g.n * np).div_ceil(MIN_WORKER_COLS)).max(1);
+    let per_worker = plan.chunks.div_ceil(workers);
+    let workers = plan.chunks.div_ceil(per_worker);
+    let par = if threads / workers > 1 { Parallelism::Rayon(threads / workers) } else { Parallelism::None };
+    let mut partials: Vec<Vec<f32>> = (0..workers)
+        .into_par_iter()
+        .map(|wi| {
+            let mut s = Scratch::default();
+            let mut acc = be.buffer(g.o * k);
+            let first = wi * per_worker;
+            for (i, ci) in (first..((wi + 1) * per_worker).min(plan.chunks)).enumerate() {
+                let s0 = ci * plan.b;
+                let b = plan.b.min(g.n - s0);
+                let xc = &x.data()[s0 * g.x_sample()..][..b * g.x_sample()];
+                let dyc = &dy.data()[s0 * g.y_sample()..][..b * g.y_sample()];
+                let Scratch { cols, mat } = &mut s;
+                let cols: &[f32] = if b == 1 && g.pointwise() {
+                    xc
+                } else {
+                    let c = take(be, cols, k * b * np);
+                    im2col(&g, &ty, &tx, xc, b, c);
+                    c
+                };
+                let lhs: &[f32] = if b == 1 {
+                    dyc
+                } else {
+                    let m = take(be, mat, g.o * b * np);
+                    gather(dyc, b, g.o, np, m);
+                    m
+                };
+                // The first chunk overwrites the (uninitialised) accumulator, the rest add to it.
+                matmul(&mut acc, i > 0, Mat::rows(lhs, g.o, b * np), Mat::transposed(cols, b * np, k), par);
+            }
+            acc
+        })
+        .collect();
+    if partials.len() == 1 {
+        // Every element was written by the first GEMM: the partial is the result.
+        return Tensor::new(&w_shape, partials.pop().expect("one partial"));
+    }
+    let mut dw = be.alloc(&w_shape);
+    dw.data_mut().par_chunks_mut(1 << 14).enumerate().for_each(|(ci, o)| {
+        let base = ci << 14;
+        let len = o.len();
+        o.copy_from_slice(&partials[0][base..base + len]);
+        for part in &partials[1..] {
+            for (o, &v) in o.iter_mut().zip(&part[base..base + len]) {
+                *o += v;
+            }
+        }
+    });
+    Ok(dw)
+}

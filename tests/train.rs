@@ -1,0 +1,230 @@
+//! Training end to end: bit-exact resume, the bad-input errors of `cxr-gan train` / `generate`, NaN stops,
+//! and short runs on real X-rays (when `CXR_GAN_DATA_DIR` or ../shared/data is present).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use cxr_gan::backend::cpu::CpuBackend;
+use cxr_gan::data::{write_demo_set, Dataset, PreprocessConfig};
+use cxr_gan::nn::dcgan::Widths;
+use cxr_gan::train::checkpoint::Checkpoint;
+use cxr_gan::train::run::{save_config, train, ModelKind, RunDir, RunOptions, TrainConfig};
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cxr-gan-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn tiny_config(model: ModelKind, data: &Path, files: Vec<PathBuf>, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        model,
+        data: data.to_path_buf(),
+        synthetic_data: true,
+        images: None,
+        epochs,
+        batch_size: 4,
+        seed: 7,
+        widths: Widths { nz: 8, ngf: 4, ndf: 4 },
+        n_critic: 2,
+        lambda: 10.0,
+        clahe: Some((2.0, 8)),
+        resize: "linear".into(),
+        checkpoint_every: 1,
+        backend: "cpu".into(),
+        version: "test".into(),
+        files,
+    }
+}
+
+fn opts(max_iterations: Option<u64>) -> RunOptions {
+    RunOptions { progress: false, stop: Arc::new(AtomicBool::new(false)), max_iterations }
+}
+
+fn new_run(dir: &Path, cfg: &TrainConfig) -> RunDir {
+    std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
+    let run = RunDir(dir.to_path_buf());
+    save_config(&run, cfg).unwrap();
+    run
+}
+
+/// A killed run resumed from its checkpoint ends with the uninterrupted run's weights, bit for bit.
+fn resume_is_bit_exact(model: ModelKind) {
+    let root = temp_dir(&format!("resume-{}", model.name()));
+    let files = write_demo_set(&root.join("data"), 10, 64, 1).unwrap();
+    let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
+    let cfg = tiny_config(model, &root.join("data"), files, 2); // 3 batches per epoch (4, 4, 2)
+    let cpu = CpuBackend::new();
+
+    let whole = new_run(&root.join("whole"), &cfg);
+    let s = train(&cpu, &cfg, &whole, &dataset, false, &opts(None)).unwrap();
+    assert_eq!((s.epochs_done, s.iterations, s.interrupted), (2, 6, false));
+
+    // Stop mid-epoch (after 2 of 3 batches), then twice more, resuming each time.
+    let split = new_run(&root.join("split"), &cfg);
+    let s = train(&cpu, &cfg, &split, &dataset, false, &opts(Some(2))).unwrap();
+    assert!(s.interrupted);
+    let s = train(&cpu, &cfg, &split, &dataset, true, &opts(Some(2))).unwrap();
+    assert_eq!(s.iterations, 4);
+    let s = train(&cpu, &cfg, &split, &dataset, true, &opts(None)).unwrap();
+    assert_eq!((s.epochs_done, s.iterations), (2, 6));
+
+    let a = Checkpoint::load(&whole.last()).unwrap();
+    let b = Checkpoint::load(&split.last()).unwrap();
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for ((na, ta), (nb, tb)) in a.tensors.iter().zip(&b.tensors) {
+        assert_eq!(na, nb);
+        let same = ta.data().iter().zip(tb.data()).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{na} differs between the uninterrupted and the resumed run");
+    }
+    // metrics.csv has one row per iteration, none duplicated by the resumes.
+    let rows = std::fs::read_to_string(split.metrics()).unwrap().lines().count() - 1;
+    assert_eq!(rows, 6);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn dcgan_resume_is_bit_exact() {
+    resume_is_bit_exact(ModelKind::Dcgan);
+}
+
+#[test]
+fn wgan_gp_resume_is_bit_exact() {
+    resume_is_bit_exact(ModelKind::WganGp);
+}
+
+#[test]
+fn checkpoint_names_are_the_tutorials_state_dict() {
+    let root = temp_dir("names");
+    let files = write_demo_set(&root.join("data"), 4, 64, 3).unwrap();
+    let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
+    let cfg = tiny_config(ModelKind::WganGp, &root.join("data"), files, 1);
+    let run = new_run(&root.join("run"), &cfg);
+    train(&CpuBackend::new(), &cfg, &run, &dataset, false, &opts(None)).unwrap();
+    let ck = Checkpoint::load(&run.last()).unwrap();
+    for name in ["G.main.0.weight", "G.main.1.running_mean", "G.main.12.weight", "C.main.0.weight", "C.main.3.weight",
+        "C.main.3.bias", "C.main.11.weight", "adam.G.main.0.weight.exp_avg", "adam.C.main.9.bias.exp_avg_sq"] {
+        assert!(ck.get(name).is_some(), "checkpoint lacks {name}");
+    }
+    // The critic has no running statistics and no Sigmoid layer (main.12).
+    assert!(ck.tensors.iter().all(|(n, _)| !(n.starts_with("C.") && n.contains("running"))));
+    assert_eq!(ck.get("C.main.11.weight").unwrap().shape(), &[1, 32, 4, 4]);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn nan_weights_stop_the_run_and_keep_the_last_checkpoint() {
+    let root = temp_dir("nan");
+    let files = write_demo_set(&root.join("data"), 4, 64, 5).unwrap();
+    let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
+    let cfg = tiny_config(ModelKind::Dcgan, &root.join("data"), files, 2);
+    let run = new_run(&root.join("run"), &cfg);
+    let cpu = CpuBackend::new();
+    train(&cpu, &cfg, &run, &dataset, false, &opts(Some(1))).unwrap();
+    // Poison D's first weight in the checkpoint, as a diverged run would; resuming must stop with a message.
+    let mut ck = Checkpoint::load(&run.last()).unwrap();
+    for (n, t) in ck.tensors.iter_mut() {
+        if n == "D.main.0.weight" {
+            t.data_mut().fill(f32::NAN);
+        }
+    }
+    ck.save(&run.last()).unwrap();
+    let before = std::fs::read(run.last()).unwrap();
+    let err = train(&cpu, &cfg, &run, &dataset, true, &opts(None)).unwrap_err().to_string();
+    assert!(err.contains("loss became NaN") && err.contains("last.safetensors"), "{err}");
+    assert_eq!(std::fs::read(run.last()).unwrap(), before, "the last checkpoint was overwritten");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+fn cxr_gan(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cxr-gan")).args(args).env_remove("CXR_GAN_DATA_DIR").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text)
+}
+
+fn assert_fails(args: &[&str], needle: &str) {
+    let (ok, text) = cxr_gan(args);
+    assert!(!ok, "cxr-gan {args:?} succeeded: {text}");
+    assert!(text.contains(needle), "cxr-gan {args:?}: expected {needle:?} in: {text}");
+    assert!(!text.contains("panicked"), "cxr-gan {args:?} panicked: {text}");
+}
+
+#[test]
+fn bad_input_gives_one_clear_error() {
+    let root = temp_dir("cli");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let missing = root.join("missing");
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let corrupt = root.join("corrupt");
+    write_demo_set(&corrupt, 3, 64, 0).unwrap();
+    std::fs::write(corrupt.join("broken.png"), b"not a png at all").unwrap();
+    let good = root.join("good");
+    write_demo_set(&good, 6, 64, 0).unwrap();
+    let out = |t: &str| s(&root.join(t));
+
+    assert_fails(&["train", "--data", &s(&missing), "--out", &out("r1")], "missing");
+    assert_fails(&["train", "--data", &s(&empty), "--out", &out("r2")], "empty");
+    assert_fails(&["train", "--data", &s(&corrupt), "--out", &out("r3")], "broken.png");
+    assert_fails(&["train", "--data", &s(&good), "--images", "10", "--out", &out("r4")], "only 6");
+    assert_fails(&["train", "--data", &s(&good), "--batch-size", "7", "--out", &out("r5")], "--batch-size 7");
+
+    // A real (tiny) run, then the errors that need one.
+    let (ok, text) = cxr_gan(&["train", "--data", &s(&good), "--epochs", "1", "--batch-size", "3", "--nz", "8", "--ngf", "4", "--ndf", "4", "--out", &out("run")]);
+    assert!(ok, "{text}");
+    assert_fails(&["train", "--data", &s(&good), "--out", &out("run")], "--resume");
+    let ck = root.join("run/checkpoints/last.safetensors");
+    let (ok, text) = cxr_gan(&["generate", "--checkpoint", &s(&ck), "--count", "5", "--out", &out("gen")]);
+    assert!(ok, "{text}");
+    assert_eq!(std::fs::read_dir(root.join("gen")).unwrap().count(), 5);
+    let img = image::open(root.join("gen/00004.png")).unwrap();
+    assert_eq!((img.width(), img.height(), img.color()), (64, 64, image::ColorType::Rgb8));
+    // A checkpoint from another model or width cannot be resumed into this run.
+    let (ok, text) = cxr_gan(&["train", "--model", "wgan-gp", "--data", &s(&good), "--epochs", "1", "--batch-size", "3", "--nz", "8", "--ngf", "8", "--ndf", "4", "--out", &out("other")]);
+    assert!(ok, "{text}");
+    std::fs::copy(root.join("other/checkpoints/last.safetensors"), &ck).unwrap();
+    assert_fails(&["train", "--resume", &out("run")], "wgan-gp");
+    assert_fails(&["generate", "--checkpoint", &s(&root.join("nope.safetensors")), "--out", &out("g2")], "nope.safetensors");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn generate_maps_like_save_image() {
+    use cxr_gan::train::samples::to_u8;
+    // torchvision: (x + 1)/2 clamped to [0, 1], ·255 + 0.5, truncated.
+    for (x, want) in [(-1.0f32, 0u8), (1.0, 255), (0.0, 128), (-2.0, 0), (2.0, 255), (0.5, 191), (-0.999, 0), (-0.995, 1)] {
+        let expected = ((((x + 1.0) / 2.0).clamp(0.0, 1.0) as f64) * 255.0 + 0.5).floor() as u8;
+        assert_eq!(expected, want, "independent formula at {x}");
+        assert_eq!(to_u8(x), want, "to_u8({x})");
+    }
+}
+
+/// Two epochs of DCGAN and WGAN-GP on 64 real X-rays at reduced width (skipped without the data).
+#[test]
+fn two_epochs_on_real_xrays() {
+    let dir = std::env::var_os("CXR_GAN_DATA_DIR").map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mhh-covid19-299"));
+    if !dir.is_dir() {
+        println!("skipped: no X-rays at {} (set CXR_GAN_DATA_DIR)", dir.display());
+        return;
+    }
+    let root = temp_dir("real");
+    let files = Dataset::select(&cxr_gan::data::list_images(&dir).unwrap(), Some(64), 0).unwrap();
+    let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
+    for model in [ModelKind::Dcgan, ModelKind::WganGp] {
+        let mut cfg = tiny_config(model, &dir, files.clone(), 2);
+        cfg.batch_size = 16;
+        cfg.widths = Widths { nz: 32, ngf: 8, ndf: 8 };
+        let run = new_run(&root.join(model.name()), &cfg);
+        let s = train(&CpuBackend::new(), &cfg, &run, &dataset, false, &opts(None)).unwrap();
+        assert_eq!((s.epochs_done, s.iterations), (2, 8));
+        assert!(run.samples().join("epoch_0001.png").is_file());
+        assert!(run.checkpoints().join("epoch_0001.safetensors").is_file());
+        let csv = std::fs::read_to_string(run.metrics()).unwrap();
+        assert_eq!(csv.lines().count(), 9, "{csv}");
+    }
+    let _ = std::fs::remove_dir_all(root);
+}

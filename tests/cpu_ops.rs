@@ -117,6 +117,41 @@ fn conv2d_pointwise_and_batched_chunks() {
 }
 
 #[test]
+fn conv2d_dense_kernels() {
+    // A kernel covering the whole unpadded input is a fully connected layer (the discriminator's last conv;
+    // as conv_transpose2d, the generator's first), with or without a stride.
+    check_conv(26, [5, 8, 4, 4], [3, 8, 4, 4], [1, 1], [0, 0]);
+    check_conv(27, [3, 4, 5, 3], [2, 4, 5, 3], [2, 3], [0, 0]);
+    check_conv(28, [1, 6, 2, 2], [7, 6, 2, 2], [1, 1], [0, 0]);
+}
+
+#[test]
+fn conv2d_any_thread_count() {
+    // The batch split (chunks, bwd_weight workers, GEMM threads) depends on the pool size: check several.
+    for threads in [1, 3, 8] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            check_conv(200 + threads as u64, [12, 16, 8, 8], [32, 16, 4, 4], [2, 2], [1, 1]);
+            check_conv(300 + threads as u64, [6, 8, 20, 20], [8, 8, 3, 3], [1, 1], [1, 1]);
+            check_conv(400 + threads as u64, [9, 8, 4, 4], [5, 8, 4, 4], [1, 1], [0, 0]);
+        });
+    }
+}
+
+#[test]
+fn conv2d_empty_batch() {
+    let b = be();
+    let p = Conv2dParams::new([2, 2], [1, 1]);
+    let x = Tensor::zeros(&[0, 3, 8, 8]);
+    let w = Tensor::full(&[4, 3, 4, 4], 1.0);
+    assert_eq!(b.conv2d(&x, &w, p).unwrap().shape(), &[0, 4, 4, 4]);
+    let dy = Tensor::zeros(&[0, 4, 4, 4]);
+    assert_eq!(b.conv2d_bwd_data(&dy, &w, [0, 3, 8, 8], p).unwrap().shape(), &[0, 3, 8, 8]);
+    let dw = b.conv2d_bwd_weight(&x, &dy, [4, 3, 4, 4], p).unwrap();
+    assert!(dw.data().iter().all(|&v| v == 0.0), "an empty batch contributes no gradient");
+}
+
+#[test]
 fn conv2d_dcgan_size() {
     // The discriminator's second layer at batch 16.
     check_conv(31, [16, 64, 32, 32], [128, 64, 4, 4], [2, 2], [1, 1]);
@@ -356,7 +391,7 @@ fn adam_matches_torch_formula() {
     let mut r = rng(111);
     let shape = [7, 5, 3, 3];
     let cfg = AdamConfig { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
-    let cfg_ref = oracle::AdamConfig { lr: cfg.lr as f64, beta1: cfg.beta1 as f64, beta2: cfg.beta2 as f64, eps: cfg.eps as f64 };
+    let cfg_ref = oracle::AdamConfig { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps };
     let mut p = rand_tensor(&mut r, &shape, -1.0, 1.0);
     let mut m = b.zeros(&shape).unwrap();
     let mut v = b.zeros(&shape).unwrap();

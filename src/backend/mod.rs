@@ -250,9 +250,10 @@ pub trait Backend: Send + Sync {
         let _ = xs;
         Err(lacks_op(self.name(), "concat_channels"))
     }
-    /// y = scale[c]·x + shift[c] per channel of x [N, C, H, W] (scale, shift [C]), then max(y, 0) when
-    /// `relu`: eval-mode BatchNorm folded to an affine map, fused with the ReLU of a BasicConv2d.
-    fn affine_channels(&self, x: &Self::Tensor, scale: &Self::Tensor, shift: &Self::Tensor, relu: bool) -> Result<Self::Tensor> {
+    /// In place, x ← scale[c]·x + shift[c] per channel of x [N, C, H, W] (scale, shift [C]), then
+    /// x ← max(x, 0) when `relu` (NaN stays NaN): eval-mode BatchNorm folded to an affine map, fused with the
+    /// ReLU of a BasicConv2d. In place because it follows every convolution of the Inception.
+    fn affine_channels(&self, x: &mut Self::Tensor, scale: &Self::Tensor, shift: &Self::Tensor, relu: bool) -> Result<()> {
         let _ = (x, scale, shift, relu);
         Err(lacks_op(self.name(), "affine_channels"))
     }

@@ -114,7 +114,7 @@ impl BackendTask for Train {
             println!("interrupted after {} iterations; resume with: cxr-gan train --resume {dir}", s.iterations);
         }
         println!("done: {} epochs, {} iterations", s.epochs_done, s.iterations);
-        println!("outputs in {dir}: metrics.csv, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
+        println!("outputs in {dir}: metrics.csv, loss.png, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
         println!("mean-image correlation (64 generated vs training mean): {:.3}", s.mean_image_correlation);
         Ok(())
     }

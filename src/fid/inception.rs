@@ -150,8 +150,9 @@ pub struct BasicConv2d<T> {
 
 impl<T> BasicConv2d<T> {
     fn forward<B: Backend<Tensor = T>>(&self, b: &B, x: &T) -> Result<T> {
-        let y = b.conv2d(x, &self.w, self.p)?;
-        b.affine_channels(&y, &self.scale, &self.shift, true)
+        let mut y = b.conv2d(x, &self.w, self.p)?;
+        b.affine_channels(&mut y, &self.scale, &self.shift, true)?;
+        Ok(y)
     }
 }
 
@@ -411,7 +412,7 @@ pub struct InceptionV3<T> {
     blocks: [Vec<Layer<T>>; 4],
 }
 
-impl<T> InceptionV3<T> {
+impl<T: Clone> InceptionV3<T> {
     /// Loads the weights file at `path` (see [`find_weights`]).
     pub fn load<B: Backend<Tensor = T>>(b: &B, path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -495,15 +496,13 @@ impl<T> InceptionV3<T> {
         }
         // pytorch-fid: F.interpolate(x, (299, 299), 'bilinear', align_corners=False), then 2x − 1. The resize
         // is exactly the identity at 299×299, so it is skipped there.
-        let resized;
-        let x = if shape[2] == INPUT_SIZE && shape[3] == INPUT_SIZE {
-            x
+        let mut x = if shape[2] == INPUT_SIZE && shape[3] == INPUT_SIZE {
+            x.clone()
         } else {
-            resized = b.resize_bilinear(x, INPUT_SIZE, INPUT_SIZE)?;
-            &resized
+            b.resize_bilinear(x, INPUT_SIZE, INPUT_SIZE)?
         };
         let (two, minus_one) = (b.full(&[3], 2.0)?, b.full(&[3], -1.0)?);
-        let mut x = b.affine_channels(x, &two, &minus_one, false)?;
+        b.affine_channels(&mut x, &two, &minus_one, false)?;
         let mut pooled = Vec::with_capacity(last_block + 1);
         for (bi, block) in self.blocks.iter().enumerate().take(last_block + 1) {
             for (li, layer) in block.iter().enumerate() {

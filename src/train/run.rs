@@ -27,6 +27,7 @@ use crate::tensor::Tensor;
 use crate::train::checkpoint::{write_atomic, Checkpoint};
 use crate::train::dcgan::Dcgan;
 use crate::train::optim::Adam;
+use crate::train::plots::{plot_losses, Series};
 use crate::train::samples::save_grid;
 use crate::train::wgan_gp::WganGp;
 
@@ -169,6 +170,7 @@ impl RunDir {
     pub fn samples(&self) -> PathBuf { self.0.join("samples") }
     pub fn checkpoints(&self) -> PathBuf { self.0.join("checkpoints") }
     pub fn last(&self) -> PathBuf { self.checkpoints().join("last.safetensors") }
+    pub fn loss_plot(&self) -> PathBuf { self.0.join("loss.png") }
 }
 
 /// Builds fresh networks for a config (seeded init).
@@ -321,6 +323,27 @@ fn truncate_metrics(path: &Path, iteration: u64) -> Result<()> {
     write_atomic(path, out.as_bytes())
 }
 
+/// Draws loss.png from metrics.csv: the discriminator's (critic's) and the generator's loss per iteration.
+pub fn plot_metrics(run: &RunDir, model: ModelKind) -> Result<()> {
+    let text = fs::read_to_string(run.metrics()).map_err(|e| Error::io(run.metrics(), e))?;
+    let (mut d, mut g) = (Vec::new(), Vec::new());
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+        if let (Some(it), Some(ld)) = (num(1), num(2)) {
+            d.push((it, ld));
+            if let Some(lg) = num(3) {
+                g.push((it, lg));
+            }
+        }
+    }
+    let (d_name, title) = match model {
+        ModelKind::Dcgan => ("discriminator", "DCGAN: generator and discriminator loss"),
+        ModelKind::WganGp => ("critic", "WGAN-GP: generator and critic loss"),
+    };
+    plot_losses(&[Series { name: "generator", points: g }, Series { name: d_name, points: d }], title, &run.loss_plot())
+}
+
 /// Options of one call that are not part of the run's configuration.
 pub struct RunOptions {
     /// Show a progress bar (off in tests).
@@ -406,8 +429,10 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
                 break 'epochs;
             }
         }
-        // End of epoch: sample grid, checkpoints.
+        // End of epoch: sample grid, loss curves, checkpoints.
         save_grid(&sample(b, gan.generator(), &fixed)?, &run.samples().join(format!("epoch_{:04}.png", p.epoch)))?;
+        metrics.flush().map_err(|e| Error::io(run.metrics(), e))?;
+        plot_metrics(run, cfg.model)?;
         p.epoch += 1;
         p.batch = 0;
         p.rng_word_pos = rng.get_word_pos();

@@ -1,5 +1,5 @@
 //! Channel-wise ops of the Inception blocks: concat_channels (`torch.cat(dim=1)`) and affine_channels
-//! (eval-mode BatchNorm as y = scale[c]·x + shift[c], fused with the ReLU of a BasicConv2d).
+//! (eval-mode BatchNorm as x ← scale[c]·x + shift[c] in place, fused with the ReLU of a BasicConv2d).
 
 use rayon::prelude::*;
 
@@ -29,29 +29,28 @@ pub(super) fn concat_channels(be: &CpuBackend, xs: &[&Tensor]) -> Result<Tensor>
     Ok(y)
 }
 
-pub(super) fn affine_channels(be: &CpuBackend, x: &Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<Tensor> {
+pub(super) fn affine_channels(x: &mut Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<()> {
     let [_, c, h, w] = shapes_pool::affine_channels("affine_channels", x.shape(), scale.shape(), shift.shape())?;
-    let mut y = be.alloc(x.shape());
-    if y.is_empty() {
-        return Ok(y);
-    }
     let hw = h * w;
+    if x.is_empty() {
+        return Ok(());
+    }
     let group = planes_per_task(hw);
     let (s, t) = (scale.data(), shift.data());
-    y.data_mut().par_chunks_mut(hw * group).zip(x.data().par_chunks(hw * group)).enumerate().for_each(|(gi, (ys, xs))| {
-        for (pi, (y, x)) in ys.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
+    x.data_mut().par_chunks_mut(hw * group).enumerate().for_each(|(gi, xs)| {
+        for (pi, x) in xs.chunks_exact_mut(hw).enumerate() {
             let ch = (gi * group + pi) % c;
             let (a, b) = (s[ch], t[ch]);
             if relu {
                 // `v < 0 ? 0 : v` keeps NaN as NaN, as torch.relu does.
-                y.iter_mut().zip(x).for_each(|(y, &x)| {
-                    let v = a * x + b;
-                    *y = if v < 0.0 { 0.0 } else { v };
+                x.iter_mut().for_each(|x| {
+                    let v = a * *x + b;
+                    *x = if v < 0.0 { 0.0 } else { v };
                 });
             } else {
-                y.iter_mut().zip(x).for_each(|(y, &x)| *y = a * x + b);
+                x.iter_mut().for_each(|x| *x = a * *x + b);
             }
         }
     });
-    Ok(y)
+    Ok(())
 }

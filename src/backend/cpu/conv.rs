@@ -338,10 +338,12 @@ pub(super) fn conv2d(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams) -
         matmul(y.data_mut(), false, Mat::rows(x.data(), g.n, k), Mat::transposed(w.data(), k, g.o), Parallelism::Rayon(0));
         return Ok(y);
     }
-    let plan = plan(g.n, np);
+    let mut plan = plan(g.n, np);
+    let serial = std::env::var("TMP_SERIAL").is_ok();
+    if serial { plan.par = Parallelism::Rayon(0); }
     let (ty, tx) = all_taps(&g);
     let wm = Mat::rows(w.data(), g.o, k);
-    y.data_mut().par_chunks_mut(plan.b * g.y_sample()).zip(x.data().par_chunks(plan.b * g.x_sample())).for_each_init(
+    y.data_mut().par_chunks_mut(plan.b * g.y_sample()).zip(x.data().par_chunks(plan.b * g.x_sample())).with_min_len(if serial { usize::MAX } else { 1 }).for_each_init(
         Scratch::default,
         |s, (y, x)| {
             let b = y.len() / g.y_sample();

@@ -300,7 +300,7 @@ impl Backend for CpuBackend {
     fn concat_channels(&self, xs: &[&Tensor]) -> Result<Tensor> {
         channels::concat_channels(self, xs)
     }
-    fn affine_channels(&self, x: &Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<Tensor> {
-        channels::affine_channels(self, x, scale, shift, relu)
+    fn affine_channels(&self, x: &mut Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<()> {
+        channels::affine_channels(x, scale, shift, relu)
     }
 }

@@ -103,11 +103,12 @@ fn normalize_affine(
     y
 }
 
-/// The input gradient of a normalization over groups of `m` elements, one plane at a time:
-/// dx = γ·r/m·(m·dy − Σdy − x̂·Σ(dy·x̂)), with x̂ = (x − μ)·r and the plane's group sums already combined
-/// (`sums(plane)` = (Σdy, Σ dy·(x − μ)) over the plane's whole group, μ, r).
+/// The input gradient of a normalization, one plane at a time:
+/// dx = γ·r·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − μ)·r, the means taken over the plane's whole
+/// group (the channel for batch norm, the plane itself for instance norm). `group(plane)` gives
+/// (mean(dy), mean(dy·(x − μ)), μ, r) of that group.
 fn input_grad(
-    be: &CpuBackend, dy: &Tensor, x: &Tensor, c: usize, hw: usize, m: f64, gamma: &[f64],
+    be: &CpuBackend, dy: &Tensor, x: &Tensor, c: usize, hw: usize, gamma: &[f64],
     group: impl Fn(usize) -> (f64, f64, f64, f64) + Sync,
 ) -> Tensor {
     let mut dx = be.alloc(x.shape());
@@ -116,11 +117,11 @@ fn input_grad(
         .zip(dy.data().par_chunks(hw).zip(x.data().par_chunks(hw)))
         .enumerate()
         .for_each(|(i, (dx, (dy, x)))| {
-            let (s_dy, s_dyxc, mu, r) = group(i);
+            let (mean_dy, mean_dyxc, mu, r) = group(i);
             // dx = k·dy + kx·(x − μ) + k0, from expanding the formula above.
             let k = gamma[i % c] * r;
-            let k0 = -k * s_dy / m;
-            let kx = -k * r * r * s_dyxc / m;
+            let k0 = -k * mean_dy;
+            let kx = -k * r * r * mean_dyxc;
             for ((dx, &g), &v) in dx.iter_mut().zip(dy).zip(x) {
                 *dx = (k * g as f64 + kx * (v as f64 - mu) + k0) as f32;
             }
@@ -199,9 +200,9 @@ pub(super) fn batch_norm2d_bwd(
         })
         .collect();
     let ch = per_channel(&plane, c);
-    let dx = input_grad(be, dy, x, c, hw, m, &g, |i| {
+    let dx = input_grad(be, dy, x, c, hw, &g, |i| {
         let k = i % c;
-        (ch[k][0], ch[k][1], mean[k], invstd[k])
+        (ch[k][0] / m, ch[k][1] / m, mean[k], invstd[k])
     });
     let dgamma: Vec<f64> = ch.iter().zip(&invstd).map(|(s, &r)| s[1] * r).collect();
     let dbeta: Vec<f64> = ch.iter().map(|s| s[0]).collect();
@@ -254,7 +255,8 @@ pub(super) fn instance_norm2d_bwd(
             [s, d]
         })
         .collect();
-    let dx = input_grad(be, dy, x, c, hw, hw as f64, &g, |i| (plane[i][0], plane[i][1], mean[i], invstd[i]));
+    let m = hw as f64;
+    let dx = input_grad(be, dy, x, c, hw, &g, |i| (plane[i][0] / m, plane[i][1] / m, mean[i], invstd[i]));
     // dgamma = Σ dy·x̂ = r·Σ dy·(x − μ) per plane, summed over the batch.
     let scaled: Vec<[f64; 2]> = plane.iter().zip(&invstd).map(|(s, &r)| [s[1] * r, s[0]]).collect();
     let ch = per_channel(&scaled, c);

@@ -1,0 +1,88 @@
+//! Activations and their backward passes, with PyTorch's conventions: relu / leaky_relu test `x > 0` (so the
+//! derivative at exactly 0 is 0, resp. `slope`); tanh and sigmoid differentiate through their output y.
+//! The activation is a comptime parameter: each one compiles to its own kernel.
+
+use cubecl::prelude::*;
+
+use super::{grid_start, grid_stride};
+
+pub const ACT_RELU: u32 = 0;
+pub const ACT_LEAKY_RELU: u32 = 1;
+pub const ACT_TANH: u32 = 2;
+pub const ACT_SIGMOID: u32 = 3;
+
+/// tanh in f32 without the library call, whose accuracy the graphics APIs leave loose (and which some
+/// drivers form as (e²ˣ − 1)/(e²ˣ + 1), NaN for |x| ≳ 44): odd Taylor polynomial near 0 (where 1 − e^{−2a}
+/// cancels), (1 − e^{−2a})/(1 + e^{−2a}) in the middle, ±1 beyond 10 (tanh 10 = 1 − 4e-9 rounds to 1).
+#[cube]
+pub fn tanh_f32(x: f32) -> f32 {
+    let a = f32::abs(x);
+    let mut r = 1.0f32;
+    if a < 0.0625f32 {
+        let a2 = a * a;
+        // x − x³/3 + 2x⁵/15 − 17x⁷/315: the next term is < 1e-11 relative here.
+        r = a * (1.0f32 + a2 * (-0.33333334f32 + a2 * (0.13333334f32 + a2 * -0.05396825f32)));
+    } else if a < 10.0f32 {
+        let t = f32::exp(-2.0f32 * a);
+        r = (1.0f32 - t) / (1.0f32 + t);
+    }
+    if f32::is_nan(x) {
+        r = x;
+    }
+    select(x < 0.0f32, -r, r)
+}
+
+/// Logistic sigmoid that never overflows: exp only of a non-positive argument.
+#[cube]
+pub fn sigmoid_f32(x: f32) -> f32 {
+    let mut r = 0.0f32;
+    if x >= 0.0f32 {
+        r = 1.0f32 / (1.0f32 + f32::exp(-x));
+    } else {
+        let e = f32::exp(x);
+        r = e / (1.0f32 + e);
+    }
+    r
+}
+
+/// y = act(x); `slope` is leaky_relu's negative slope (ignored by the others).
+#[cube(launch)]
+pub fn activation(x: &Array<f32>, y: &mut Array<f32>, slope: f32, #[comptime] act: u32) {
+    let n = y.len();
+    let mut i = grid_start();
+    while i < n {
+        let v = x[i];
+        if comptime![act == ACT_RELU] {
+            y[i] = select(v > 0.0f32, v, 0.0f32);
+        } else if comptime![act == ACT_LEAKY_RELU] {
+            y[i] = select(v > 0.0f32, v, slope * v);
+        } else if comptime![act == ACT_TANH] {
+            y[i] = tanh_f32(v);
+        } else {
+            y[i] = sigmoid_f32(v);
+        }
+        i += grid_stride();
+    }
+}
+
+/// dx given x, y = act(x) and dy: relu / leaky_relu read x, tanh / sigmoid read y.
+#[cube(launch)]
+pub fn activation_bwd(x: &Array<f32>, y: &Array<f32>, dy: &Array<f32>, dx: &mut Array<f32>, slope: f32, #[comptime] act: u32) {
+    let n = dx.len();
+    let mut i = grid_start();
+    while i < n {
+        let g = dy[i];
+        if comptime![act == ACT_RELU] {
+            dx[i] = select(x[i] > 0.0f32, g, 0.0f32);
+        } else if comptime![act == ACT_LEAKY_RELU] {
+            dx[i] = select(x[i] > 0.0f32, g, slope * g);
+        } else if comptime![act == ACT_TANH] {
+            let t = y[i];
+            dx[i] = g * (1.0f32 - t * t);
+        } else {
+            let s = y[i];
+            dx[i] = g * s * (1.0f32 - s);
+        }
+        i += grid_stride();
+    }
+}

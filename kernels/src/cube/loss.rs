@@ -1,0 +1,96 @@
+//! Losses with mean reduction (nn.BCELoss, nn.BCEWithLogitsLoss) and WGAN-GP's penalty head.
+//!
+//! The loss kernels write the gradient and, per cube, the tree-summed loss terms of their grid-stride
+//! share; the host adds those few partials in f64 and divides by N. The penalty head is two kernels: the
+//! per-sample squared norms (one cube per sample, a tree sum), then v = k[n]·g with the per-sample factor
+//! k = 2λ(‖g‖ − 1)/‖g‖/N that the host forms in f64 from the norms it reports anyway.
+
+use cubecl::prelude::*;
+
+use super::act::sigmoid_f32;
+use super::{cube_group, grid_start, grid_stride, tree_sum_rows};
+
+/// torch.clamp(log, min=-100), keeping NaN.
+#[cube]
+fn clamp_log(v: f32) -> f32 {
+    select(v < -100.0f32, -100.0f32, v)
+}
+
+/// nn.BCELoss terms: grad = (p − t)/max(p(1 − p), 1e-12)·inv_n, partial[cube] = Σ −(t·ln p + (1 − t)·ln(1 − p))
+/// with both logs clamped at −100.
+#[cube(launch)]
+pub fn bce(p: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut Array<f32>, inv_n: f32, #[comptime] units: usize) {
+    let mut sh = SharedMemory::<f32>::new(units);
+    let n = grad.len();
+    let mut acc = 0.0f32;
+    let mut i = grid_start();
+    while i < n {
+        let pv = p[i];
+        let tv = t[i];
+        let l = tv * clamp_log(f32::ln(pv)) + (1.0f32 - tv) * clamp_log(f32::ln(1.0f32 - pv));
+        acc -= l;
+        let denom = f32::max(pv * (1.0f32 - pv), 1e-12f32);
+        grad[i] = (pv - tv) / denom * inv_n;
+        i += grid_stride();
+    }
+    sh[UNIT_POS as usize] = acc;
+    tree_sum_rows(&mut sh, 1usize, units);
+    if UNIT_POS == 0 {
+        partial[CUBE_POS] = sh[0];
+    }
+}
+
+/// nn.BCEWithLogitsLoss terms, overflow-free: max(z, 0) − z·t + ln(1 + e^{−|z|}); grad = (σ(z) − t)·inv_n.
+#[cube(launch)]
+pub fn bce_logits(z: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut Array<f32>, inv_n: f32, #[comptime] units: usize) {
+    let mut sh = SharedMemory::<f32>::new(units);
+    let n = grad.len();
+    let mut acc = 0.0f32;
+    let mut i = grid_start();
+    while i < n {
+        let zv = z[i];
+        let tv = t[i];
+        acc += f32::max(zv, 0.0f32) - zv * tv + f32::log1p(f32::exp(-f32::abs(zv)));
+        grad[i] = (sigmoid_f32(zv) - tv) * inv_n;
+        i += grid_stride();
+    }
+    sh[UNIT_POS as usize] = acc;
+    tree_sum_rows(&mut sh, 1usize, units);
+    if UNIT_POS == 0 {
+        partial[CUBE_POS] = sh[0];
+    }
+}
+
+/// Per-sample squared norms of g [N, per]: sq[n] = Σ g[n, :]² (one cube per sample).
+#[cube(launch)]
+pub fn gradient_penalty_head_sq_norms(g: &Array<f32>, sq: &mut Array<f32>, samples: u32, per: u32, #[comptime] units: usize) {
+    let mut sh = SharedMemory::<f32>::new(units);
+    let n = samples as usize;
+    let s = cube_group(n);
+    let p = per as usize;
+    let base = s * p;
+    let mut acc = 0.0f32;
+    let mut j = UNIT_POS as usize;
+    while j < p {
+        let v = g[base + j];
+        acc += v * v;
+        j += units;
+    }
+    sh[UNIT_POS as usize] = acc;
+    tree_sum_rows(&mut sh, 1usize, units);
+    if UNIT_POS == 0 && CUBE_POS < n {
+        sq[s] = sh[0];
+    }
+}
+
+/// The penalty's cotangent v = k[n]·g with k[n] = 2λ(‖gₙ‖ − 1)/‖gₙ‖/N (0 where ‖gₙ‖ = 0).
+#[cube(launch)]
+pub fn gradient_penalty_head_v(g: &Array<f32>, k: &Array<f32>, v: &mut Array<f32>, per: u32) {
+    let n = v.len();
+    let p = per as usize;
+    let mut i = grid_start();
+    while i < n {
+        v[i] = k[i / p] * g[i];
+        i += grid_stride();
+    }
+}

@@ -18,13 +18,13 @@ fn profile() {
     }).unwrap();
     println!("total {:.2}s = {:.2} img/s", t0.elapsed().as_secs_f64(), n as f64 / t0.elapsed().as_secs_f64());
     // single ops
-    let y = Tensor::full(&[n, 64, 147, 147], 0.3);
+    let mut y = Tensor::full(&[n, 64, 147, 147], 0.3);
     let t = std::time::Instant::now();
     let _ = b.max_pool2d(&y, cxr_gan::backend::Pool2dParams::new([3,3],[2,2],[0,0])).unwrap();
     println!("maxpool 147: {:.3}s", t.elapsed().as_secs_f64());
     let s = Tensor::full(&[64], 1.0);
     let t = std::time::Instant::now();
-    let _ = b.affine_channels(&y, &s, &s, true).unwrap();
+    let _ = b.affine_channels(&mut y, &s, &s, true).unwrap();
     println!("affine 64x147: {:.3}s", t.elapsed().as_secs_f64());
     let x2 = Tensor::full(&[n, 32, 147, 147], 0.3);
     let w = Tensor::full(&[64, 32, 3, 3], 0.01);

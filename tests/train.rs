@@ -35,6 +35,10 @@ fn tiny_config(model: ModelKind, data: &Path, files: Vec<PathBuf>, epochs: usize
         resize: "linear".into(),
         checkpoint_every: 1,
         backend: "cpu".into(),
+        fid_every: 0,
+        fid_count: 1000,
+        fid_dims: 768,
+        fid_weights: None,
         version: "test".into(),
         files,
     }
@@ -226,5 +230,29 @@ fn two_epochs_on_real_xrays() {
         let csv = std::fs::read_to_string(run.metrics()).unwrap();
         assert_eq!(csv.lines().count(), 9, "{csv}");
     }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// `--fid-every`: FID of generated images against the training images, per epoch, into metrics_fid.csv.
+#[test]
+fn fid_during_training() {
+    let weights = std::env::var_os("CXR_GAN_FID_WEIGHTS").map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/weights/pt_inception_fid.safetensors"));
+    if !weights.is_file() {
+        println!("skipped: no FID Inception weights at {} (set CXR_GAN_FID_WEIGHTS)", weights.display());
+        return;
+    }
+    let root = temp_dir("fid");
+    let files = write_demo_set(&root.join("data"), 8, 64, 2).unwrap();
+    let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
+    let mut cfg = tiny_config(ModelKind::Dcgan, &root.join("data"), files, 2);
+    (cfg.fid_every, cfg.fid_count, cfg.fid_dims, cfg.fid_weights) = (1, 6, 64, Some(weights));
+    let run = new_run(&root.join("run"), &cfg);
+    let s = train(&CpuBackend::new(), &cfg, &run, &dataset, false, &opts(None)).unwrap();
+    let csv = std::fs::read_to_string(run.fid_metrics()).unwrap();
+    let values: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+    assert_eq!(values.len(), 2, "{csv}");
+    assert!(values.iter().all(|v| v.is_finite() && *v > 0.0), "{csv}");
+    assert_eq!(s.last_fid, Some(values[1]));
     let _ = std::fs::remove_dir_all(root);
 }

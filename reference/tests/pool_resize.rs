@@ -10,8 +10,11 @@ mod common;
 use common::{check, Rng};
 use cxr_gan_reference::*;
 
-/// (x shape, kernel, stride, padding): odd and even kernels, stride 1 and 2, rectangular, one-sided padding.
-const POOL_CASES: &[([usize; 4], [usize; 2], [usize; 2], [usize; 2])] = &[
+/// (x shape, kernel, stride, padding).
+type PoolCase = ([usize; 4], [usize; 2], [usize; 2], [usize; 2]);
+
+/// Odd and even kernels, stride 1 to 3, rectangular, one-sided padding.
+const POOL_CASES: &[PoolCase] = &[
     ([2, 3, 7, 6], [3, 3], [1, 1], [1, 1]),
     ([1, 2, 9, 8], [3, 3], [2, 2], [0, 0]),
     ([2, 2, 8, 9], [3, 2], [2, 1], [1, 1]),

@@ -86,6 +86,17 @@ pub struct TrainArgs {
     pub no_clahe: bool,
     #[arg(long, value_enum, default_value = "linear")]
     pub resize: Resize,
+    /// Measure FID every K epochs (0: never): --fid-count generated images against the training images.
+    #[arg(long, default_value_t = 0)]
+    pub fid_every: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub fid_count: usize,
+    /// Inception feature size for the FID during training (the paper reports 768).
+    #[arg(long, default_value_t = 768)]
+    pub fid_dims: usize,
+    /// The FID Inception weights (default: $CXR_GAN_FID_WEIGHTS, then the user cache).
+    #[arg(long)]
+    pub fid_weights: Option<PathBuf>,
     /// Keep checkpoints/epoch_NNNN.safetensors every this many epochs (last.safetensors: every epoch).
     #[arg(long, default_value_t = 10)]
     pub checkpoint_every: usize,
@@ -116,6 +127,9 @@ impl BackendTask for Train {
         println!("done: {} epochs, {} iterations", s.epochs_done, s.iterations);
         println!("outputs in {dir}: metrics.csv, loss.png, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
         println!("mean-image correlation (64 generated vs training mean): {:.3}", s.mean_image_correlation);
+        if let Some(f) = s.last_fid {
+            println!("last FID{} ({} generated vs the training images): {f:.4}; all values in metrics_fid.csv", self.cfg.fid_dims, self.cfg.fid_count);
+        }
         Ok(())
     }
 }
@@ -156,6 +170,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if a.n_critic == 0 {
         return Err(Error::invalid("train", "--n-critic must be at least 1"));
     }
+    if a.fid_every > 0 {
+        crate::fid::inception::block_for_dims(a.fid_dims)?;
+        if a.fid_count < 2 {
+            return Err(Error::invalid("train", "--fid-count must be at least 2 (FID needs a covariance)"));
+        }
+    }
     prepare_dir(&out, a.force)?;
     let synthetic = data.is_none();
     let data = match data {
@@ -187,6 +207,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
         },
         checkpoint_every: a.checkpoint_every,
         backend: a.backend.clone(),
+        fid_every: a.fid_every,
+        fid_count: a.fid_count,
+        fid_dims: a.fid_dims,
+        fid_weights: a.fid_weights.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         files,
     };

@@ -28,7 +28,9 @@ use crate::train::checkpoint::{write_atomic, Checkpoint};
 use crate::train::dcgan::Dcgan;
 use crate::train::optim::Adam;
 use crate::train::plots::{plot_losses, Series};
-use crate::train::samples::save_grid;
+use crate::fid::inception::find_weights;
+use crate::fid::{fid_of_images, statistics_of_images, InceptionV3, Statistics};
+use crate::train::samples::{save_grid, to_u8};
 use crate::train::wgan_gp::WganGp;
 
 /// Images in the fixed-noise sample grid (8×8, as the paper's figures).
@@ -72,9 +74,26 @@ pub struct TrainConfig {
     /// Also keep checkpoints/epoch_NNNN.safetensors every this many epochs (last.safetensors: every epoch).
     pub checkpoint_every: usize,
     pub backend: String,
+    /// FID during training: every `fid_every` epochs (0: never), `fid_count` generated images against the
+    /// run's preprocessed training images, both quantized to 8 bits as `generate` writes them.
+    #[serde(default)]
+    pub fid_every: usize,
+    #[serde(default = "default_fid_count")]
+    pub fid_count: usize,
+    #[serde(default = "default_fid_dims")]
+    pub fid_dims: usize,
+    #[serde(default)]
+    pub fid_weights: Option<PathBuf>,
     pub version: String,
     /// The training images, in the order chosen.
     pub files: Vec<PathBuf>,
+}
+
+fn default_fid_count() -> usize {
+    1000
+}
+fn default_fid_dims() -> usize {
+    768
 }
 
 impl TrainConfig {
@@ -159,6 +178,8 @@ pub struct Summary {
     /// Pearson correlation between the mean of the 64 fixed-noise samples and the mean training image.
     pub mean_image_correlation: f64,
     pub last_checkpoint: PathBuf,
+    /// The last FID measured during training (`--fid-every`).
+    pub last_fid: Option<f64>,
 }
 
 pub struct RunDir(pub PathBuf);
@@ -171,6 +192,7 @@ impl RunDir {
     pub fn checkpoints(&self) -> PathBuf { self.0.join("checkpoints") }
     pub fn last(&self) -> PathBuf { self.checkpoints().join("last.safetensors") }
     pub fn loss_plot(&self) -> PathBuf { self.0.join("loss.png") }
+    pub fn fid_metrics(&self) -> PathBuf { self.0.join("metrics_fid.csv") }
 }
 
 /// Builds fresh networks for a config (seeded init).
@@ -344,6 +366,38 @@ pub fn plot_metrics(run: &RunDir, model: ModelKind) -> Result<()> {
     plot_losses(&[Series { name: "generator", points: g }, Series { name: d_name, points: d }], title, &run.loss_plot())
 }
 
+/// 8-bit images [N, 3, H, W] as `generate` writes them (torchvision's save_image mapping).
+fn quantize(batch: &Tensor) -> (Vec<u8>, [usize; 4]) {
+    let s = batch.shape();
+    (batch.data().iter().map(|&v| to_u8(v)).collect(), [s[0], s[1], s[2], s[3]])
+}
+
+/// FID during training: Inception, and the statistics of the training images (the 64×64 tensors the
+/// discriminator sees, quantized to 8 bits: the paper's protocol), computed once per call.
+struct FidProbe<T> {
+    model: InceptionV3<T>,
+    reference: Statistics,
+}
+
+/// Images per Inception forward pass.
+const FID_BATCH: usize = 50;
+
+impl<T: Clone> FidProbe<T> {
+    fn new<B: Backend<Tensor = T>>(b: &B, cfg: &TrainConfig, dataset: &Dataset) -> Result<Self> {
+        let model = InceptionV3::load(b, &find_weights(cfg.fid_weights.as_deref())?)?;
+        let (images, shape) = quantize(&dataset.to_batch_tensor()?);
+        let reference = statistics_of_images(b, &model, &images, shape, cfg.fid_dims, FID_BATCH)?;
+        Ok(FidProbe { model, reference })
+    }
+
+    /// FID of `count` fresh samples (noise seeded by the epoch, so resumed runs measure the same images).
+    fn measure<B: Backend<Tensor = T>>(&self, b: &B, cfg: &TrainConfig, g: &Sequential<T>, epoch: usize) -> Result<f64> {
+        let z = noise(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xf1d0_0000 ^ epoch as u64), cfg.fid_count, cfg.widths.nz);
+        let (images, shape) = quantize(&sample(b, g, &z)?);
+        fid_of_images(b, &self.model, &images, shape, &self.reference, FID_BATCH)
+    }
+}
+
 /// Options of one call that are not part of the run's configuration.
 pub struct RunOptions {
     /// Show a progress bar (off in tests).
@@ -382,6 +436,11 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     let bar = if opts.progress { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} it  {elapsed_precise} < {eta_precise}  {msg}").unwrap());
     bar.set_position(p.iteration);
+    let fid = if cfg.fid_every > 0 { Some(FidProbe::new(b, cfg, dataset)?) } else { None };
+    if fid.is_some() && !run.fid_metrics().exists() {
+        write_atomic(&run.fid_metrics(), b"epoch,iteration,fid,dims,count\n")?;
+    }
+    let mut last_fid = None;
     let mut done_here = 0u64;
     let mut interrupted = false;
     'epochs: while p.epoch < cfg.epochs {
@@ -433,6 +492,14 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
         save_grid(&sample(b, gan.generator(), &fixed)?, &run.samples().join(format!("epoch_{:04}.png", p.epoch)))?;
         metrics.flush().map_err(|e| Error::io(run.metrics(), e))?;
         plot_metrics(run, cfg.model)?;
+        if let Some(probe) = fid.as_ref().filter(|_| (p.epoch + 1) % cfg.fid_every == 0) {
+            bar.set_message(format!("epoch {}: FID of {} samples", p.epoch, cfg.fid_count));
+            let value = probe.measure(b, cfg, gan.generator(), p.epoch)?;
+            let mut f = fs::OpenOptions::new().append(true).open(run.fid_metrics()).map_err(|e| Error::io(run.fid_metrics(), e))?;
+            writeln!(f, "{},{},{value},{},{}", p.epoch, p.iteration, cfg.fid_dims, cfg.fid_count).map_err(|e| Error::io(run.fid_metrics(), e))?;
+            bar.println(format!("epoch {}: FID{} = {value:.4}", p.epoch, cfg.fid_dims));
+            last_fid = Some(value);
+        }
         p.epoch += 1;
         p.batch = 0;
         p.rng_word_pos = rng.get_word_pos();
@@ -448,7 +515,7 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     bar.finish_and_clear();
     let generated = sample(b, gan.generator(), &fixed)?;
     let corr = pearson(&mean_image(&generated)?, &mean_image(&dataset.to_batch_tensor()?)?);
-    Ok(Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, mean_image_correlation: corr, last_checkpoint: run.last() })
+    Ok(Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, mean_image_correlation: corr, last_checkpoint: run.last(), last_fid })
 }
 
 /// Writes config.json atomically.

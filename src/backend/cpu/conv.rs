@@ -13,11 +13,16 @@
 //! images (4×4 → P = 16) still get a GEMM with a few hundred columns instead of a skinny one per sample,
 //! while large images (P ≥ TARGET_COLS) use one sample per chunk and write y / read dy in place. The chunks
 //! run in parallel on rayon, each calling the GEMM single-threaded (`Parallelism::None`) on scratch it
-//! reuses across its chunks. Parallelism across independent chunks beats splitting one GEMM across threads
-//! here: im2col / col2im and the gather / scatter are parallel too, no thread waits on a GEMM-internal
-//! barrier, and each thread's packed panels stay in its own cache. Only when there are fewer chunks than
-//! threads (a batch of 1 in FID, the generator's 1×1 input) is the GEMM itself run with
-//! `Parallelism::Rayon`.
+//! reuses across its chunks. We chose this over one chunk at a time with `Parallelism::Rayon` inside the
+//! GEMM because im2col / col2im / gather / scatter (10–25% of a 1-thread conv) then run in parallel too
+//! instead of being a serial fraction that caps the speedup on many cores, no thread waits on a
+//! GEMM-internal barrier, and a chunk's column matrix stays in the L2 of the core that wrote it. (Per core
+//! the two were equal within noise on the 2-core dev machine; per-sample GEMMs with `None` ran at 80–90%
+//! of a square GEMM.) `Parallelism::Rayon` is used only where there are fewer chunks than threads (a batch
+//! of 1 in FID), in bwd_weight when the reduction leaves threads idle (see there), and for dense layers.
+//!
+//! Dense layers (the kernel covers the whole unpadded input, one output position: the discriminator's last
+//! conv, the generator's first) skip im2col entirely: they are one [N, K] × [K, O] GEMM over the batch.
 //!
 //! Results do not depend on scheduling: each output element is produced by exactly one chunk (forward,
 //! bwd_data), and bwd_weight sums a fixed partition of chunks per worker in a fixed order.
@@ -338,12 +343,10 @@ pub(super) fn conv2d(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams) -
         matmul(y.data_mut(), false, Mat::rows(x.data(), g.n, k), Mat::transposed(w.data(), k, g.o), Parallelism::Rayon(0));
         return Ok(y);
     }
-    let mut plan = plan(g.n, np);
-    let serial = std::env::var("TMP_SERIAL").is_ok();
-    if serial { plan.par = Parallelism::Rayon(0); }
+    let plan = plan(g.n, np);
     let (ty, tx) = all_taps(&g);
     let wm = Mat::rows(w.data(), g.o, k);
-    y.data_mut().par_chunks_mut(plan.b * g.y_sample()).zip(x.data().par_chunks(plan.b * g.x_sample())).with_min_len(if serial { usize::MAX } else { 1 }).for_each_init(
+    y.data_mut().par_chunks_mut(plan.b * g.y_sample()).zip(x.data().par_chunks(plan.b * g.x_sample())).for_each_init(
         Scratch::default,
         |s, (y, x)| {
             let b = y.len() / g.y_sample();

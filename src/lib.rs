@@ -9,6 +9,7 @@ pub mod data;
 pub mod conformance;
 pub mod error;
 pub mod fid;
+pub mod fsio;
 pub mod golden;
 pub mod nn;
 pub mod tensor;

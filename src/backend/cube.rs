@@ -279,6 +279,12 @@ impl<R: Runtime> CubeBackend<R> {
         self
     }
 
+    /// The normal backend again: fresh buffers are left as the allocator returns them.
+    pub fn unpoisoned(mut self) -> Self {
+        self.poisoned = false;
+        self
+    }
+
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
     }
@@ -445,7 +451,7 @@ fn tile_dim() -> CubeDim {
 // ====================================================================== ops
 
 impl<R: Runtime> CubeBackend<R> {
-    fn zip_launch(
+    fn add_impl(
         &self, op: &'static str, a: &CubeTensor, b: &CubeTensor,
     ) -> Result<CubeTensor> {
         shapes::same(op, "a", a.shape(), "b", b.shape())?;
@@ -614,10 +620,10 @@ impl<R: Runtime> Backend for CubeBackend<R> {
 
     // ------------------------------------------------------------------ elementwise
     fn add(&self, a: &CubeTensor, b: &CubeTensor) -> Result<CubeTensor> {
-        self.guard("add", || self.zip_launch("add", a, b))
+        self.guard("add", || self.add_impl("add", a, b))
     }
     fn add_assign(&self, a: &mut CubeTensor, b: &CubeTensor) -> Result<()> {
-        *a = self.guard("add_assign", || self.zip_launch("add_assign", a, b))?;
+        *a = self.guard("add_assign", || self.add_impl("add_assign", a, b))?;
         Ok(())
     }
     fn scale(&self, a: &CubeTensor, s: f32) -> Result<CubeTensor> {

@@ -9,6 +9,7 @@
 //! every backend through [`shapes`], so all of them reject bad input with the same error.
 
 pub mod cpu;
+pub mod cube;
 pub mod shapes;
 pub mod shapes_pool;
 

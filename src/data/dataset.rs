@@ -14,6 +14,7 @@ use safetensors::{Dtype, SafeTensors};
 use super::load::load_gray;
 use super::preprocess::{preprocess, PreprocessConfig};
 use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
 use crate::tensor::Tensor;
 
 /// Metadata key / value marking a file as this module's cache (and its layout version).
@@ -159,22 +160,3 @@ impl Dataset {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename (atomic on one file system).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_sibling(path);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
-/// `dir/.name.tmp-<pid>-<n>`: hidden, unique within this process, in the destination's folder (a rename
-/// across file systems would not be atomic).
-pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
-}

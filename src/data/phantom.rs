@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
-use super::dataset::write_atomic;
+use crate::fsio::write_atomic;
 use super::GrayImage;
 use crate::error::{Error, Result};
 

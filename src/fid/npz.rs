@@ -7,14 +7,15 @@
 //! stored or deflated archives with `<f8`/`<f4` (and big-endian) arrays in C or Fortran order.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Cursor, Read, Write};
+use std::path::Path;
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::stats::Statistics;
 use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// numpy's `ARRAY_ALIGN`: the header (preamble included) is padded to a multiple of this.
@@ -28,33 +29,19 @@ pub fn save_stats_npz(path: impl AsRef<Path>, stats: &Statistics) -> Result<()> 
     let path = path.as_ref();
     stats.validate()?;
     let d = stats.dims;
-    let tmp = temp_path(path);
-    let write = || -> Result<()> {
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut zip = ZipWriter::new(BufWriter::new(file));
-        let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Stored).large_file(
-            // zip64 entries once an array passes 4 GiB (d > 23170): never for FID, but correct either way.
-            (d * d * 8) as u64 >= u32::MAX as u64,
-        );
-        let zerr = |e: zip::result::ZipError| Error::format(&tmp, format!("writing the zip archive: {e}"));
-        let ioerr = |e: std::io::Error| Error::io(&tmp, e);
-        zip.start_file("mu.npy", opts).map_err(zerr)?;
-        zip.write_all(&npy_bytes(&stats.mu, &[d])).map_err(ioerr)?;
-        zip.start_file("sigma.npy", opts).map_err(zerr)?;
-        zip.write_all(&npy_bytes(&stats.sigma, &[d, d])).map_err(ioerr)?;
-        let buf = zip.finish().map_err(zerr)?;
-        let file = buf.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(ioerr)?;
-        Ok(())
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Stored).large_file(
+        // zip64 entries once an array passes 4 GiB (d > 23170): never for FID, but correct either way.
+        (d * d * 8) as u64 >= u32::MAX as u64,
+    );
+    let zerr = |e: zip::result::ZipError| Error::format(path, format!("writing the zip archive: {e}"));
+    let ioerr = |e: std::io::Error| Error::io(path, e);
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file("mu.npy", opts).map_err(zerr)?;
+    zip.write_all(&npy_bytes(&stats.mu, &[d])).map_err(ioerr)?;
+    zip.start_file("sigma.npy", opts).map_err(zerr)?;
+    zip.write_all(&npy_bytes(&stats.sigma, &[d, d])).map_err(ioerr)?;
+    let bytes = zip.finish().map_err(zerr)?.into_inner();
+    write_atomic(path, &bytes)
 }
 
 /// Reads `mu` and `sigma` from an `.npz` (as written by numpy's `np.savez` or [`save_stats_npz`]). The sample
@@ -86,15 +73,6 @@ pub fn load_stats_npz(path: impl AsRef<Path>) -> Result<Statistics> {
     let stats = Statistics { mu, sigma, dims: d, count: 0 };
     stats.validate().map_err(|e| Error::format(path, e.to_string()))?;
     Ok(stats)
-}
-
-/// A temporary name in the same directory (so the rename is atomic), unique to this process and call.
-fn temp_path(path: &Path) -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static SEQ: AtomicUsize = AtomicUsize::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "stats.npz".into());
-    let tmp = format!(".{name}.{}.{}.tmp", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-    path.with_file_name(tmp)
 }
 
 /// An NPY 1.0 file of little-endian float64 values in C order.

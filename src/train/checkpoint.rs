@@ -10,6 +10,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
 use crate::tensor::Tensor;
 
 /// Everything in a checkpoint, on the host.
@@ -66,15 +67,4 @@ impl Checkpoint {
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Checkpoint { tensors, meta })
     }
-}
-
-/// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a crash never leaves
-/// a half-written file where a good one was.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-use crate::train::checkpoint::write_atomic;
+use crate::fsio::write_atomic;
 
 /// torchvision `save_image(normalize=True, value_range=(-1, 1))`: (x + 1)/2 clamped to [0, 1], ·255, +0.5, truncated.
 pub fn to_u8(x: f32) -> u8 {

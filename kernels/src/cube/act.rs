@@ -35,12 +35,11 @@ pub fn tanh_f32(x: f32) -> f32 {
 /// Logistic sigmoid that never overflows: exp only of a non-positive argument.
 #[cube]
 pub fn sigmoid_f32(x: f32) -> f32 {
-    let mut r = 0.0f32;
+    // e = e^{−|x|} ≤ 1: σ(x) = 1/(1 + e) for x ≥ 0, e/(1 + e) below (NaN stays NaN).
+    let e = f32::exp(-f32::abs(x));
+    let mut r = e / (1.0f32 + e);
     if x >= 0.0f32 {
-        r = 1.0f32 / (1.0f32 + f32::exp(-x));
-    } else {
-        let e = f32::exp(x);
-        r = e / (1.0f32 + e);
+        r = 1.0f32 / (1.0f32 + e);
     }
     r
 }

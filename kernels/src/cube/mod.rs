@@ -44,7 +44,8 @@ pub fn grid_stride() -> usize {
 pub fn tree_sum_rows(sh: &mut SharedMemory<f32>, #[comptime] rows: usize, #[comptime] units: usize) {
     let u = UNIT_POS as usize;
     sync_cube();
-    let mut s = units / 2;
+    // CUBE_DIM (= units) rather than `units`: the halving counter must be a runtime variable.
+    let mut s = CUBE_DIM as usize / 2;
     while s > 0 {
         if u < s {
             #[unroll]

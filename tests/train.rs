@@ -191,7 +191,13 @@ fn bad_input_gives_one_clear_error() {
     assert!(ok, "{text}");
     std::fs::copy(root.join("other/checkpoints/last.safetensors"), &ck).unwrap();
     assert_fails(&["train", "--resume", &out("run")], "wgan-gp");
+    // Same model, other width.
+    let (ok, text) = cxr_gan(&["train", "--data", &s(&good), "--epochs", "1", "--batch-size", "3", "--nz", "8", "--ngf", "8", "--ndf", "4", "--out", &out("wide")]);
+    assert!(ok, "{text}");
+    std::fs::copy(root.join("wide/checkpoints/last.safetensors"), &ck).unwrap();
+    assert_fails(&["train", "--resume", &out("run")], "widths");
     assert_fails(&["generate", "--checkpoint", &s(&root.join("nope.safetensors")), "--out", &out("g2")], "nope.safetensors");
+    assert_fails(&["train", "--data", &s(&good), "--fid-every", "1", "--fid-dims", "100", "--out", &out("r6")], "100");
     let _ = std::fs::remove_dir_all(root);
 }
 

@@ -9,7 +9,7 @@
 use cubecl::Runtime;
 use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::backend::cube::{CubeBackend, CubeTensor, CudaBackend, WgpuBackend};
-use cxr_gan::backend::{Activation, AdamConfig, Backend, Conv2dParams, NormStats};
+use cxr_gan::backend::{Activation, AdamConfig, Backend, Conv2dParams, NormStats, Pool2dParams};
 use cxr_gan::{Error, Tensor};
 use cxr_gan_reference as oracle;
 use cxr_gan_reference::Array;
@@ -488,6 +488,117 @@ fn elementwise_and_memory<R: Runtime>(b: &CubeBackend<R>, name: &str) {
     assert_eq!(b.name(), name);
 }
 
+// ------------------------------------------------------------------ FID's InceptionV3 ops
+
+fn arr_close(name: &str, ours: &Tensor, reference: &Array) {
+    assert_eq!(ours.shape(), reference.shape.as_slice(), "{name}: shape");
+    assert_close(name, ours.data(), &reference.data, TOL);
+}
+
+fn pools_match_the_oracle<R: Runtime>(b: &CubeBackend<R>) {
+    let d = Dev(b);
+    let mut r = rng(141);
+    // Random windows (kernel 1–5, stride 1–3, padding ≤ kernel/2), then Inception's own pools (narrowed).
+    let mut cases = Vec::new();
+    for _ in 0..16 {
+        let kernel = [r.gen_range(1..=5), r.gen_range(1..=5)];
+        let padding = [r.gen_range(0..=kernel[0] / 2), r.gen_range(0..=kernel[1] / 2)];
+        let stride = [r.gen_range(1..=3), r.gen_range(1..=3)];
+        let shape = [r.gen_range(1..=3), r.gen_range(1..=5), r.gen_range(kernel[0]..=kernel[0] + 12), r.gen_range(kernel[1]..=kernel[1] + 12)];
+        cases.push((shape, Pool2dParams::new(kernel, stride, padding)));
+    }
+    cases.push(([2, 8, 147, 147], Pool2dParams::new([3, 3], [2, 2], [0, 0])));
+    cases.push(([2, 16, 35, 35], Pool2dParams::new([3, 3], [1, 1], [1, 1])));
+    for (shape, p) in cases {
+        let x = rand_tensor(&mut r, &shape, -2.0, 2.0);
+        let (xt, xa) = (d.up(&x), arr(&x));
+        let tag = format!("x {shape:?} k {:?} s {:?} p {:?}", p.kernel, p.stride, p.padding);
+        for include in [false, true] {
+            let ours = d.down(&b.avg_pool2d(&xt, p, include).unwrap());
+            let reference = oracle::avg_pool2d(&xa, p.kernel, p.stride, p.padding, include);
+            arr_close(&format!("avg_pool2d count_include_pad={include} {tag}"), &ours, &reference);
+        }
+        let ours = d.down(&b.max_pool2d(&xt, p).unwrap());
+        let reference = oracle::max_pool2d(&xa, p.kernel, p.stride, p.padding);
+        assert_eq!(ours.to_f64(), reference.data, "max_pool2d {tag} (every output is an input: exact)");
+    }
+    for shape in [[2, 64, 8, 8], [3, 5, 37, 37], [1, 5, 1, 1]] {
+        let x = rand_tensor(&mut r, &shape, -2.0, 2.0);
+        let ours = d.down(&b.global_avg_pool2d(&d.up(&x)).unwrap());
+        arr_close(&format!("global_avg_pool2d {shape:?}"), &ours, &oracle::global_avg_pool2d(&arr(&x)));
+    }
+    // NaN propagates as in PyTorch.
+    let mut x = Tensor::new(&[1, 1, 3, 3], (1..=9).map(|v| v as f32).collect()).unwrap();
+    x.data_mut()[4] = f32::NAN;
+    let p = Pool2dParams::new([3, 3], [1, 1], [1, 1]);
+    assert!(d.down(&b.max_pool2d(&d.up(&x), p).unwrap()).data().iter().all(|v| v.is_nan()), "max_pool2d keeps NaN");
+}
+
+fn resize_bilinear_matches_the_oracle<R: Runtime>(b: &CubeBackend<R>) {
+    let d = Dev(b);
+    let mut r = rng(151);
+    let mut cases: Vec<([usize; 4], usize, usize)> =
+        vec![([2, 3, 64, 64], 299, 299), ([1, 3, 80, 100], 99, 77), ([1, 2, 120, 90], 41, 60), ([1, 2, 1, 1], 5, 3), ([2, 3, 19, 23], 19, 23)];
+    for _ in 0..8 {
+        let shape = [r.gen_range(1..=2), r.gen_range(1..=3), r.gen_range(1..=40), r.gen_range(1..=40)];
+        cases.push((shape, r.gen_range(1..=60), r.gen_range(1..=60)));
+    }
+    for (shape, oh, ow) in cases {
+        let x = rand_tensor(&mut r, &shape, -2.0, 2.0);
+        let ours = d.down(&b.resize_bilinear(&d.up(&x), oh, ow).unwrap());
+        arr_close(&format!("resize_bilinear {shape:?} -> {oh}x{ow}"), &ours, &oracle::resize_bilinear(&arr(&x), oh, ow));
+        if (shape[2], shape[3]) == (oh, ow) {
+            assert_eq!(ours, x, "resizing to the same size is the identity");
+        }
+    }
+}
+
+fn concat_and_affine_channels_match_the_oracle<R: Runtime>(b: &CubeBackend<R>) {
+    let d = Dev(b);
+    let mut r = rng(161);
+    for (n, h, w, chans) in [(2, 9, 9, vec![16, 16, 24, 8]), (1, 4, 5, vec![1]), (2, 3, 1, vec![2, 5])] {
+        let xs: Vec<Tensor> = chans.iter().map(|&c| rand_tensor(&mut r, &[n, c, h, w], -2.0, 2.0)).collect();
+        let xts: Vec<CubeTensor> = xs.iter().map(|x| d.up(x)).collect();
+        let cat = b.concat_channels(&xts.iter().collect::<Vec<_>>()).unwrap();
+        let reference = oracle::concat_channels(&xs.iter().map(arr).collect::<Vec<_>>().iter().collect::<Vec<_>>());
+        assert_eq!(d.down(&cat).to_f64(), reference.data, "concat_channels {chans:?} (a copy: exact)");
+
+        let c: usize = chans.iter().sum();
+        let scale = rand_tensor(&mut r, &[c], -2.0, 2.0);
+        let shift = rand_tensor(&mut r, &[c], -2.0, 2.0);
+        for relu in [false, true] {
+            let mut a = cat.clone();
+            b.affine_channels(&mut a, &d.up(&scale), &d.up(&shift), relu).unwrap();
+            let expect = oracle::affine_channels(&reference, &f64s(&scale), &f64s(&shift), relu);
+            arr_close(&format!("affine_channels relu={relu} [{n}, {c}, {h}, {w}]"), &d.down(&a), &expect);
+        }
+        assert_eq!(d.down(&cat).to_f64(), reference.data, "affine_channels leaves clones alone");
+    }
+}
+
+fn inception_bad_input_is_the_cpu_error<R: Runtime>(b: &CubeBackend<R>) {
+    let c = CpuBackend::new();
+    let d = Dev(b);
+    let x = Tensor::zeros(&[1, 2, 5, 5]);
+    let xt = d.up(&x);
+    let too_much_pad = Pool2dParams::new([3, 3], [1, 1], [2, 2]);
+    assert_same_err("pad > k/2", b.max_pool2d(&xt, too_much_pad), c.max_pool2d(&x, too_much_pad));
+    let big = Pool2dParams::new([7, 3], [1, 1], [0, 0]);
+    assert_same_err("window too big", b.avg_pool2d(&xt, big, true), c.avg_pool2d(&x, big, true));
+    let flat = Tensor::zeros(&[2, 5]);
+    assert_same_err("3-d pool input", b.global_avg_pool2d(&d.up(&flat)), c.global_avg_pool2d(&flat));
+    assert_same_err("resize to 0", b.resize_bilinear(&xt, 0, 4), c.resize_bilinear(&x, 0, 4));
+    let other = Tensor::zeros(&[1, 2, 4, 5]);
+    assert_same_err("concat H mismatch", b.concat_channels(&[&xt, &d.up(&other)]), c.concat_channels(&[&x, &other]));
+    let s3 = Tensor::zeros(&[3]);
+    let (mut xm, mut xc) = (xt.clone(), x.clone());
+    assert_same_err(
+        "affine scale",
+        b.affine_channels(&mut xm, &d.up(&s3), &d.up(&s3), false),
+        c.affine_channels(&mut xc, &s3, &s3, false),
+    );
+}
+
 // ------------------------------------------------------------------ bad input
 
 /// `ours` must be `Error::Shape` with the same message the cpu backend gives for the same input.
@@ -678,6 +789,30 @@ macro_rules! cube_tests {
             fn elementwise_and_memory() {
                 if let Some(b) = $make() {
                     super::elementwise_and_memory(&b, $name);
+                }
+            }
+            #[test]
+            fn pools_match_the_oracle() {
+                if let Some(b) = $make() {
+                    super::pools_match_the_oracle(&b);
+                }
+            }
+            #[test]
+            fn resize_bilinear_matches_the_oracle() {
+                if let Some(b) = $make() {
+                    super::resize_bilinear_matches_the_oracle(&b);
+                }
+            }
+            #[test]
+            fn concat_and_affine_channels_match_the_oracle() {
+                if let Some(b) = $make() {
+                    super::concat_and_affine_channels_match_the_oracle(&b);
+                }
+            }
+            #[test]
+            fn inception_bad_input_is_the_cpu_error() {
+                if let Some(b) = $make() {
+                    super::inception_bad_input_is_the_cpu_error(&b);
                 }
             }
             #[test]

@@ -256,7 +256,7 @@ fn cli_rejects_bad_input_with_one_clear_line() {
         (vec![s(&a), s(&one)], "at least 2", false),
         (vec![s(&a), s(&npz64)], "64", false), // default dims 2048 vs a 64-d npz
         (vec![s(&a), s(&a), "--backend".into(), "tpu".into()], "unknown backend", false),
-        (vec![s(&a), s(&corrupt)], "bad.png", true),
+        (vec![s(&a), s(&corrupt), "--backend".into(), "cpu".into()], "bad.png", true),
     ];
     for (args, needle, needs_weights) in cases {
         if needs_weights && w.is_none() {
@@ -285,7 +285,8 @@ fn cli_fid_and_save_stats_agree() {
     write_pngs(&b, 3, 24, 20);
     let s = |p: &Path| p.display().to_string();
     let npz = dir.join("a.npz");
-    let (ok, out, err) = cxr_gan(&["--save-stats", &s(&a), &s(&npz), "--dims", "64"], Some(&w));
+    // `--backend cpu` throughout: `auto` would probe for GPUs, and the features are compared across runs.
+    let (ok, out, err) = cxr_gan(&["--save-stats", &s(&a), &s(&npz), "--dims", "64", "--backend", "cpu"], Some(&w));
     assert!(ok, "{err}");
     println!("{out}");
     assert!(npz.exists());
@@ -298,10 +299,10 @@ fn cli_fid_and_save_stats_agree() {
         let line = out.lines().find(|l| l.starts_with("FID: ")).unwrap_or_else(|| panic!("no FID line in {out}"));
         line["FID: ".len()..].trim().parse::<f64>().unwrap()
     };
-    let folders = fid(&[&s(&a), &s(&b), "--dims", "64", "--batch-size", "3"]);
-    let with_npz = fid(&[&s(&npz), &s(&b), "--dims", "64"]);
+    let folders = fid(&[&s(&a), &s(&b), "--dims", "64", "--batch-size", "3", "--backend", "cpu"]);
+    let with_npz = fid(&[&s(&npz), &s(&b), "--dims", "64", "--backend", "cpu"]);
     assert!(folders > 0.0 && (folders - with_npz).abs() < 1e-6 * folders.max(1.0), "{folders} vs {with_npz}");
-    let same = fid(&[&s(&a), &s(&npz), "--dims", "64"]);
+    let same = fid(&[&s(&a), &s(&npz), "--dims", "64", "--backend", "cpu"]);
     assert!(same.abs() < 1e-6, "{same}");
     let _ = std::fs::remove_dir_all(&dir);
 }

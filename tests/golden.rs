@@ -8,6 +8,7 @@
 mod common;
 
 use common::reference_backend::ReferenceBackend;
+use cxr_gan::backend::cube::{CudaBackend, WgpuBackend};
 use cxr_gan::backend::{cpu::CpuBackend, Backend};
 use cxr_gan::conformance::{run_file, Outcome};
 use cxr_gan::golden::{self, GoldenFile};
@@ -64,6 +65,17 @@ fn run_all<B: Backend>(b: &B, f: &GoldenFile, tally: &mut Tally) {
     tally.record(&f.name, &b.name(), outcome);
 }
 
+/// A cube backend, or `None` after printing why this machine has none.
+fn cube_backend<B>(name: &str, b: cxr_gan::Result<B>) -> Option<B> {
+    match b {
+        Ok(b) => Some(b),
+        Err(e) => {
+            println!("{name:<7} skipped on every file: {e}");
+            None
+        }
+    }
+}
+
 #[test]
 fn golden_conformance() {
     let dir = golden::golden_dir();
@@ -76,6 +88,9 @@ fn golden_conformance() {
     };
     let oracle = ReferenceBackend;
     let cpu = CpuBackend::new();
+    // The cube backend (our CubeCL kernels) on each runtime with a device here; in CI, wgpu on lavapipe.
+    let wgpu = cube_backend("wgpu", WgpuBackend::wgpu());
+    let cuda = cube_backend("cuda", CudaBackend::cuda());
     let mut tally = Tally::default();
     for path in &files {
         let file = match GoldenFile::open(path) {
@@ -91,6 +106,12 @@ fn golden_conformance() {
         }
         run_all(&oracle, &file, &mut tally);
         run_all(&cpu, &file, &mut tally);
+        if let Some(b) = &wgpu {
+            run_all(b, &file, &mut tally);
+        }
+        if let Some(b) = &cuda {
+            run_all(b, &file, &mut tally);
+        }
     }
     println!(
         "\n{} passed, {} failed, {} not checked yet, {} skipped",

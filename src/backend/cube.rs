@@ -31,7 +31,10 @@ use cxr_gan_kernels::cube::act::{ACT_LEAKY_RELU, ACT_RELU, ACT_SIGMOID, ACT_TANH
 use cxr_gan_kernels::cube::conv::{TILE_K, TILE_M, TILE_N, TILE_UNITS};
 use cxr_gan_kernels::cube::BLOCK;
 
-use super::{shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead};
+use super::{
+    shapes, shapes_pool, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead,
+    Pool2dParams,
+};
 use crate::error::{Error, Result};
 use crate::tensor::{dims4, fmt_shape, Tensor};
 
@@ -478,11 +481,13 @@ impl<R: Runtime> CubeBackend<R> {
             return Ok(y);
         }
         let u = |v: usize| v as u32;
-        kern::conv::conv2d::launch::<R>(
+        // SAFETY: every global read and write of the conv kernels is guarded by an explicit bounds test
+        // (their inputs are sized by the shape checks above); shared-memory indices stay within the tiles.
+        unsafe { kern::conv::conv2d::launch_unchecked::<R>(
             &self.client, tiles(o, cols, 1)?, tile_dim(), arr(&x.handle, x.len()), arr(&w.handle, w.len()),
             arr(&y.handle, y.len()), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(p.stride[0]), u(p.stride[1]),
             u(p.padding[0]), u(p.padding[1]), u(cols),
-        );
+        ) };
         Ok(y)
     }
 
@@ -518,11 +523,12 @@ impl<R: Runtime> CubeBackend<R> {
                 if cols == 0 {
                     continue;
                 }
-                kern::conv::conv2d_bwd_data::launch::<R>(
+                // SAFETY: as conv2d's launch above.
+                unsafe { kern::conv::conv2d_bwd_data::launch_unchecked::<R>(
                     &self.client, tiles(c, cols, 1)?, tile_dim(), arr(&dy.handle, dy.len()), arr(&w.handle, w.len()),
                     arr(&dx.handle, dx.len()), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(sh), u(sw), u(a_h),
                     u(a_w), u(taps_h), u(taps_w), u(ih0), u(iw0), u(t_h), u(t_w), u(base_h), u(base_w), u(cols),
-                );
+                ) };
             }
         }
         Ok(dx)
@@ -557,11 +563,12 @@ impl<R: Runtime> CubeBackend<R> {
         let u = |v: usize| v as u32;
         let part = if splits == 1 { dw.handle.clone() } else { self.buffer(splits * dw.len()) };
         self.u32_of(OP, splits * dw.len())?;
-        kern::conv::conv2d_bwd_weight::launch::<R>(
+        // SAFETY: as conv2d's launch.
+        unsafe { kern::conv::conv2d_bwd_weight::launch_unchecked::<R>(
             &self.client, tiles(o, kdim, splits)?, tile_dim(), arr(&x.handle, x.len()), arr(&dy.handle, dy.len()),
             arr(&part, splits * dw.len()), u(n), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(p.stride[0]),
             u(p.stride[1]), u(p.padding[0]), u(p.padding[1]), u(chunk),
-        );
+        ) };
         if splits > 1 {
             kern::sum_splits::launch::<R>(
                 &self.client, grid(dw.len()), block(), arr(&part, splits * dw.len()), arr(&dw.handle, dw.len()), u(splits),
@@ -569,6 +576,24 @@ impl<R: Runtime> CubeBackend<R> {
             );
         }
         Ok(dw)
+    }
+
+    fn pool_impl(&self, op: &'static str, x: &CubeTensor, p: Pool2dParams, is_max: bool, count_include_pad: bool) -> Result<CubeTensor> {
+        let ys = shapes_pool::pool2d_out(op, x.shape(), p)?;
+        let [_, _, h, w] = dims4(x.shape(), op, "x")?;
+        let [_, _, ho, wo] = ys;
+        self.check_len(op, x.shape())?;
+        let y = self.alloc(&ys);
+        let n = y.len();
+        if n > 0 {
+            let u = |v: usize| v as u32;
+            kern::pool::pool2d::launch::<R>(
+                &self.client, grid(n), block(), arr(&x.handle, x.len()), arr(&y.handle, n), u(h), u(w), u(ho), u(wo),
+                u(p.kernel[0]), u(p.kernel[1]), u(p.stride[0]), u(p.stride[1]), u(p.padding[0]), u(p.padding[1]), is_max,
+                count_include_pad,
+            );
+        }
+        Ok(y)
     }
 
     fn per_channel(&self, part: &Handle, n: usize, c: usize) -> CubeTensor {
@@ -962,6 +987,105 @@ impl<R: Runtime> Backend for CubeBackend<R> {
         *param = p;
         *exp_avg = m;
         *exp_avg_sq = v;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
+    fn avg_pool2d(&self, x: &CubeTensor, p: Pool2dParams, count_include_pad: bool) -> Result<CubeTensor> {
+        self.guard("avg_pool2d", || self.pool_impl("avg_pool2d", x, p, false, count_include_pad))
+    }
+    fn max_pool2d(&self, x: &CubeTensor, p: Pool2dParams) -> Result<CubeTensor> {
+        self.guard("max_pool2d", || self.pool_impl("max_pool2d", x, p, true, false))
+    }
+    fn global_avg_pool2d(&self, x: &CubeTensor) -> Result<CubeTensor> {
+        const OP: &str = "global_avg_pool2d";
+        self.guard(OP, || {
+            let [n, c] = shapes_pool::global_pool_out(OP, x.shape())?;
+            let len = self.check_len(OP, x.shape())?;
+            let y = self.alloc(&[n, c]);
+            let np = n * c;
+            if np > 0 {
+                kern::pool::global_avg_pool2d::launch::<R>(
+                    &self.client, groups(np), block(), arr(&x.handle, len), arr(&y.handle, np), np as u32,
+                    (len / np) as u32, BLOCK as usize,
+                );
+            }
+            Ok(y)
+        })
+    }
+    fn resize_bilinear(&self, x: &CubeTensor, out_h: usize, out_w: usize) -> Result<CubeTensor> {
+        const OP: &str = "resize_bilinear";
+        self.guard(OP, || {
+            let ys = shapes_pool::resize_out(OP, x.shape(), out_h, out_w)?;
+            let [_, _, h, w] = dims4(x.shape(), OP, "x")?;
+            self.check_len(OP, x.shape())?;
+            let y = self.alloc(&ys);
+            let n = self.check_len(OP, &ys)?;
+            if n == 0 {
+                return Ok(y);
+            }
+            // PyTorch's source taps, in f64, rounded to f32 weights once (as the cpu backend).
+            let (mut idx, mut lam) = (Vec::new(), Vec::new());
+            for (len_in, len_out) in [(h, out_h), (w, out_w)] {
+                let scale = len_in as f64 / len_out as f64;
+                for d in 0..len_out {
+                    let src = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
+                    let i0 = (src as usize).min(len_in - 1);
+                    let i1 = if i0 + 1 < len_in { i0 + 1 } else { i0 };
+                    let l1 = src - i0 as f64;
+                    idx.extend([i0 as u32, i1 as u32]);
+                    lam.extend([(1.0 - l1) as f32, l1 as f32]);
+                }
+            }
+            let idx_h = self.client.create_from_slice(bytemuck::cast_slice(&idx));
+            let lam_h = self.upload_slice(&lam);
+            let u = |v: usize| v as u32;
+            kern::resize::resize_bilinear::launch::<R>(
+                &self.client, grid(n), block(), arr(&x.handle, x.len()),
+                // SAFETY: idx_h holds exactly idx.len() u32.
+                unsafe { ArrayArg::from_raw_parts(idx_h.clone(), idx.len()) },
+                arr(&lam_h, lam.len()), arr(&y.handle, n), u(h), u(w), u(out_h), u(out_w),
+            );
+            Ok(y)
+        })
+    }
+    fn concat_channels(&self, xs: &[&CubeTensor]) -> Result<CubeTensor> {
+        const OP: &str = "concat_channels";
+        self.guard(OP, || {
+            let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape()).collect();
+            let ys = shapes_pool::concat_channels_out(OP, &shapes)?;
+            self.check_len(OP, &ys)?;
+            let y = self.alloc(&ys);
+            let [_, c_total, h, w] = ys;
+            let mut offset = 0;
+            for x in xs {
+                let c = x.shape()[1];
+                if x.len() > 0 {
+                    kern::channels::concat_channels::launch::<R>(
+                        &self.client, grid(x.len()), block(), arr(&x.handle, x.len()), arr(&y.handle, y.len()), c as u32,
+                        c_total as u32, offset as u32, (h * w) as u32,
+                    );
+                }
+                offset += c;
+            }
+            Ok(y)
+        })
+    }
+    fn affine_channels(&self, x: &mut CubeTensor, scale: &CubeTensor, shift: &CubeTensor, relu: bool) -> Result<()> {
+        const OP: &str = "affine_channels";
+        let y = self.guard(OP, || {
+            let [_, c, h, w] = shapes_pool::affine_channels(OP, x.shape(), scale.shape(), shift.shape())?;
+            let n = self.check_len(OP, x.shape())?;
+            let y = self.alloc(x.shape());
+            if n > 0 {
+                kern::channels::affine_channels::launch::<R>(
+                    &self.client, grid(n), block(), arr(&x.handle, n), arr(&scale.handle, c), arr(&shift.handle, c),
+                    arr(&y.handle, n), c as u32, (h * w) as u32, relu,
+                );
+            }
+            Ok(y)
+        })?;
+        *x = y;
         Ok(())
     }
 }

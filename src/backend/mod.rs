@@ -267,12 +267,25 @@ pub trait BackendTask {
 }
 
 /// The backends this build knows, for `--backend`.
-pub const BACKEND_NAMES: &[&str] = &["auto", "cpu"];
+pub const BACKEND_NAMES: &[&str] = &["auto", "cpu", "wgpu", "cuda"];
 
-/// Runs `task` on the backend named `name` (`auto` picks the best one present: `cpu` in this build).
+/// Runs `task` on the backend named `name`. `auto` picks the best one present: CUDA, else a hardware
+/// wgpu adapter (a CPU adapter such as lavapipe is slower than `cpu`, so only `--backend wgpu` takes it),
+/// else `cpu`. A named GPU backend without a device here is an error naming the backends that exist.
 pub fn dispatch<T: BackendTask>(name: &str, task: T) -> Result<T::Output> {
     match name {
-        "auto" | "cpu" => task.run(&cpu::CpuBackend::new()),
+        "cpu" => task.run(&cpu::CpuBackend::new()),
+        "wgpu" => task.run(&cube::WgpuBackend::wgpu()?),
+        "cuda" => task.run(&cube::CudaBackend::cuda()?),
+        "auto" => {
+            if let Ok(b) = cube::CudaBackend::cuda() {
+                task.run(&b)
+            } else if let Ok(b) = cube::WgpuBackend::wgpu_hardware() {
+                task.run(&b)
+            } else {
+                task.run(&cpu::CpuBackend::new())
+            }
+        }
         other => Err(crate::Error::Backend {
             backend: other.to_string(),
             detail: format!("unknown backend; this build has: {}", BACKEND_NAMES.join(", ")),

@@ -26,7 +26,7 @@ pub struct FidArgs {
     /// Images per Inception forward pass.
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
-    /// Where the Inception runs: auto or cpu.
+    /// Where the Inception runs: auto (the fastest backend present), cpu, wgpu or cuda.
     #[arg(long, default_value = "auto")]
     pub backend: String,
     /// The FID Inception weights (pt_inception_fid.safetensors); else $CXR_GAN_FID_WEIGHTS, else the user cache.

@@ -12,16 +12,23 @@ pub const ACT_TANH: u32 = 2;
 pub const ACT_SIGMOID: u32 = 3;
 
 /// tanh in f32 without the library call, whose accuracy the graphics APIs leave loose (and which some
-/// drivers form as (e²ˣ − 1)/(e²ˣ + 1), NaN for |x| ≳ 44): odd Taylor polynomial near 0 (where 1 − e^{−2a}
-/// cancels), (1 − e^{−2a})/(1 + e^{−2a}) in the middle, ±1 beyond 10 (tanh 10 = 1 − 4e-9 rounds to 1).
+/// drivers form as (e²ˣ − 1)/(e²ˣ + 1), NaN for |x| ≳ 44): the odd Taylor polynomial through x¹⁵ below
+/// |x| = 0.5 (where 1 − e^{−2|x|} would cancel; the next term is < 1e-8 relative there),
+/// (1 − e^{−2a})/(1 + e^{−2a}) up to 10, ±1 beyond (tanh 10 = 1 − 4e-9 rounds to 1).
 #[cube]
 pub fn tanh_f32(x: f32) -> f32 {
     let a = f32::abs(x);
     let mut r = 1.0f32;
-    if a < 0.0625f32 {
+    if a < 0.5f32 {
         let a2 = a * a;
-        // x − x³/3 + 2x⁵/15 − 17x⁷/315: the next term is < 1e-11 relative here.
-        r = a * (1.0f32 + a2 * (-0.33333334f32 + a2 * (0.13333334f32 + a2 * -0.05396825f32)));
+        let p = -0.0014558344f32;
+        let p = 0.003592128f32 + a2 * p;
+        let p = -0.008863236f32 + a2 * p;
+        let p = 0.021869488f32 + a2 * p;
+        let p = -0.05396825f32 + a2 * p;
+        let p = 0.13333334f32 + a2 * p;
+        let p = -0.33333334f32 + a2 * p;
+        r = a + a * (a2 * p);
     } else if a < 10.0f32 {
         let t = f32::exp(-2.0f32 * a);
         r = (1.0f32 - t) / (1.0f32 + t);

@@ -70,7 +70,7 @@ fn zero_acc() -> Array<f32> {
 
 /// y = conv2d(x, w): x [N, C, H, W], w [O, C, kh, kw] → y [N, O, Ho, Wo]. Grid: (⌈N·Ho·Wo / TILE_N⌉,
 /// ⌈O / TILE_M⌉). `cols` = N·Ho·Wo.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     x: &Array<f32>, w: &Array<f32>, y: &mut Array<f32>, c: u32, h: u32, wd: u32, o: u32, kh: u32, kw: u32, ho: u32,
@@ -160,7 +160,7 @@ pub fn conv2d(
 /// (jw < taps_w) from dy at oh = base_h + th − jh, ow = base_w + tw − jw (when inside dy). dy [N, O, Ho, Wo],
 /// w [O, C, kh, kw] → dx [N, C, H, W]. Grid: (⌈N·Ht·Wt / TILE_N⌉, ⌈C / TILE_M⌉); `cols` = N·Ht·Wt.
 /// A phase without taps (s > kernel) writes zeros.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_bwd_data(
     dy: &Array<f32>, w: &Array<f32>, dx: &mut Array<f32>, c: u32, h: u32, wd: u32, o: u32, kh: u32, kw: u32, ho: u32,
@@ -265,7 +265,7 @@ pub fn conv2d_bwd_data(
 /// [z·chunk, min((z + 1)·chunk, N·Ho·Wo))): part[z][o][c·kh·kw] = Σ_r dy[n, o, oh, ow]·x[n, c, ih, iw].
 /// Grid: (⌈C·kh·kw / TILE_N⌉, ⌈O / TILE_M⌉, splits); `chunk` is a multiple of TILE_K. With one split,
 /// `part` is dw itself ([O, C, kh, kw] is the GEMM's row-major layout).
-#[cube(launch)]
+#[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_bwd_weight(
     x: &Array<f32>, dy: &Array<f32>, part: &mut Array<f32>, n: u32, c: u32, h: u32, wd: u32, o: u32, kh: u32, kw: u32,

@@ -17,10 +17,13 @@ use cubecl::prelude::*;
 
 pub mod act;
 pub mod adam;
+pub mod channels;
 pub mod conv;
 pub mod elementwise;
 pub mod loss;
 pub mod norm;
+pub mod pool;
+pub mod resize;
 
 /// Units per cube of every elementwise / reduction kernel (a power of two: the tree reductions halve it).
 pub const BLOCK: u32 = 256;

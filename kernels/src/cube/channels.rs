@@ -1,0 +1,40 @@
+//! Channel-wise ops of the Inception blocks: concat_channels (`torch.cat(dim=1)`, one launch per input,
+//! each copying its planes to their channel offset) and affine_channels (eval-mode BatchNorm folded to
+//! x·scale[c] + shift[c], fused with the ReLU of a BasicConv2d).
+
+use cubecl::prelude::*;
+
+use super::{grid_start, grid_stride};
+
+/// Copies x [N, C, hw] into channels [offset, offset + C) of y [N, c_total, hw].
+#[cube(launch)]
+pub fn concat_channels(x: &Array<f32>, y: &mut Array<f32>, c: u32, c_total: u32, offset: u32, hw: u32) {
+    let n = x.len();
+    let (c, ct, off, hw) = (c as usize, c_total as usize, offset as usize, hw as usize);
+    let mut i = grid_start();
+    while i < n {
+        let plane = i / hw;
+        let b = plane / c;
+        let ch = plane % c;
+        y[(b * ct + off + ch) * hw + i % hw] = x[i];
+        i += grid_stride();
+    }
+}
+
+/// y = scale[c]·x + shift[c], then `v < 0 ? 0 : v` when `relu` (NaN stays NaN, as torch.relu).
+#[cube(launch)]
+pub fn affine_channels(x: &Array<f32>, scale: &Array<f32>, shift: &Array<f32>, y: &mut Array<f32>, c: u32, hw: u32, #[comptime] relu: bool) {
+    let n = y.len();
+    let (c, hw) = (c as usize, hw as usize);
+    let mut i = grid_start();
+    while i < n {
+        let ch = (i / hw) % c;
+        let v = scale[ch] * x[i] + shift[ch];
+        if comptime![relu] {
+            y[i] = select(v < 0.0f32, 0.0f32, v);
+        } else {
+            y[i] = v;
+        }
+        i += grid_stride();
+    }
+}

@@ -22,13 +22,9 @@ pub fn is_image_path(path: &Path) -> bool {
 
 /// Loads an image file as 8-bit gray.
 ///
-/// PNG, JPEG, BMP, TIFF, WebP and PNM; 8- or 16-bit (or float); gray, gray+alpha, RGB or RGBA (alpha is
-/// dropped, as `img[:, :, :3]` does). Colour goes through OpenCV's fixed-point BT.601 luma; anything deeper
-/// than 8 bits becomes `round(v / max · 255)` (ties to even, numpy's rule) with the maximum taken over the
-/// whole image — the reference's choice, which stretches dim 16-bit scans to the full range. An all-black
-/// deep image stays black. Errors name the file.
-pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage> {
-    let path = path.as_ref();
+/// Decodes an image file of any supported format (content sniffed, not trusted to the extension);
+/// errors name the file, and an image without pixels is an error.
+pub fn decode_image(path: &Path) -> Result<DynamicImage> {
     let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
     let reader = reader.with_guessed_format().map_err(|e| Error::io(path, e))?;
     if reader.format().is_none() {
@@ -38,10 +34,21 @@ pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage> {
         image::ImageError::IoError(io) => Error::io(path, io),
         other => Error::format(path, format!("cannot decode image: {other}")),
     })?;
-    let (width, height) = (img.width() as usize, img.height() as usize);
-    if width == 0 || height == 0 {
+    if img.width() == 0 || img.height() == 0 {
         return Err(Error::format(path, "image has no pixels"));
     }
+    Ok(img)
+}
+
+/// PNG, JPEG, BMP, TIFF, WebP and PNM; 8- or 16-bit (or float); gray, gray+alpha, RGB or RGBA (alpha is
+/// dropped, as `img[:, :, :3]` does). Colour goes through OpenCV's fixed-point BT.601 luma; anything deeper
+/// than 8 bits becomes `round(v / max · 255)` (ties to even, numpy's rule) with the maximum taken over the
+/// whole image — the reference's choice, which stretches dim 16-bit scans to the full range. An all-black
+/// deep image stays black. Errors name the file.
+pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage> {
+    let path = path.as_ref();
+    let img = decode_image(path)?;
+    let (width, height) = (img.width() as usize, img.height() as usize);
     let pixels = match img {
         DynamicImage::ImageLuma8(b) => b.into_raw(),
         DynamicImage::ImageLumaA8(b) => b.into_raw().chunks_exact(2).map(|p| p[0]).collect(),

@@ -20,6 +20,7 @@ use super::frechet::frechet_distance;
 use super::inception::{block_for_dims, images_to_unit, InceptionV3, INPUT_SIZE};
 use super::stats::{Statistics, StreamingStats};
 use crate::backend::Backend;
+use crate::data::load::decode_image;
 use crate::data::list_images;
 use crate::error::{Error, Result};
 
@@ -38,19 +39,8 @@ pub struct RgbImage {
 /// alpha is dropped (not composited), 16-bit gray is clipped to 255 (PIL's `I;16` → `RGB`), 16-bit colour
 /// keeps its high byte (PIL decodes such PNGs to 8 bits that way). Errors name the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = reader.with_guessed_format().map_err(|e| Error::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(Error::format(path, "not a recognised image format"));
-    }
-    let img = reader.decode().map_err(|e| match e {
-        image::ImageError::IoError(io) => Error::io(path, io),
-        other => Error::format(path, format!("cannot decode image: {other}")),
-    })?;
+    let img = decode_image(path)?;
     let (width, height) = (img.width() as usize, img.height() as usize);
-    if width == 0 || height == 0 {
-        return Err(Error::format(path, "image has no pixels"));
-    }
     // Interleaved RGB first, then planes.
     let gray = |v: Vec<u8>| v.into_iter().flat_map(|g| [g, g, g]).collect::<Vec<u8>>();
     let rgb: Vec<u8> = match img {

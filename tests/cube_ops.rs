@@ -145,6 +145,12 @@ fn conv2d_pointwise_dense_and_tiled<R: Runtime>(b: &CubeBackend<R>) {
     // batch reduction long enough that conv2d_bwd_weight splits it (8·8·8 = 512 positions → 2 chunks).
     check_conv(b, 28, [2, 70, 5, 5], [80, 70, 3, 3], [1, 1], [1, 1]);
     check_conv(b, 29, [8, 16, 16, 16], [32, 16, 4, 4], [2, 2], [1, 1]);
+    // Few output tiles over a long reduction: conv2d and conv2d_bwd_data split K (the discriminator's last
+    // layer has O = 1 and K = 8192; here K = 1024 → 4 splits).
+    check_conv(b, 30, [3, 64, 4, 4], [2, 64, 4, 4], [1, 1], [0, 0]);
+    // Outputs of 16 rows or fewer take the 16-row tile; 17 rows the 64-row one.
+    check_conv(b, 31, [2, 16, 9, 9], [16, 16, 3, 3], [1, 1], [1, 1]);
+    check_conv(b, 32, [2, 17, 9, 9], [17, 17, 3, 3], [2, 2], [1, 1]);
 }
 
 fn conv2d_empty_batch<R: Runtime>(b: &CubeBackend<R>) {
@@ -344,6 +350,11 @@ fn activations_fwd_bwd<R: Runtime>(b: &CubeBackend<R>) {
         let dx = d.down(&b.activation_bwd(ours, &xd, &yd, &dyd).unwrap());
         let dx_ref = oracle::activation_bwd(theirs, &arr(&x), &arr(&y), &arr(&dy));
         assert_close(&format!("activation_bwd {ours:?}"), dx.data(), &dx_ref.data, TOL);
+        // NaN in, as the cpu backend: relu gives 0 (`x > 0` is false), the others NaN.
+        let nan = Tensor::new(&[1, 1, 1, 3], vec![f32::NAN, 1.0, -1.0]).unwrap();
+        let ours_nan = d.down(&b.activation(ours, &d.up(&nan)).unwrap());
+        let cpu_nan = CpuBackend::new().activation(ours, &nan).unwrap();
+        assert_eq!(ours_nan.data()[0].is_nan(), cpu_nan.data()[0].is_nan(), "{ours:?}(NaN): {} vs cpu {}", ours_nan.data()[0], cpu_nan.data()[0]);
         if !matches!(ours, Activation::Tanh | Activation::Sigmoid) {
             for (i, &v) in x.data().iter().enumerate() {
                 if v == 0.0 {

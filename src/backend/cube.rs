@@ -28,7 +28,7 @@ use cubecl::wgpu::{AutoGraphicsApi, GraphicsApi, WgpuDevice, WgpuRuntime};
 use cubecl::Runtime;
 use cxr_gan_kernels::cube as kern;
 use cxr_gan_kernels::cube::act::{ACT_LEAKY_RELU, ACT_RELU, ACT_SIGMOID, ACT_TANH};
-use cxr_gan_kernels::cube::conv::{TILE_K, TILE_M, TILE_N, TILE_UNITS};
+use cxr_gan_kernels::cube::conv::{TILE_K, TILE_M_SMALL, TILE_N, TILE_UNITS};
 use cxr_gan_kernels::cube::BLOCK;
 
 use super::{
@@ -440,11 +440,39 @@ fn act_code(act: Activation) -> (u32, f32) {
 
 /// The tiled GEMM grid for an `rows` × `cols` output.
 fn tiles(rows: usize, cols: usize, splits: usize) -> Result<CubeCount> {
-    let (x, y) = (cols.div_ceil(TILE_N).max(1), rows.div_ceil(TILE_M).max(1));
+    let (x, y) = (cols.div_ceil(TILE_N).max(1), rows.div_ceil(16 * rows_per_unit(rows)).max(1));
     if x > MAX_CUBES_PER_DIM || y > MAX_CUBES_PER_DIM {
         return Err(Error::invalid("conv2d", format!("a {rows}×{cols} output needs more than {MAX_CUBES_PER_DIM} tiles along one axis")));
     }
     Ok(CubeCount::Static(x as u32, y as u32, splits as u32))
+}
+
+fn tile_count(rows: usize, cols: usize) -> usize {
+    rows.div_ceil(16 * rows_per_unit(rows)).max(1) * cols.div_ceil(TILE_N).max(1)
+}
+
+/// The conv kernels' `tm` for an output of `rows` rows: 1 (a 16-row tile) for small outputs, else 4 (64).
+fn rows_per_unit(rows: usize) -> usize {
+    if rows <= TILE_M_SMALL {
+        1
+    } else {
+        4
+    }
+}
+
+/// Split-K for a tiled GEMM of `tiles` output tiles and reduction length `k`: (splits, chunk). Enough
+/// splits that there are ~512 cubes to fill a large GPU, each chunk at least 256 long (so a split's
+/// partial buffer and extra pass stay cheap) and a whole number of TILE_K steps; at most 64.
+fn split_k(tiles: usize, k: usize) -> (usize, usize) {
+    const TARGET_CUBES: usize = 512;
+    const MIN_CHUNK: usize = 256;
+    if k == 0 {
+        return (1, TILE_K);
+    }
+    let max_splits = k.div_ceil(MIN_CHUNK).clamp(1, 64);
+    let want = TARGET_CUBES.div_ceil(tiles).clamp(1, max_splits);
+    let chunk = k.div_ceil(want).next_multiple_of(TILE_K);
+    (k.div_ceil(chunk), chunk)
 }
 
 fn tile_dim() -> CubeDim {
@@ -481,13 +509,17 @@ impl<R: Runtime> CubeBackend<R> {
             return Ok(y);
         }
         let u = |v: usize| v as u32;
+        let kdim = c * kh * kw;
+        let (splits, kchunk) = split_k(tile_count(o, cols), kdim);
+        let out = self.split_buffer(OP, &y, splits)?;
         // SAFETY: every global read and write of the conv kernels is guarded by an explicit bounds test
         // (their inputs are sized by the shape checks above); shared-memory indices stay within the tiles.
         unsafe { kern::conv::conv2d::launch_unchecked::<R>(
-            &self.client, tiles(o, cols, 1)?, tile_dim(), arr(&x.handle, x.len()), arr(&w.handle, w.len()),
-            arr(&y.handle, y.len()), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(p.stride[0]), u(p.stride[1]),
-            u(p.padding[0]), u(p.padding[1]), u(cols),
+            &self.client, tiles(o, cols, splits)?, tile_dim(), arr(&x.handle, x.len()), arr(&w.handle, w.len()),
+            arr(&out, splits * y.len()), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(p.stride[0]),
+            u(p.stride[1]), u(p.padding[0]), u(p.padding[1]), u(cols), u(kchunk), u(y.len()), rows_per_unit(o),
         ) };
+        self.sum_split_parts(&out, &y, splits);
         Ok(y)
     }
 
@@ -515,6 +547,12 @@ impl<R: Runtime> CubeBackend<R> {
             (first, count, taps, base)
         };
         let u = |v: usize| v as u32;
+        // Every phase writes its own positions into the same (partial) buffers, so one split count serves
+        // all: the one the first (largest) phase wants.
+        let (_, t_h0, taps_h0, _) = phase(0, sh, ph, kh, h);
+        let (_, t_w0, taps_w0, _) = phase(0, sw, pw, kw, wd);
+        let (splits, _) = split_k(tile_count(c, n * t_h0 * t_w0), o * taps_h0 * taps_w0);
+        let out = self.split_buffer(OP, &dx, splits)?;
         for a_h in 0..sh {
             let (ih0, t_h, taps_h, base_h) = phase(a_h, sh, ph, kh, h);
             for a_w in 0..sw {
@@ -523,14 +561,17 @@ impl<R: Runtime> CubeBackend<R> {
                 if cols == 0 {
                     continue;
                 }
+                let kchunk = (o * taps_h * taps_w).div_ceil(splits).next_multiple_of(TILE_K).max(TILE_K);
                 // SAFETY: as conv2d's launch above.
                 unsafe { kern::conv::conv2d_bwd_data::launch_unchecked::<R>(
-                    &self.client, tiles(c, cols, 1)?, tile_dim(), arr(&dy.handle, dy.len()), arr(&w.handle, w.len()),
-                    arr(&dx.handle, dx.len()), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(sh), u(sw), u(a_h),
-                    u(a_w), u(taps_h), u(taps_w), u(ih0), u(iw0), u(t_h), u(t_w), u(base_h), u(base_w), u(cols),
+                    &self.client, tiles(c, cols, splits)?, tile_dim(), arr(&dy.handle, dy.len()), arr(&w.handle, w.len()),
+                    arr(&out, splits * dx.len()), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(sh), u(sw), u(a_h),
+                    u(a_w), u(taps_h), u(taps_w), u(ih0), u(iw0), u(t_h), u(t_w), u(base_h), u(base_w), u(cols), u(kchunk),
+                    u(dx.len()), rows_per_unit(c),
                 ) };
             }
         }
+        self.sum_split_parts(&out, &dx, splits);
         Ok(dx)
     }
 
@@ -553,29 +594,36 @@ impl<R: Runtime> CubeBackend<R> {
             self.fill(&dw.handle, dw.len(), 0.0);
             return Ok(dw);
         }
-        // Split the batch reduction so that there are enough cubes to fill a GPU (~512), each chunk at
-        // least 256 positions long and a whole number of TILE_K steps.
-        let tiles_mn = kdim.div_ceil(TILE_N) * o.div_ceil(TILE_M);
-        let max_splits = rdim.div_ceil(256).clamp(1, 64);
-        let want = 512usize.div_ceil(tiles_mn).clamp(1, max_splits);
-        let chunk = rdim.div_ceil(want).next_multiple_of(TILE_K);
-        let splits = rdim.div_ceil(chunk);
+        let (splits, chunk) = split_k(tile_count(o, kdim), rdim);
         let u = |v: usize| v as u32;
-        let part = if splits == 1 { dw.handle.clone() } else { self.buffer(splits * dw.len()) };
-        self.u32_of(OP, splits * dw.len())?;
+        let part = self.split_buffer(OP, &dw, splits)?;
         // SAFETY: as conv2d's launch.
         unsafe { kern::conv::conv2d_bwd_weight::launch_unchecked::<R>(
             &self.client, tiles(o, kdim, splits)?, tile_dim(), arr(&x.handle, x.len()), arr(&dy.handle, dy.len()),
             arr(&part, splits * dw.len()), u(n), u(c), u(h), u(wd), u(o), u(kh), u(kw), u(ho), u(wo), u(p.stride[0]),
-            u(p.stride[1]), u(p.padding[0]), u(p.padding[1]), u(chunk),
+            u(p.stride[1]), u(p.padding[0]), u(p.padding[1]), u(chunk), rows_per_unit(o),
         ) };
+        self.sum_split_parts(&part, &dw, splits);
+        Ok(dw)
+    }
+
+    /// Where a split-K GEMM writes: the output itself for one split, else a fresh [splits, len] buffer.
+    fn split_buffer(&self, op: &'static str, out: &CubeTensor, splits: usize) -> Result<Handle> {
+        if splits == 1 {
+            return Ok(out.handle.clone());
+        }
+        self.u32_of(op, splits * out.len())?;
+        Ok(self.buffer(splits * out.len()))
+    }
+
+    /// out = Σ of the split-K partials (nothing to do for one split).
+    fn sum_split_parts(&self, part: &Handle, out: &CubeTensor, splits: usize) {
         if splits > 1 {
+            let len = out.len();
             kern::sum_splits::launch::<R>(
-                &self.client, grid(dw.len()), block(), arr(&part, splits * dw.len()), arr(&dw.handle, dw.len()), u(splits),
-                u(dw.len()),
+                &self.client, grid(len), block(), arr(part, splits * len), arr(&out.handle, len), splits as u32, len as u32,
             );
         }
-        Ok(dw)
     }
 
     fn pool_impl(&self, op: &'static str, x: &CubeTensor, p: Pool2dParams, is_max: bool, count_include_pad: bool) -> Result<CubeTensor> {

@@ -102,25 +102,22 @@ pub struct TrainArgs {
     pub checkpoint_every: usize,
 }
 
-struct Train {
-    cfg: TrainConfig,
-    run: RunDir,
-    dataset: Dataset,
-    resume: bool,
-}
+/// The whole subcommand runs inside the backend task, so a missing device is reported before any work.
+struct Train(TrainArgs);
 
 impl BackendTask for Train {
     type Output = ();
     fn run<B: Backend>(self, b: &B) -> Result<()> {
+        let (cfg, run, dataset, resume) = prepare(self.0, b.name())?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         // Ctrl-C: finish the iteration, write last.safetensors, exit cleanly. (Ignored if a handler exists.)
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
         let opts = RunOptions { progress: true, stop, max_iterations: None };
         println!("training {} on {} images ({}) with backend {}, {} epochs, batch {}",
-            self.cfg.model.name(), self.dataset.len(), self.cfg.data.display(), b.name(), self.cfg.epochs, self.cfg.batch_size);
-        let s = train(b, &self.cfg, &self.run, &self.dataset, self.resume, &opts)?;
-        let dir = self.run.0.display();
+            cfg.model.name(), dataset.len(), cfg.data.display(), b.name(), cfg.epochs, cfg.batch_size);
+        let s = train(b, &cfg, &run, &dataset, resume, &opts)?;
+        let dir = run.0.display();
         if s.interrupted {
             println!("interrupted after {} iterations; resume with: cxr-gan train --resume {dir}", s.iterations);
         }
@@ -128,7 +125,7 @@ impl BackendTask for Train {
         println!("outputs in {dir}: metrics.csv, loss.png, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
         println!("mean-image correlation (64 generated vs training mean): {:.3}", s.mean_image_correlation);
         if let Some(f) = s.last_fid {
-            println!("last FID{} ({} generated vs the training images): {f:.4}; all values in metrics_fid.csv", self.cfg.fid_dims, self.cfg.fid_count);
+            println!("last FID{} ({} generated vs the training images): {f:.4}; all values in metrics_fid.csv", cfg.fid_dims, cfg.fid_count);
         }
         Ok(())
     }
@@ -150,16 +147,22 @@ fn prepare_dir(out: &Path, force: bool) -> Result<()> {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    let backend = a.backend.clone();
+    dispatch(&backend, Train(a))
+}
+
+/// The run's configuration, directory and preprocessed images: fresh, or from a run being resumed.
+fn prepare(a: TrainArgs, backend: String) -> Result<(TrainConfig, RunDir, Dataset, bool)> {
     if let Some(dir) = &a.resume {
         let run = RunDir(dir.clone());
         let mut cfg = load_config(&run)?;
         if let Some(e) = a.epochs {
             cfg.epochs = e;
         }
+        cfg.backend = backend;
         let dataset = Dataset::load_cache(&run.dataset_cache())?;
         save_config(&run, &cfg)?;
-        let backend = a.backend.clone();
-        return dispatch(&backend, Train { cfg, run, dataset, resume: true });
+        return Ok((cfg, run, dataset, true));
     }
     let model = match a.model {
         Model::Dcgan => ModelKind::Dcgan,
@@ -206,7 +209,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             Resize::Area => "area".into(),
         },
         checkpoint_every: a.checkpoint_every,
-        backend: a.backend.clone(),
+        backend,
         fid_every: a.fid_every,
         fid_count: a.fid_count,
         fid_dims: a.fid_dims,
@@ -220,6 +223,5 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let run = RunDir(out);
     dataset.save_cache(&run.dataset_cache())?;
     save_config(&run, &cfg)?;
-    let backend = a.backend.clone();
-    dispatch(&backend, Train { cfg, run, dataset, resume: false })
+    Ok((cfg, run, dataset, false))
 }

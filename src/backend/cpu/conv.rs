@@ -155,75 +155,118 @@ fn zero(d: &mut [f32]) {
     }
 }
 
-/// cols[(c, ki, kj), (s, oy, ox)] = x[s, c, oy·sh + ki − ph, ox·sw + kj − pw], 0 where that is padding;
-/// `x` holds the chunk's `b` samples, `cols` is [K, b·P].
-fn im2col(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], b: usize, cols: &mut [f32]) {
+/// For output positions [p0, p1) of one sample x [C, H, W]: cols[r·ld + (p − p0)] = x[c, oy·sh + ki − ph,
+/// ox·sw + kj − pw] for every row r = (c, ki, kj) and p = oy·Wo + ox, 0 where that is padding. A chunk of
+/// `b` samples calls this once per sample with [0, P), ld = b·P and `cols` offset by s·P; a tile of one
+/// large image with its own [p0, p1) and ld = p1 − p0.
+fn im2col(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], p0: usize, p1: usize, cols: &mut [f32], ld: usize) {
     match g.stride[1] {
-        1 => im2col_s::<1>(g, ty, tx, x, b, cols),
-        2 => im2col_s::<2>(g, ty, tx, x, b, cols),
-        _ => im2col_s::<0>(g, ty, tx, x, b, cols),
+        1 => im2col_s::<1>(g, ty, tx, x, p0, p1, cols, ld),
+        2 => im2col_s::<2>(g, ty, tx, x, p0, p1, cols, ld),
+        _ => im2col_s::<0>(g, ty, tx, x, p0, p1, cols, ld),
+    }
+}
+
+/// Zeroes `d`: inline when short (padding borders are 0–2 elements wide; a memset call costs more).
+#[inline(always)]
+fn clear(d: &mut [f32]) {
+    if d.len() < 32 {
+        zero(d);
+    } else {
+        d.fill(0.0);
+    }
+}
+
+/// One output row's segment [ox0, ox1) of the output positions: (oy, ox0, ox1, offset of ox0 in the range).
+/// Visits the rows that the range [p0, p1) touches, the first and last possibly partial.
+#[inline(always)]
+fn row_segments(wo: usize, p0: usize, p1: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    let (mut oy, mut ox0) = (p0 / wo, p0 % wo);
+    let mut off = 0;
+    let t = p1 - p0;
+    while off < t {
+        let ox1 = wo.min(ox0 + (t - off));
+        f(oy, ox0, ox1, off);
+        off += ox1 - ox0;
+        oy += 1;
+        ox0 = 0;
     }
 }
 
 /// [`im2col`] with the width stride as a const (`S = 0`: any stride, read from `g`).
-fn im2col_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], b: usize, cols: &mut [f32]) {
-    let (p, wo, w, hw) = (g.p(), g.wo, g.w, g.h * g.w);
-    let sw = g.stride[1];
-    for (row, dst_row) in cols.chunks_exact_mut(b * p).enumerate() {
-        let (c, ki, kj) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+#[allow(clippy::too_many_arguments)]
+fn im2col_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], p0: usize, p1: usize, cols: &mut [f32], ld: usize) {
+    let (wo, w, hw) = (g.wo, g.w, g.h * g.w);
+    let (sh, sw) = (g.stride[0], g.stride[1]);
+    let t = p1 - p0;
+    for r in 0..g.k() {
+        let (c, ki, kj) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
         let (ry, rx) = (ty[ki], tx[kj]);
-        for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
-            let plane = &x[(s * g.c + c) * hw..][..hw];
-            let (top, rest) = dst.split_at_mut(ry.lo * wo);
-            let (mid, bottom) = rest.split_at_mut((ry.hi - ry.lo) * wo);
-            top.fill(0.0);
-            bottom.fill(0.0);
-            for (i, d) in mid.chunks_exact_mut(wo).enumerate() {
-                let src = &plane[(ry.start + i * g.stride[0]) * w..][..w];
-                let (left, rest) = d.split_at_mut(rx.lo);
-                let (d, right) = rest.split_at_mut(rx.hi - rx.lo);
-                zero(left);
-                zero(right);
-                let src = &src[rx.start..];
+        let plane = &x[c * hw..][..hw];
+        let dst = &mut cols[r * ld..][..t];
+        row_segments(wo, p0, p1, |oy, ox0, ox1, off| {
+            let d = &mut dst[off..off + (ox1 - ox0)];
+            if oy < ry.lo || oy >= ry.hi {
+                clear(d);
+                return;
+            }
+            // The in-bounds output columns [a, b) of this segment.
+            let a = rx.lo.clamp(ox0, ox1);
+            let b = rx.hi.clamp(a, ox1);
+            let (left, rest) = d.split_at_mut(a - ox0);
+            let (mid, right) = rest.split_at_mut(b - a);
+            zero(left);
+            zero(right);
+            if b > a {
+                let src = &plane[(ry.start + (oy - ry.lo) * sh) * w..][..w];
+                let src = &src[rx.start + (a - rx.lo) * sw..];
                 match S {
-                    0 => d.iter_mut().zip(src.iter().step_by(sw)).for_each(|(d, &v)| *d = v),
-                    _ => gather_run::<S>(d, src),
+                    0 => mid.iter_mut().zip(src.iter().step_by(sw)).for_each(|(d, &v)| *d = v),
+                    _ => gather_run::<S>(mid, src),
                 }
             }
-        }
+        });
     }
 }
 
-/// The adjoint of [`im2col`]: dx[s, c, iy, ix] = Σ over the (ki, kj, oy, ox) that read it of
-/// dcols[(c, ki, kj), (s, oy, ox)]. Overwrites the chunk's `dx` (it zeroes it first). Rows are visited in
+/// The adjoint of [`im2col`]: for output positions [p0, p1) of one sample, dx[c, iy, ix] += Σ over the
+/// (ki, kj, p) that read it of dcols[r·ld + (p − p0)] (the caller zeroes dx first). Rows are visited in
 /// (c, ki, kj) order, so the kh·kw passes over one input plane hit it while it is still in cache.
-fn col2im(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], b: usize, dx: &mut [f32]) {
+fn col2im(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], p0: usize, p1: usize, ld: usize, dx: &mut [f32]) {
     match g.stride[1] {
-        1 => col2im_s::<1>(g, ty, tx, dcols, b, dx),
-        2 => col2im_s::<2>(g, ty, tx, dcols, b, dx),
-        _ => col2im_s::<0>(g, ty, tx, dcols, b, dx),
+        1 => col2im_s::<1>(g, ty, tx, dcols, p0, p1, ld, dx),
+        2 => col2im_s::<2>(g, ty, tx, dcols, p0, p1, ld, dx),
+        _ => col2im_s::<0>(g, ty, tx, dcols, p0, p1, ld, dx),
     }
 }
 
 /// [`col2im`] with the width stride as a const (`S = 0`: any stride, read from `g`).
-fn col2im_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], b: usize, dx: &mut [f32]) {
-    let (p, wo, w, hw) = (g.p(), g.wo, g.w, g.h * g.w);
-    let sw = g.stride[1];
-    dx.fill(0.0);
-    for (row, src_row) in dcols.chunks_exact(b * p).enumerate() {
-        let (c, ki, kj) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+#[allow(clippy::too_many_arguments)]
+fn col2im_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], p0: usize, p1: usize, ld: usize, dx: &mut [f32]) {
+    let (wo, w, hw) = (g.wo, g.w, g.h * g.w);
+    let (sh, sw) = (g.stride[0], g.stride[1]);
+    let t = p1 - p0;
+    for r in 0..g.k() {
+        let (c, ki, kj) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
         let (ry, rx) = (ty[ki], tx[kj]);
-        for (s, src) in src_row.chunks_exact(p).enumerate() {
-            let plane = &mut dx[(s * g.c + c) * hw..][..hw];
-            for (i, src) in src[ry.lo * wo..ry.hi * wo].chunks_exact(wo).enumerate() {
-                let dst = &mut plane[(ry.start + i * g.stride[0]) * w..][..w];
-                let (src, dst) = (&src[rx.lo..rx.hi], &mut dst[rx.start..]);
+        let plane = &mut dx[c * hw..][..hw];
+        let src = &dcols[r * ld..][..t];
+        row_segments(wo, p0, p1, |oy, ox0, ox1, off| {
+            if oy < ry.lo || oy >= ry.hi {
+                return;
+            }
+            let a = rx.lo.clamp(ox0, ox1);
+            let b = rx.hi.clamp(a, ox1);
+            if b > a {
+                let s = &src[off + (a - ox0)..off + (b - ox0)];
+                let dst = &mut plane[(ry.start + (oy - ry.lo) * sh) * w..][..w];
+                let dst = &mut dst[rx.start + (a - rx.lo) * sw..];
                 match S {
-                    0 => dst.iter_mut().step_by(sw).zip(src).for_each(|(d, &v)| *d += v),
-                    _ => scatter_add_run::<S>(dst, src),
+                    0 => dst.iter_mut().step_by(sw).zip(s).for_each(|(d, &v)| *d += v),
+                    _ => scatter_add_run::<S>(dst, s),
                 }
             }
-        }
+        });
     }
 }
 

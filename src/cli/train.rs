@@ -214,7 +214,7 @@ fn prepare(a: TrainArgs, backend: String) -> Result<(TrainConfig, RunDir, Datase
         fid_count: a.fid_count,
         fid_dims: a.fid_dims,
         fid_weights: a.fid_weights.clone(),
-        version: env!("CARGO_PKG_VERSION").into(),
+        version: format!("cxr-gan {} (git {})", env!("CARGO_PKG_VERSION"), env!("CXR_GAN_GIT_COMMIT")),
         files,
     };
     let pre = cfg.preprocess()?;

@@ -170,8 +170,8 @@ impl Row {
     }
 }
 
-/// What a finished (or interrupted) run reports.
-#[derive(Debug)]
+/// What a finished (or interrupted) run reports; also written to RUN_DIR/summary.json.
+#[derive(Debug, Serialize)]
 pub struct Summary {
     pub epochs_done: usize,
     pub iterations: u64,
@@ -194,6 +194,7 @@ impl RunDir {
     pub fn last(&self) -> PathBuf { self.checkpoints().join("last.safetensors") }
     pub fn loss_plot(&self) -> PathBuf { self.0.join("loss.png") }
     pub fn fid_metrics(&self) -> PathBuf { self.0.join("metrics_fid.csv") }
+    pub fn summary(&self) -> PathBuf { self.0.join("summary.json") }
 }
 
 /// Builds fresh networks for a config (seeded init).
@@ -516,7 +517,10 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     bar.finish_and_clear();
     let generated = sample(b, gan.generator(), &fixed)?;
     let corr = pearson(&mean_image(&generated)?, &mean_image(&dataset.to_batch_tensor()?)?);
-    Ok(Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, mean_image_correlation: corr, last_checkpoint: run.last(), last_fid })
+    let summary = Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, mean_image_correlation: corr, last_checkpoint: run.last(), last_fid };
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
+    write_atomic(&run.summary(), json.as_bytes())?;
+    Ok(summary)
 }
 
 /// Writes config.json atomically.

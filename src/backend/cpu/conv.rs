@@ -43,6 +43,14 @@ const TARGET_COLS: usize = 512;
 /// partial is worth having.
 const MIN_WORKER_COLS: usize = 1024;
 
+/// The most bytes one tile's column block [K, t] may take: about half a core's L2, so that the block
+/// im2col writes is still there when the GEMM reads it, beside the GEMM's own packed weights.
+const TILE_BYTES: usize = 1 << 20;
+
+/// The fewest output positions a tile has (unless the image has fewer): below this the GEMM's per-call
+/// costs (packing the weights) stop being small next to its work.
+const MIN_TILE_COLS: usize = 128;
+
 /// The geometry of one conv2d: x [n, c, h, w], weight [o, c, kh, kw], y [n, o, ho, wo].
 #[derive(Clone, Copy, Debug)]
 struct Geom {
@@ -307,6 +315,14 @@ impl<'a> Mat<'a> {
     fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
         Mat { data, rows, cols, rs: 1, cs: rows }
     }
+    /// Columns [p0, p1) of a row-major [rows, ld] matrix, read in place.
+    fn col_range(data: &'a [f32], rows: usize, ld: usize, p0: usize, p1: usize) -> Self {
+        Mat { data: &data[p0..], rows, cols: p1 - p0, rs: ld, cs: 1 }
+    }
+    /// The transpose of columns [p0, p1) of a row-major [cols, ld] matrix, read in place.
+    fn col_range_transposed(data: &'a [f32], cols: usize, ld: usize, p0: usize, p1: usize) -> Self {
+        Mat { data: &data[p0..], rows: p1 - p0, cols, rs: 1, cs: ld }
+    }
     fn in_bounds(&self) -> bool {
         self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
     }
@@ -314,20 +330,57 @@ impl<'a> Mat<'a> {
 
 /// dst [m, n] (row-major) = lhs [m, k] · rhs [k, n], or dst += … when `accumulate`.
 fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat, par: Parallelism) {
+    let n = rhs.cols;
+    // SAFETY: dst is exclusively borrowed, so nothing else touches it; gemm_into checks the bounds.
+    unsafe { gemm_into(dst.as_mut_ptr(), dst.len(), n, accumulate, lhs, rhs, par) }
+}
+
+/// dst [m, n] with row stride `ld` (element (i, j) at dst[i·ld + j]) = lhs · rhs, or += when `accumulate`.
+///
+/// # Safety
+/// `dst` must be valid for writes of `len` elements, and no other thread may access the elements this
+/// writes ((i, j) ↦ i·ld + j, i < m, j < n) during the call. lhs and rhs must not alias them.
+unsafe fn gemm_into(dst: *mut f32, len: usize, ld: usize, accumulate: bool, lhs: Mat, rhs: Mat, par: Parallelism) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     // Internal invariants (every caller sizes its buffers from one Geom); checked once per GEMM because
     // they are what makes the raw-pointer call below sound.
-    assert!(rhs.rows == k && lhs.in_bounds() && rhs.in_bounds() && dst.len() >= m * n, "matmul: operand sizes");
-    // SAFETY: the asserts above keep every index the GEMM touches, (i, j) ↦ i·rs + j·cs, inside its slice;
-    // dst is exclusively borrowed and does not alias lhs or rhs.
+    assert!(
+        rhs.rows == k && lhs.in_bounds() && rhs.in_bounds() && ld >= n && (m == 0 || n == 0 || (m - 1) * ld + n <= len),
+        "matmul: operand sizes"
+    );
+    // SAFETY: the asserts above keep every index the GEMM touches, (i, j) ↦ i·rs + j·cs, inside its slice
+    // (or, for dst, inside the `len` elements the caller vouches for).
     unsafe {
         gemm::gemm(
             m, n, k,
-            dst.as_mut_ptr(), 1, n as isize, accumulate,
+            dst, 1, ld as isize, accumulate,
             lhs.data.as_ptr(), lhs.cs as isize, lhs.rs as isize,
             rhs.data.as_ptr(), rhs.cs as isize, rhs.rs as isize,
             1.0f32, 1.0f32, false, false, false, par,
         );
+    }
+}
+
+/// An output buffer that parallel tasks write disjoint, interleaved parts of (column tiles of y).
+struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: only a pointer and a length; the tasks that write through it keep to disjoint elements (see the
+// one user, `forward_tiled`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    fn new(v: &mut [f32]) -> Self {
+        SharedOut { ptr: v.as_mut_ptr(), len: v.len() }
+    }
+    /// The pointer to element `off` and the number of elements from there to the end.
+    fn at(&self, off: usize) -> (*mut f32, usize) {
+        assert!(off <= self.len, "SharedOut: offset out of bounds");
+        // SAFETY: off ≤ len keeps the pointer inside (or one past) the buffer.
+        (unsafe { self.ptr.add(off) }, self.len - off)
     }
 }
 
@@ -353,6 +406,19 @@ fn plan(n: usize, p: usize) -> Plan {
     Plan { b, chunks, par }
 }
 
+/// Output positions per tile of one sample: all P when its column block [K, P] fits in `bytes`, else the
+/// fewest equal tiles that do (at least MIN_TILE_COLS columns each), rounded up to a multiple of 16 (the
+/// f32 vector width, which lets the GEMM read the tile's columns in place instead of repacking them).
+fn tile_cols(g: &Geom, bytes: usize) -> usize {
+    let np = g.p();
+    let target = (bytes / (4 * g.k().max(1))).max(MIN_TILE_COLS);
+    if target >= np {
+        return np;
+    }
+    let tiles = np.div_ceil(target);
+    np.div_ceil(tiles).next_multiple_of(16).min(np)
+}
+
 /// Per-task scratch, grown on demand and reused across the chunks a task runs.
 #[derive(Default)]
 struct Scratch {
@@ -369,6 +435,11 @@ fn take<'a>(be: &CpuBackend, v: &'a mut Vec<f32>, len: usize) -> &'a mut [f32] {
 }
 
 pub(super) fn conv2d(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    conv2d_tiled(be, x, w, p, TILE_BYTES)
+}
+
+/// [`conv2d`] with the tile budget as a parameter (the tests force small tiles).
+fn conv2d_tiled(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams, tile_bytes: usize) -> Result<Tensor> {
     let y_shape = shapes::conv2d_out("conv2d", x.shape(), w.shape(), p)?;
     let xs = x.dims4("conv2d", "x")?;
     let g = Geom::new(xs, w.dims4("conv2d", "w")?, y_shape, p);
@@ -386,20 +457,21 @@ pub(super) fn conv2d(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams) -
         matmul(y.data_mut(), false, Mat::rows(x.data(), g.n, k), Mat::transposed(w.data(), k, g.o), Parallelism::Rayon(0));
         return Ok(y);
     }
-    let plan = plan(g.n, np);
     let (ty, tx) = all_taps(&g);
     let wm = Mat::rows(w.data(), g.o, k);
+    if g.pointwise() || np >= TARGET_COLS {
+        forward_tiled(be, &g, &ty, &tx, x.data(), wm, y.data_mut(), tile_cols(&g, tile_bytes));
+        return Ok(y);
+    }
+    let plan = plan(g.n, np);
     y.data_mut().par_chunks_mut(plan.b * g.y_sample()).zip(x.data().par_chunks(plan.b * g.x_sample())).for_each_init(
         Scratch::default,
         |s, (y, x)| {
             let b = y.len() / g.y_sample();
-            let cols: &[f32] = if b == 1 && g.pointwise() {
-                x
-            } else {
-                let cols = take(be, &mut s.cols, k * b * np);
-                im2col(&g, &ty, &tx, x, b, cols);
-                cols
-            };
+            let cols = take(be, &mut s.cols, k * b * np);
+            for (si, xs) in x.chunks_exact(g.x_sample()).enumerate() {
+                im2col(&g, &ty, &tx, xs, 0, np, &mut cols[si * np..], b * np);
+            }
             let cm = Mat::rows(cols, k, b * np);
             if b == 1 {
                 matmul(y, false, wm, cm, plan.par);
@@ -413,7 +485,41 @@ pub(super) fn conv2d(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams) -
     Ok(y)
 }
 
+/// The forward pass one sample at a time, each cut into column tiles of `t` output positions (see the
+/// module comment): a task per (sample, tile) builds the tile's [K, t] column block (none for a pointwise
+/// conv: it reads x's columns in place) and multiplies it straight into y[s, :, tile] (row stride P).
+#[allow(clippy::too_many_arguments)]
+fn forward_tiled(be: &CpuBackend, g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], wm: Mat, y: &mut [f32], t: usize) {
+    let (k, np) = (g.k(), g.p());
+    let tiles = np.div_ceil(t);
+    let tasks = g.n * tiles;
+    let threads = rayon::current_num_threads().max(1);
+    let par = if tasks >= threads { Parallelism::None } else { Parallelism::Rayon(threads) };
+    let out = SharedOut::new(y);
+    (0..tasks).into_par_iter().for_each_init(Scratch::default, |s, task| {
+        let (si, ti) = (task / tiles, task % tiles);
+        let (p0, p1) = (ti * t, (ti * t + t).min(np));
+        let xs = &x[si * g.x_sample()..][..g.x_sample()];
+        let rhs = if g.pointwise() {
+            Mat::col_range(xs, k, np, p0, p1)
+        } else {
+            let cols = take(be, &mut s.cols, k * (p1 - p0));
+            im2col(g, ty, tx, xs, p0, p1, cols, p1 - p0);
+            Mat::rows(cols, k, p1 - p0)
+        };
+        let (dst, len) = out.at(si * g.y_sample() + p0);
+        // SAFETY: task (si, ti) writes exactly y[si, :, p0..p1] (O rows of stride P from dst): the tasks'
+        // elements are disjoint, and nothing else touches y until the parallel loop returns.
+        unsafe { gemm_into(dst, len, np, false, wm, rhs, par) };
+    });
+}
+
 pub(super) fn conv2d_bwd_data(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape: [usize; 4], p: Conv2dParams) -> Result<Tensor> {
+    conv2d_bwd_data_tiled(be, dy, w, x_shape, p, TILE_BYTES)
+}
+
+/// [`conv2d_bwd_data`] with the tile budget as a parameter (the tests force small tiles).
+fn conv2d_bwd_data_tiled(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape: [usize; 4], p: Conv2dParams, tile_bytes: usize) -> Result<Tensor> {
     const OP: &str = "conv2d_bwd_data";
     shapes::conv2d_bwd_data(OP, dy.shape(), w.shape(), x_shape, p)?;
     let g = Geom::new(x_shape, w.dims4(OP, "w")?, dy.dims4(OP, "dy")?, p);
@@ -434,6 +540,7 @@ pub(super) fn conv2d_bwd_data(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape:
     let plan = plan(g.n, np);
     let (ty, tx) = all_taps(&g);
     let wt = Mat::transposed(w.data(), k, g.o);
+    let t = tile_cols(&g, tile_bytes);
     dx.data_mut().par_chunks_mut(plan.b * g.x_sample()).zip(dy.data().par_chunks(plan.b * g.y_sample())).for_each_init(
         Scratch::default,
         |s, (dx, dy)| {
@@ -443,22 +550,35 @@ pub(super) fn conv2d_bwd_data(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape:
                 return;
             }
             let Scratch { cols, mat } = s;
-            let rhs: &[f32] = if b == 1 {
-                dy
-            } else {
-                let m = take(be, mat, g.o * b * np);
-                gather(dy, b, g.o, np, m);
-                m
-            };
+            dx.fill(0.0);
+            if b == 1 {
+                // One sample, its column tiles in order (they overlap in dx, so one task does them all).
+                for p0 in (0..np).step_by(t) {
+                    let p1 = (p0 + t).min(np);
+                    let dcols = take(be, cols, k * (p1 - p0));
+                    matmul(dcols, false, wt, Mat::col_range(dy, g.o, np, p0, p1), plan.par);
+                    col2im(&g, &ty, &tx, dcols, p0, p1, p1 - p0, dx);
+                }
+                return;
+            }
+            let m = take(be, mat, g.o * b * np);
+            gather(dy, b, g.o, np, m);
             let dcols = take(be, cols, k * b * np);
-            matmul(dcols, false, wt, Mat::rows(rhs, g.o, b * np), plan.par);
-            col2im(&g, &ty, &tx, dcols, b, dx);
+            matmul(dcols, false, wt, Mat::rows(m, g.o, b * np), plan.par);
+            for (si, dx) in dx.chunks_exact_mut(g.x_sample()).enumerate() {
+                col2im(&g, &ty, &tx, &dcols[si * np..], 0, np, b * np, dx);
+            }
         },
     );
     Ok(dx)
 }
 
 pub(super) fn conv2d_bwd_weight(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<Tensor> {
+    conv2d_bwd_weight_tiled(be, x, dy, w_shape, p, TILE_BYTES)
+}
+
+/// [`conv2d_bwd_weight`] with the tile budget as a parameter (the tests force small tiles).
+fn conv2d_bwd_weight_tiled(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shape: [usize; 4], p: Conv2dParams, tile_bytes: usize) -> Result<Tensor> {
     const OP: &str = "conv2d_bwd_weight";
     shapes::conv2d_bwd_weight(OP, x.shape(), dy.shape(), w_shape, p)?;
     let g = Geom::new(x.dims4(OP, "x")?, w_shape, dy.dims4(OP, "dy")?, p);
@@ -475,12 +595,14 @@ pub(super) fn conv2d_bwd_weight(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shap
     }
     let plan = plan(g.n, np);
     let (ty, tx) = all_taps(&g);
+    // One sample's column tiles (a pointwise conv reads x in place: no tiles needed).
+    let t = if g.pointwise() { np } else { tile_cols(&g, tile_bytes) };
     // A fixed partition of the chunks over workers, each summing its chunks into its own [O, K] partial in
-    // chunk order, and the partials summed in worker order: deterministic whatever the scheduling. The
-    // partials cost O·K memory each plus a final pass over all of them, so a worker gets at least
-    // MIN_WORKER_COLS columns of reduction (b·P summed over its chunks) to keep that pass small next to its
-    // GEMMs; when that leaves threads over (many cores, deep layers with tiny images) the workers' GEMMs
-    // use them instead.
+    // chunk order (and a chunk's tiles in column order), and the partials summed in worker order:
+    // deterministic whatever the scheduling. The partials cost O·K memory each plus a final pass over all
+    // of them, so a worker gets at least MIN_WORKER_COLS columns of reduction (b·P summed over its chunks)
+    // to keep that pass small next to its GEMMs; when that leaves threads over (many cores, deep layers with
+    // tiny images) the workers' GEMMs use them instead.
     let threads = rayon::current_num_threads().max(1);
     let workers = plan.chunks.min(threads).min((g.n * np).div_ceil(MIN_WORKER_COLS)).max(1);
     let per_worker = plan.chunks.div_ceil(workers);
@@ -491,29 +613,37 @@ pub(super) fn conv2d_bwd_weight(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shap
         .map(|wi| {
             let mut s = Scratch::default();
             let mut acc = be.buffer(g.o * k);
-            let first = wi * per_worker;
-            for (i, ci) in (first..((wi + 1) * per_worker).min(plan.chunks)).enumerate() {
+            // The first GEMM overwrites the (uninitialised) accumulator, the rest add to it.
+            let mut first = true;
+            for ci in wi * per_worker..((wi + 1) * per_worker).min(plan.chunks) {
                 let s0 = ci * plan.b;
                 let b = plan.b.min(g.n - s0);
                 let xc = &x.data()[s0 * g.x_sample()..][..b * g.x_sample()];
                 let dyc = &dy.data()[s0 * g.y_sample()..][..b * g.y_sample()];
                 let Scratch { cols, mat } = &mut s;
-                let cols: &[f32] = if b == 1 && g.pointwise() {
-                    xc
-                } else {
-                    let c = take(be, cols, k * b * np);
-                    im2col(&g, &ty, &tx, xc, b, c);
-                    c
-                };
-                let lhs: &[f32] = if b == 1 {
-                    dyc
-                } else {
-                    let m = take(be, mat, g.o * b * np);
-                    gather(dyc, b, g.o, np, m);
-                    m
-                };
-                // The first chunk overwrites the (uninitialised) accumulator, the rest add to it.
-                matmul(&mut acc, i > 0, Mat::rows(lhs, g.o, b * np), Mat::transposed(cols, b * np, k), par);
+                if b == 1 {
+                    for p0 in (0..np).step_by(t) {
+                        let p1 = (p0 + t).min(np);
+                        let rhs = if g.pointwise() {
+                            Mat::col_range_transposed(xc, k, np, p0, p1)
+                        } else {
+                            let c = take(be, cols, k * (p1 - p0));
+                            im2col(&g, &ty, &tx, xc, p0, p1, c, p1 - p0);
+                            Mat::transposed(c, p1 - p0, k)
+                        };
+                        matmul(&mut acc, !first, Mat::col_range(dyc, g.o, np, p0, p1), rhs, par);
+                        first = false;
+                    }
+                    continue;
+                }
+                let c = take(be, cols, k * b * np);
+                for (si, xs) in xc.chunks_exact(g.x_sample()).enumerate() {
+                    im2col(&g, &ty, &tx, xs, 0, np, &mut c[si * np..], b * np);
+                }
+                let m = take(be, mat, g.o * b * np);
+                gather(dyc, b, g.o, np, m);
+                matmul(&mut acc, !first, Mat::rows(m, g.o, b * np), Mat::transposed(c, b * np, k), par);
+                first = false;
             }
             acc
         })

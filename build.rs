@@ -1,0 +1,17 @@
+//! Records the git commit the binary was built from, for config.json's versions (`CXR_GAN_GIT_COMMIT`).
+//! The CUDA kernels need nothing here: they are embedded as source and compiled by NVRTC at run time.
+
+use std::process::Command;
+
+fn main() {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=CXR_GAN_GIT_COMMIT={commit}");
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/refs/heads");
+}

@@ -11,11 +11,14 @@
 //!   cargo bench --bench cube_ops                 (CXR_GAN_BENCH_BATCH=16 for a quicker look)
 //!   CXR_GAN_BENCH_WGPU_CPU=1 CXR_GAN_BENCH_BATCH=4 cargo bench --bench cube_ops -- --quick
 
+mod common;
+use common::{batch, dcgan_convs};
+
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use criterion::measurement::WallTime;
 use cubecl::Runtime;
 use cxr_gan::backend::cube::{CubeBackend, CubeTensor, CudaBackend, WgpuBackend};
-use cxr_gan::backend::{Activation, AdamConfig, Backend, Conv2dParams, Pool2dParams};
+use cxr_gan::backend::{Activation, AdamConfig, Backend, Pool2dParams};
 use cxr_gan::nn::dcgan::{discriminator, generator, Head, Widths};
 use cxr_gan::train::dcgan::Dcgan;
 use cxr_gan::train::wgan_gp::WganGp;
@@ -23,9 +26,6 @@ use cxr_gan::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-fn batch() -> usize {
-    std::env::var("CXR_GAN_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
-}
 
 /// The runtimes with a device here, each as a closure that benches on it.
 fn backends() -> (Option<CudaBackend>, Option<WgpuBackend>) {
@@ -71,40 +71,20 @@ fn timed<R: Runtime, T>(g: &mut BenchmarkGroup<WallTime>, b: &CubeBackend<R>, id
     });
 }
 
-/// (name, x shape, w shape, params, transposed): every convolution of G and D (as benches/ops.rs).
-fn dcgan_convs(n: usize) -> Vec<(&'static str, [usize; 4], [usize; 4], Conv2dParams, bool)> {
-    let s2 = Conv2dParams::new([2, 2], [1, 1]);
-    let s1 = Conv2dParams::new([1, 1], [0, 0]);
-    vec![
-        ("G.main.0", [n, 100, 1, 1], [100, 512, 4, 4], s1, true),
-        ("G.main.3", [n, 512, 4, 4], [512, 256, 4, 4], s2, true),
-        ("G.main.6", [n, 256, 8, 8], [256, 128, 4, 4], s2, true),
-        ("G.main.9", [n, 128, 16, 16], [128, 64, 4, 4], s2, true),
-        ("G.main.12", [n, 64, 32, 32], [64, 3, 4, 4], s2, true),
-        ("D.main.0", [n, 3, 64, 64], [64, 3, 4, 4], s2, false),
-        ("D.main.2", [n, 64, 32, 32], [128, 64, 4, 4], s2, false),
-        ("D.main.5", [n, 128, 16, 16], [256, 128, 4, 4], s2, false),
-        ("D.main.8", [n, 256, 8, 8], [512, 256, 4, 4], s2, false),
-        ("D.main.11", [n, 512, 4, 4], [1, 512, 4, 4], s1, false),
-    ]
-}
 
-fn conv_flops(x: [usize; 4], w: [usize; 4], y: &[usize], transposed: bool) -> u64 {
-    let (n, pixels) = if transposed { (x[0], x[2] * x[3]) } else { (y[0], y[2] * y[3]) };
-    2 * (n * pixels * w[0] * w[1] * w[2] * w[3]) as u64
-}
 
 fn bench_convs<R: Runtime>(c: &mut Criterion, b: &CubeBackend<R>) {
     let mut rng = Rand(rand_chacha::ChaCha8Rng::seed_from_u64(0));
     let mut g = c.benchmark_group(format!("{}/conv", b.name()));
     g.sample_size(10);
-    for (name, xs, ws, p, transposed) in dcgan_convs(batch()) {
+    for layer in dcgan_convs(batch()) {
+        let (name, xs, ws, p, transposed) = (layer.name, layer.x, layer.w, layer.p, layer.transposed);
         let x = rng.tensor(b, &xs, -1.0, 1.0);
         let w = rng.tensor(b, &ws, -1.0, 1.0);
         let y = if transposed { b.conv_transpose2d(&x, &w, p) } else { b.conv2d(&x, &w, p) }.unwrap();
         let ys = b.shape(&y);
         let dy = rng.tensor(b, &ys, -1.0, 1.0);
-        g.throughput(Throughput::Elements(conv_flops(xs, ws, &ys, transposed)));
+        g.throughput(Throughput::Elements(layer.flops(&ys)));
         timed(&mut g, b, BenchmarkId::new("fwd", name), || {
             if transposed { b.conv_transpose2d(&x, &w, p) } else { b.conv2d(&x, &w, p) }.unwrap()
         });

@@ -4,55 +4,34 @@
 //!
 //!   cargo bench --bench ops            (CXR_GAN_BENCH_BATCH=32 for a quicker look)
 
+mod common;
+use common::{batch, dcgan_convs};
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use cxr_gan::backend::{cpu::CpuBackend, Activation, AdamConfig, Backend, Conv2dParams};
+use cxr_gan::backend::{cpu::CpuBackend, Activation, AdamConfig, Backend};
 use cxr_gan::Tensor;
 use rand::{Rng, SeedableRng};
 
-fn batch() -> usize {
-    std::env::var("CXR_GAN_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
-}
 
 fn random(shape: &[usize], rng: &mut impl Rng) -> Tensor {
     let n = shape.iter().product();
     Tensor::new(shape, (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()).unwrap()
 }
 
-/// (name, x shape, w shape, params, transposed): every convolution of G and D.
-fn dcgan_convs(n: usize) -> Vec<(&'static str, [usize; 4], [usize; 4], Conv2dParams, bool)> {
-    let s2 = Conv2dParams::new([2, 2], [1, 1]);
-    let s1 = Conv2dParams::new([1, 1], [0, 0]);
-    vec![
-        ("G.main.0", [n, 100, 1, 1], [100, 512, 4, 4], s1, true),
-        ("G.main.3", [n, 512, 4, 4], [512, 256, 4, 4], s2, true),
-        ("G.main.6", [n, 256, 8, 8], [256, 128, 4, 4], s2, true),
-        ("G.main.9", [n, 128, 16, 16], [128, 64, 4, 4], s2, true),
-        ("G.main.12", [n, 64, 32, 32], [64, 3, 4, 4], s2, true),
-        ("D.main.0", [n, 3, 64, 64], [64, 3, 4, 4], s2, false),
-        ("D.main.2", [n, 64, 32, 32], [128, 64, 4, 4], s2, false),
-        ("D.main.5", [n, 128, 16, 16], [256, 128, 4, 4], s2, false),
-        ("D.main.8", [n, 256, 8, 8], [512, 256, 4, 4], s2, false),
-        ("D.main.11", [n, 512, 4, 4], [1, 512, 4, 4], s1, false),
-    ]
-}
 
-fn conv_flops(x: [usize; 4], w: [usize; 4], y: &[usize], transposed: bool) -> u64 {
-    // 2 · (multiply-adds): every output (conv) or every input (transposed) meets a whole filter slice.
-    let (n, pixels) = if transposed { (x[0], x[2] * x[3]) } else { (y[0], y[2] * y[3]) };
-    2 * (n * pixels * w[0] * w[1] * w[2] * w[3]) as u64
-}
 
 fn bench_convs(c: &mut Criterion) {
     let cpu = CpuBackend::new();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut g = c.benchmark_group("conv");
     g.sample_size(10);
-    for (name, xs, ws, p, transposed) in dcgan_convs(batch()) {
+    for layer in dcgan_convs(batch()) {
+        let (name, xs, ws, p, transposed) = (layer.name, layer.x, layer.w, layer.p, layer.transposed);
         let x = random(&xs, &mut rng);
         let w = random(&ws, &mut rng);
         let y = if transposed { cpu.conv_transpose2d(&x, &w, p) } else { cpu.conv2d(&x, &w, p) }.unwrap();
         let dy = random(y.shape(), &mut rng);
-        let flops = conv_flops(xs, ws, y.shape(), transposed);
+        let flops = layer.flops(y.shape());
         g.throughput(Throughput::Elements(flops));
         g.bench_function(BenchmarkId::new("fwd", name), |b| {
             b.iter(|| if transposed { cpu.conv_transpose2d(&x, &w, p) } else { cpu.conv2d(&x, &w, p) }.unwrap())

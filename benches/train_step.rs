@@ -4,6 +4,9 @@
 //!
 //!   cargo bench --bench train_step          (CXR_GAN_BENCH_BATCH=32 for a quicker look)
 
+mod common;
+use common::batch;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use cxr_gan::backend::{cpu::CpuBackend, Backend};
 use cxr_gan::nn::dcgan::{discriminator, generator, Head, Widths};
@@ -13,9 +16,6 @@ use cxr_gan::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-fn batch() -> usize {
-    std::env::var("CXR_GAN_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
-}
 
 fn bench_steps(c: &mut Criterion) {
     let cpu = CpuBackend::new();

@@ -1108,7 +1108,7 @@ impl<R: Runtime> Backend for CubeBackend<R> {
             let mut offset = 0;
             for x in xs {
                 let c = x.shape()[1];
-                if x.len() > 0 {
+                if !x.is_empty() {
                     kern::channels::concat_channels::launch::<R>(
                         &self.client, grid(x.len()), block(), arr(&x.handle, x.len()), arr(&y.handle, y.len()), c as u32,
                         c_total as u32, offset as u32, (h * w) as u32,

@@ -17,15 +17,7 @@ const TOL: f64 = 1e-5;
 
 fn assert_close(name: &str, ours: &Tensor, reference: &cxr_gan_reference::Array, tol: f64) {
     assert_eq!(ours.shape(), reference.shape.as_slice(), "{name}: shape");
-    let (mut diff, mut norm) = (0f64, 0f64);
-    for (&o, &r) in ours.data().iter().zip(&reference.data) {
-        assert!(o.is_finite(), "{name}: non-finite {o} where the oracle has {r}");
-        diff += (o as f64 - r).powi(2);
-        norm += r * r;
-    }
-    let err = if norm > 0.0 { (diff / norm).sqrt() } else { diff.sqrt() };
-    println!("{name}: relative L2 error {err:.2e}");
-    assert!(err <= tol, "{name}: relative L2 error {err:.3e} > {tol:.0e}");
+    common::compare::assert_close(name, ours.data(), &reference.data, tol);
 }
 
 fn rand_tensor(rng: &mut ChaCha8Rng, shape: &[usize]) -> Tensor {

@@ -14,25 +14,11 @@ use cxr_gan_reference::Array;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+use common::compare::{assert_close, assert_close_scalar};
+
 const TOL: f64 = 1e-5;
 
-/// ‖ours − reference‖₂ / ‖reference‖₂ (absolute when the reference is 0), printed and checked.
-fn assert_close(name: &str, ours: &[f32], reference: &[f64], tol: f64) {
-    assert_eq!(ours.len(), reference.len(), "{name}: {} elements vs the oracle's {}", ours.len(), reference.len());
-    let (mut diff, mut norm) = (0f64, 0f64);
-    for (&o, &r) in ours.iter().zip(reference) {
-        assert!(o.is_finite() || !r.is_finite(), "{name}: non-finite {o} where the oracle has {r}");
-        diff += (o as f64 - r) * (o as f64 - r);
-        norm += r * r;
-    }
-    let err = if norm > 0.0 { (diff / norm).sqrt() } else { diff.sqrt() };
-    println!("{name}: relative L2 error {err:.2e}");
-    assert!(err <= tol, "{name}: relative L2 error {err:.3e} > {tol:.0e}");
-}
-
-fn assert_close_scalar(name: &str, ours: f64, reference: f64, tol: f64) {
-    assert_close(name, &[ours as f32], &[reference], tol);
-}
 
 fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)

@@ -9,32 +9,18 @@ the same thread count as our bench. Run by hand, never in CI:
 Prints one line per measurement: name, median seconds, min seconds.
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn as nn
 
 
-def generator(nz, ngf, nc=3):
-    return nn.Sequential(
-        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
-
-
-def discriminator(ndf, nc=3, critic=False):
-    norm = (lambda c: nn.InstanceNorm2d(c, affine=True)) if critic else nn.BatchNorm2d
-    layers = [nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
-              nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), norm(ndf * 2), nn.LeakyReLU(0.2),
-              nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), norm(ndf * 4), nn.LeakyReLU(0.2),
-              nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), norm(ndf * 8), nn.LeakyReLU(0.2),
-              nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False)]
-    if not critic:
-        layers.append(nn.Sigmoid())
-    return nn.Sequential(*layers)
+# The same models as the GPU baseline (the PyTorch DCGAN tutorial's), from one place.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_step_baseline import discriminator, generator  # noqa: E402
 
 
 def timeit(name, fn, repeats):

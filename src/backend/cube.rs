@@ -302,11 +302,6 @@ impl<R: Runtime> CubeBackend<R> {
         &self.client
     }
 
-    /// Waits until every launched kernel has finished (timing).
-    pub fn sync(&self) -> Result<()> {
-        self.guard("sync", || cubecl::future::block_on(self.client.sync()).map_err(|e| self.err(format!("{e:?}"))))
-    }
-
     fn err(&self, detail: String) -> Error {
         Error::Backend { backend: self.name.to_string(), detail }
     }
@@ -656,6 +651,9 @@ impl<R: Runtime> CubeBackend<R> {
 impl<R: Runtime> Backend for CubeBackend<R> {
     type Tensor = CubeTensor;
 
+    fn sync(&self) -> Result<()> {
+        self.guard("sync", || cubecl::future::block_on(self.client.sync()).map_err(|e| self.err(format!("{e:?}"))))
+    }
     fn name(&self) -> String {
         self.name.to_string()
     }

@@ -109,6 +109,11 @@ pub trait Backend: Send + Sync {
 
     /// A short name for reports: `cpu`, `wgpu`, `cuda`, `reference`.
     fn name(&self) -> String;
+    /// Waits until every op launched so far has finished (timing; device errors surface here). Host
+    /// backends compute eagerly and have nothing to wait for.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
 
     // ------------------------------------------------------------------ memory
     fn upload(&self, t: &Tensor) -> Result<Self::Tensor>;

@@ -25,12 +25,23 @@ pub enum Error {
     /// A computation that produced NaN or infinity where a finite value is required.
     #[error("non-finite value: {0}")]
     NonFinite(String),
+    /// The user stopped the work (Ctrl-C); the message says what was kept and how to continue.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// Anything else, with a message meant for the user.
     #[error("{0}")]
     Other(String),
 }
 
 impl Error {
+    /// The process exit status this error ends `cxr-gan` with: 130 for an interruption (as shells report
+    /// SIGINT), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Interrupted(_) => 130,
+            _ => 1,
+        }
+    }
     pub fn shape(op: &'static str, detail: impl Into<String>) -> Self {
         Error::Shape { op, detail: detail.into() }
     }

@@ -30,3 +30,57 @@ fn temp_sibling(path: &Path) -> PathBuf {
     let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
+
+/// Copies `from` to `to` atomically (through a temporary sibling of `to` and a rename).
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let tmp = temp_sibling(to);
+    std::fs::copy(from, &tmp).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(from, e)
+    })?;
+    std::fs::rename(&tmp, to).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(to, e)
+    })
+}
+
+/// Removes the temporary files [`write_atomic`] left in `dir` and its sub-folders when a process was killed
+/// mid-write (a `.name.tmp-<pid>-<n>` whose process no longer runs). Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            removed += remove_stale_temps(&path);
+        } else if temp_owner(&path).is_some_and(|pid| !process_alive(pid)) && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The process id in a temp file name made by [`temp_sibling`], if `path` is one.
+fn temp_owner(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let (_, tail) = name.strip_prefix('.')?.rsplit_once(".tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}

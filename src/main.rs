@@ -1,8 +1,19 @@
 fn main() {
+    end_quietly_on_broken_pipe();
     quiet_headless_vulkan_probe();
     if let Err(e) = cxr_gan::cli::main() {
         eprintln!("error: {e}");
-        std::process::exit(1);
+        std::process::exit(e.exit_code());
+    }
+}
+
+/// `cxr-gan ... | head -1`: when the reader goes away, end as other command-line tools do (killed by
+/// SIGPIPE, which shells do not report) instead of panicking in `println!`. Files are written atomically,
+/// so nothing half-written is left but a temp file, which the next run removes.
+fn end_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 
 use common::reference_backend::ReferenceBackend;
 use cxr_gan::backend::cube::{CudaBackend, WgpuBackend};
-use cxr_gan::backend::{cpu::CpuBackend, Backend};
+use cxr_gan::backend::{backend_required, cpu::CpuBackend, Backend, REQUIRE_BACKEND_ENV};
 use cxr_gan::conformance::{run_file, Outcome};
 use cxr_gan::golden::{self, GoldenFile};
 
@@ -65,11 +65,13 @@ fn run_all<B: Backend>(b: &B, f: &GoldenFile, tally: &mut Tally) {
     tally.record(&f.name, &b.name(), outcome);
 }
 
-/// A cube backend, or `None` after printing why this machine has none.
+/// A cube backend, or `None` after printing why this machine has none (a failure where
+/// CXR_GAN_REQUIRE_BACKEND names it).
 fn cube_backend<B>(name: &str, b: cxr_gan::Result<B>) -> Option<B> {
     match b {
         Ok(b) => Some(b),
         Err(e) => {
+            assert!(!backend_required(name), "{name} is required ({REQUIRE_BACKEND_ENV}) but cannot run here: {e}");
             println!("{name:<7} skipped on every file: {e}");
             None
         }

@@ -10,7 +10,7 @@ use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::data::{write_demo_set, Dataset, PreprocessConfig};
 use cxr_gan::nn::dcgan::Widths;
 use cxr_gan::train::checkpoint::Checkpoint;
-use cxr_gan::train::run::{save_config, train, ModelKind, RunDir, RunOptions, TrainConfig};
+use cxr_gan::train::{save_config, train, ModelKind, RunDir, RunOptions, TrainConfig};
 
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cxr-gan-test-{tag}-{}", std::process::id()));
@@ -51,7 +51,7 @@ fn opts(max_iterations: Option<u64>) -> RunOptions {
 fn new_run(dir: &Path, cfg: &TrainConfig) -> RunDir {
     std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
     let run = RunDir(dir.to_path_buf());
-    save_config(&run, cfg).unwrap();
+    save_config(&run.config(), cfg).unwrap();
     run
 }
 
@@ -183,7 +183,8 @@ fn bad_input_gives_one_clear_error() {
     let ck = root.join("run/checkpoints/last.safetensors");
     let (ok, text) = cxr_gan(&["generate", "--checkpoint", &s(&ck), "--count", "5", "--out", &out("gen")]);
     assert!(ok, "{text}");
-    assert_eq!(std::fs::read_dir(root.join("gen")).unwrap().count(), 5);
+    // The five images and generate.json, the record that lets `--force` replace them later.
+    assert_eq!(std::fs::read_dir(root.join("gen")).unwrap().count(), 6);
     let img = image::open(root.join("gen/00004.png")).unwrap();
     assert_eq!((img.width(), img.height(), img.color()), (64, 64, image::ColorType::Rgb8));
     // A checkpoint from another model or width cannot be resumed into this run.

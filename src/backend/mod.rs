@@ -297,3 +297,12 @@ pub fn dispatch<T: BackendTask>(name: &str, task: T) -> Result<T::Output> {
         }),
     }
 }
+
+/// The environment variable naming backends that must be present (comma-separated, e.g. `cuda` or
+/// `wgpu,cuda`): where one is named, a test or check that would skip for want of it fails instead.
+pub const REQUIRE_BACKEND_ENV: &str = "CXR_GAN_REQUIRE_BACKEND";
+
+/// Whether [`REQUIRE_BACKEND_ENV`] names backend `name`.
+pub fn backend_required(name: &str) -> bool {
+    std::env::var(REQUIRE_BACKEND_ENV).is_ok_and(|v| v.split(',').any(|n| n.trim() == name))
+}

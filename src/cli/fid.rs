@@ -113,6 +113,9 @@ pub fn compute(a: &FidArgs) -> Result<FidOutcome> {
         if a.path2.exists() {
             return Err(Error::format(&a.path2, "already exists; --save-stats does not overwrite"));
         }
+        if !a.path2.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")) {
+            return Err(Error::format(&a.path2, "--save-stats writes .npz statistics: the file name must end in .npz"));
+        }
         let weights = find_weights(a.weights.as_deref())?;
         let task = FolderStats { weights, folders: vec![(&a.path1, &files)], dims: a.dims, batch: a.batch_size };
         let stats = dispatch(&a.backend, task)?.remove(0);

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -22,6 +23,9 @@ const CACHE_FORMAT_KEY: &str = "format";
 const CACHE_FORMAT: &str = "cxr-gan dataset cache v1";
 const CACHE_FILES_KEY: &str = "files";
 const CACHE_TENSOR: &str = "images";
+/// The smallest image side accepted for training: smaller files are thumbnails or icons, not X-rays
+/// (CLAHE's 8×8 tile grid needs at least two pixels per tile).
+pub const MIN_IMAGE_SIDE: usize = 16;
 
 /// Preprocessed images and the files they came from, in the same order.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,10 +65,27 @@ impl Dataset {
     /// Loads and preprocesses `files` in parallel (rayon); the result keeps their order. The first file
     /// that fails to load aborts the whole load with an error naming it.
     pub fn load(files: &[PathBuf], cfg: &PreprocessConfig) -> Result<Dataset> {
+        Self::load_cancellable(files, cfg, &AtomicBool::new(false))
+    }
+
+    /// [`Dataset::load`] that stops early with [`Error::Interrupted`] once `stop` is set (Ctrl-C).
+    pub fn load_cancellable(files: &[PathBuf], cfg: &PreprocessConfig, stop: &AtomicBool) -> Result<Dataset> {
         cfg.validate()?;
         let images = files
             .par_iter()
-            .map(|f| load_gray(f).map(|g| preprocess(&g, cfg)))
+            .map(|f| {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted("stopped while loading the images; nothing was kept".into()));
+                }
+                let g = load_gray(f)?;
+                if g.width < MIN_IMAGE_SIDE || g.height < MIN_IMAGE_SIDE {
+                    return Err(Error::format(f, format!(
+                        "image is {}×{}; a radiograph must be at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} pixels",
+                        g.width, g.height
+                    )));
+                }
+                Ok(preprocess(&g, cfg))
+            })
             .collect::<Result<Vec<Tensor>>>()?;
         Ok(Dataset { files: files.to_vec(), images })
     }

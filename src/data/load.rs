@@ -117,6 +117,10 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let entry = entry.map_err(|e| Error::io(&source, e))?;
         let path = entry.path();
         if path.is_file() && is_image_path(&path) {
+            // Paths are recorded as text (config.json, the data set cache): refuse one that is not.
+            if path.to_str().is_none() {
+                return Err(Error::format(&path, "file name is not valid UTF-8; rename the file"));
+            }
             files.push(path);
         }
     }
@@ -128,4 +132,22 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// What [`list_images`] skips in `dir`: sub-folders (not searched) and files that are not images, sorted;
+/// callers tell the user about them. In the Radiography Database layout, `images/` and `masks/` are expected
+/// and not reported.
+pub fn ignored_entries(dir: impl AsRef<Path>) -> Vec<PathBuf> {
+    let dir = dir.as_ref();
+    let images_dir = dir.join("images");
+    let source = if images_dir.is_dir() { images_dir } else { dir.to_path_buf() };
+    let Ok(entries) = std::fs::read_dir(&source) else { return Vec::new() };
+    let mut ignored: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !(p.is_file() && is_image_path(p)))
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    ignored.sort();
+    ignored
 }

@@ -24,7 +24,7 @@ pub use clahe::clahe;
 pub use dataset::Dataset;
 pub use golden_ops::run_golden;
 pub use gray::rgb_to_gray;
-pub use load::{list_images, load_gray, IMAGE_EXTENSIONS};
+pub use load::{ignored_entries, list_images, load_gray, IMAGE_EXTENSIONS};
 pub use phantom::{phantom, write_demo_set};
 pub use preprocess::{preprocess, PreprocessConfig};
 pub use resize::{resize, resize_area, resize_linear, ResizeMode};

@@ -35,8 +35,10 @@ impl PreprocessConfig {
             if tiles == 0 {
                 return Err(Error::invalid("preprocess", "CLAHE tile grid must be at least 1×1"));
             }
-            if !clip.is_finite() {
-                return Err(Error::invalid("preprocess", format!("CLAHE clip limit {clip} is not finite")));
+            // OpenCV reads a clip limit ≤ 0 as "no clipping" (plain AHE, which amplifies noise): refuse it
+            // rather than silently run something other than CLAHE.
+            if !(clip.is_finite() && clip > 0.0) {
+                return Err(Error::invalid("preprocess", format!("CLAHE clip limit {clip} must be a positive number (--no-clahe skips CLAHE)")));
             }
         }
         Ok(())

@@ -62,6 +62,9 @@ pub fn frechet_distance_eigen(s1: &Statistics, s2: &Statistics) -> Result<f64> {
     distance(s1, s2, Route::Eigen)
 }
 
+/// How far below 0, relative to the terms, rounding may leave the distance of (nearly) equal statistics.
+const NEGATIVE_TOLERANCE: f64 = 1e-9;
+
 fn distance(s1: &Statistics, s2: &Statistics, route: Route) -> Result<f64> {
     const OP: &str = "frechet_distance";
     s1.validate()?;
@@ -90,6 +93,14 @@ fn distance(s1: &Statistics, s2: &Statistics, route: Route) -> Result<f64> {
     if !fid.is_finite() {
         return Err(Error::NonFinite(format!(
             "{OP}: ‖Δμ‖² = {diff2}, Tr Σ1 + Tr Σ2 = {traces}, Tr √(Σ1Σ2) = {tr_covmean}"
+        )));
+    }
+    // A distance is ≥ 0; below it by more than rounding, a Σ was not a covariance (not positive
+    // semi-definite), and the number would mean nothing.
+    if fid < -NEGATIVE_TOLERANCE * (diff2 + traces).max(1.0) {
+        return Err(Error::invalid(OP, format!(
+            "the distance came out negative ({fid}): a covariance is not positive semi-definite (Tr √(Σ1Σ2) = {tr_covmean} exceeds (Tr Σ1 + Tr Σ2)/2 = {})",
+            traces / 2.0
         )));
     }
     Ok(fid)

@@ -76,6 +76,9 @@ pub fn find_weights_from(explicit: Option<&Path>, env: Option<&OsStr>, cache: Op
         if p.is_file() {
             return Ok(p.to_path_buf());
         }
+        if p.is_dir() {
+            return Err(Error::format(p, format!("--weights names a folder; give the weights file itself ({WEIGHTS_FILE})")));
+        }
         looked.push(format!("--weights {}: no such file", p.display()));
         return Err(weights_not_found(&looked));
     }
@@ -424,6 +427,9 @@ impl<T: Clone> InceptionV3<T> {
                 Dtype::F64 => view.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
                 other => return Err(format!("has dtype {other:?}, expected F32")),
             };
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                return Err(format!("holds a non-finite value ({} at element {i})", data[i]));
+            }
             Tensor::new(view.shape(), data).map_err(|e| e.to_string())
         })
         .map_err(|e| match e {
@@ -464,7 +470,7 @@ impl<T: Clone> InceptionV3<T> {
         ];
         if !bl.problems.is_empty() {
             let n = bl.problems.len();
-            const SHOWN: usize = 40;
+            const SHOWN: usize = 3;
             let mut list = bl.problems.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
             if n > SHOWN {
                 list.push_str(&format!("; and {} more", n - SHOWN));

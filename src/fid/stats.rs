@@ -56,6 +56,26 @@ impl Statistics {
         if let Some(i) = self.sigma.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!("sigma[{}, {}] = {}", i / self.dims, i % self.dims, self.sigma[i])));
         }
+        // What every covariance satisfies, checkable in O(d²): variances ≥ 0 and |σij| ≤ √(σii·σjj) (up to
+        // rounding). A full positive-semi-definiteness test is O(d³); the Fréchet distance refuses a negative
+        // result instead.
+        let d = self.dims;
+        let var = |i: usize| self.sigma[i * d + i];
+        if let Some(i) = (0..d).find(|&i| var(i) < 0.0) {
+            return Err(Error::invalid(OP, format!("sigma is not a covariance: the variance sigma[{i}, {i}] = {} is negative", var(i))));
+        }
+        for i in 0..d {
+            for j in 0..i {
+                let bound = (var(i) * var(j)).sqrt() * (1.0 + 1e-6) + 1e-12;
+                if self.sigma[i * d + j].abs() > bound {
+                    return Err(Error::invalid(OP, format!(
+                        "sigma is not a covariance: |sigma[{i}, {j}]| = {} exceeds √(sigma[{i}, {i}]·sigma[{j}, {j}]) = {}",
+                        self.sigma[i * d + j].abs(),
+                        (var(i) * var(j)).sqrt()
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -1,11 +1,58 @@
-//! Images out of the generator: torchvision's `save_image` mapping from [−1, 1] to 8 bits, single PNGs
-//! and the 8×8 sample grids of the paper's figures (`make_grid` with 2-pixel black padding).
+//! Images out of the generator: sampling it in batches, torchvision's `save_image` mapping from [−1, 1]
+//! to 8 bits, single PNGs and the 8×8 sample grids of the paper's figures (`make_grid` with 2-pixel black
+//! padding). A non-finite pixel is an error, never a black PNG.
 
 use std::path::Path;
 
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
 use crate::fsio::write_atomic;
+use crate::nn::{Mode, Sequential};
+use crate::tensor::Tensor;
+
+/// Images in the fixed-noise sample grid (8×8, as the paper's figures).
+pub const SAMPLE_COUNT: usize = 64;
+/// The generator's batch when sampling: BN uses batch statistics, as the tutorial (it never calls eval()).
+pub const SAMPLE_BATCH: usize = 64;
+
+/// `n` noise vectors z ~ N(0, 1) as [n, nz, 1, 1], drawn from `rng`.
+pub fn noise(rng: &mut ChaCha8Rng, n: usize, nz: usize) -> Tensor {
+    let data = (0..n * nz).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    Tensor::new(&[n, nz, 1, 1], data).expect("n · nz values for [n, nz, 1, 1]")
+}
+
+/// G's images for `noise` [N, nz, 1, 1], in batches of [`SAMPLE_BATCH`] with batch statistics, on a copy
+/// of G so that its running statistics do not move.
+pub fn sample<B: Backend>(b: &B, g: &Sequential<B::Tensor>, noise: &Tensor) -> Result<Tensor> {
+    let [n, nz, _, _] = noise.dims4("sample", "noise")?;
+    let mut out = Vec::new();
+    let mut shape = vec![0, 0, 0, 0];
+    for start in (0..n).step_by(SAMPLE_BATCH) {
+        let m = SAMPLE_BATCH.min(n - start);
+        let z = Tensor::new(&[m, nz, 1, 1], noise.data()[start * nz..(start + m) * nz].to_vec())?;
+        let (y, _) = g.clone().forward(b, &b.upload(&z)?, Mode::Train)?;
+        let y = b.download(&y)?;
+        shape = y.shape().to_vec();
+        out.extend_from_slice(y.data());
+    }
+    shape[0] = n;
+    Tensor::new(&shape, out)
+}
+
+/// Refuses to turn non-finite generator output into pixels (it would clamp to black or white).
+fn check_finite(batch: &Tensor, path: &Path) -> Result<()> {
+    match batch.data().iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::NonFinite(format!(
+            "the generator's output holds {} (element {i} of {:?}); nothing written to {} (is the checkpoint diverged?)",
+            batch.data()[i], batch.shape(), path.display()
+        ))),
+    }
+}
 
 /// torchvision `save_image(normalize=True, value_range=(-1, 1))`: (x + 1)/2 clamped to [0, 1], ·255, +0.5, truncated.
 pub fn to_u8(x: f32) -> u8 {
@@ -31,11 +78,17 @@ fn encode_png(path: &Path, width: usize, height: usize, rgb: Vec<u8>) -> Result<
     write_atomic(path, &bytes)
 }
 
-/// One PNG per image of the batch: `dir/{start + i:05}.png`.
+/// The file name of generated image `i`: `00000.png`, `00001.png`, ...
+pub fn png_name(i: usize) -> String {
+    format!("{i:05}.png")
+}
+
+/// One PNG per image of the batch: `dir/` [`png_name`]`(start + i)`.
 pub fn save_pngs(batch: &Tensor, dir: &Path, start: usize) -> Result<()> {
     let [n, _, h, w] = batch.dims4("save_pngs", "images")?;
+    check_finite(batch, dir)?;
     for i in 0..n {
-        encode_png(&dir.join(format!("{:05}.png", start + i)), w, h, rgb_bytes(batch, i)?)?;
+        encode_png(&dir.join(png_name(start + i)), w, h, rgb_bytes(batch, i)?)?;
     }
     Ok(())
 }
@@ -45,6 +98,7 @@ pub fn save_grid(batch: &Tensor, path: &Path) -> Result<()> {
     const COLS: usize = 8;
     const PAD: usize = 2;
     let [n, _, h, w] = batch.dims4("save_grid", "images")?;
+    check_finite(batch, path)?;
     let cols = COLS.min(n.max(1));
     let rows = n.div_ceil(cols);
     let (gw, gh) = (cols * (w + PAD) + PAD, rows * (h + PAD) + PAD);

@@ -26,7 +26,8 @@ pub(super) fn activation(be: &CpuBackend, act: Activation, x: &Tensor) -> Result
         let pairs = y.iter_mut().zip(x);
         // One loop per activation so each compiles to its own tight (vectorizable) loop.
         match act {
-            Activation::Relu => pairs.for_each(|(y, &x)| *y = if x > 0.0 { x } else { 0.0 }),
+            // NaN passes through, as torch.relu (a diverged network must not look healthy).
+            Activation::Relu => pairs.for_each(|(y, &x)| *y = if x > 0.0 || x.is_nan() { x } else { 0.0 }),
             Activation::LeakyRelu { slope } => pairs.for_each(|(y, &x)| *y = if x > 0.0 { x } else { slope * x }),
             Activation::Tanh => pairs.for_each(|(y, &x)| *y = x.tanh()),
             Activation::Sigmoid => pairs.for_each(|(y, &x)| *y = sigmoid(x)),

@@ -1,0 +1,49 @@
+//! FID during training (`--fid-every`): the Inception and the statistics of the training images (the
+//! 64×64 tensors the discriminator sees, quantized to 8 bits as `generate` writes them: the paper's
+//! protocol), computed once; then the FID of fresh samples at the chosen epochs.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::backend::Backend;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::fid::inception::find_weights;
+use crate::fid::{fid_of_images, statistics_of_images, InceptionV3, Statistics};
+use crate::nn::Sequential;
+use crate::tensor::Tensor;
+use crate::train::config::TrainConfig;
+use crate::train::samples::{noise, sample, to_u8};
+
+/// Images per Inception forward pass.
+const FID_BATCH: usize = 50;
+/// Mixed into the run's seed for the FID samples' noise: a stream apart from training's and the grids'.
+const FID_NOISE_STREAM: u64 = 0xf1d0_0000;
+
+/// 8-bit images [N, 3, H, W] as `generate` writes them (torchvision's save_image mapping).
+fn quantize(batch: &Tensor) -> (Vec<u8>, [usize; 4]) {
+    let s = batch.shape();
+    (batch.data().iter().map(|&v| to_u8(v)).collect(), [s[0], s[1], s[2], s[3]])
+}
+
+pub struct FidProbe<T> {
+    model: InceptionV3<T>,
+    reference: Statistics,
+}
+
+impl<T: Clone> FidProbe<T> {
+    pub fn new<B: Backend<Tensor = T>>(b: &B, cfg: &TrainConfig, dataset: &Dataset) -> Result<Self> {
+        let model = InceptionV3::load(b, &find_weights(cfg.fid_weights.as_deref())?)?;
+        let (images, shape) = quantize(&dataset.to_batch_tensor()?);
+        let reference = statistics_of_images(b, &model, &images, shape, cfg.fid_dims, FID_BATCH)?;
+        Ok(FidProbe { model, reference })
+    }
+
+    /// FID of `cfg.fid_count` fresh samples (noise seeded by the epoch, so resumed runs measure the same
+    /// images).
+    pub fn measure<B: Backend<Tensor = T>>(&self, b: &B, cfg: &TrainConfig, g: &Sequential<T>, epoch: usize) -> Result<f64> {
+        let z = noise(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ FID_NOISE_STREAM ^ epoch as u64), cfg.fid_count, cfg.widths.nz);
+        let (images, shape) = quantize(&sample(b, g, &z)?);
+        fid_of_images(b, &self.model, &images, shape, &self.reference, FID_BATCH)
+    }
+}

@@ -2,30 +2,46 @@
 //! conv_transpose2d needs nothing here: the trait routes it through conv2d_bwd_data / conv2d / bwd_weight.
 //!
 //! Layout. For a chunk of `b` samples, the column matrix is cols [K, b·P] row-major, K = C·kh·kw (row
-//! (c, ki, kj)) and P = Ho·Wo (column (sample, oy, ox)). Then
+//! (c, ki, kj)) and P = Ho·Wo (column (sample, oy, ox)); for a tile of one sample, [K, t]. Then
 //!   forward      y   [O, b·P] = w [O, K] · cols [K, b·P]
 //!   bwd_data     dcols [K, b·P] = wᵀ [K, O] · dy [O, b·P], then col2im scatters-adds dcols into dx
 //!   bwd_weight   dw [O, K] += dy [O, b·P] · colsᵀ [b·P, K]
 //! which keeps the long spatial dimension (b·P) contiguous in every operand that im2col writes, and lets
 //! the GEMM read w and wᵀ in place through strides (no transposed copy of the weights).
 //!
-//! Threading. Samples are grouped into chunks of `b` with b·P ≈ TARGET_COLS, so that deep layers with tiny
-//! images (4×4 → P = 16) still get a GEMM with a few hundred columns instead of a skinny one per sample,
-//! while large images (P ≥ TARGET_COLS) use one sample per chunk and write y / read dy in place. The chunks
-//! run in parallel on rayon, each calling the GEMM single-threaded (`Parallelism::None`) on scratch it
-//! reuses across its chunks. We chose this over one chunk at a time with `Parallelism::Rayon` inside the
-//! GEMM because im2col / col2im / gather / scatter (10–25% of a 1-thread conv) then run in parallel too
-//! instead of being a serial fraction that caps the speedup on many cores, no thread waits on a
-//! GEMM-internal barrier, and a chunk's column matrix stays in the L2 of the core that wrote it. (Per core
-//! the two were equal within noise on the 2-core dev machine; per-sample GEMMs with `None` ran at 80–90%
-//! of a square GEMM.) `Parallelism::Rayon` is used only where there are fewer chunks than threads (a batch
-//! of 1 in FID), in bwd_weight when the reduction leaves threads idle (see there), and for dense layers.
+//! Forward: one sample at a time, in column tiles. Every sample with P ≥ MIN_SAMPLE_COLS (and every
+//! pointwise conv) is cut into tiles of t output positions, with the tile's column block [K, t] at most
+//! TILE_BYTES (half an L2; t a multiple of 16 so the GEMM reads the block in place instead of repacking
+//! it). A rayon task per (sample, tile) builds the block with im2col and multiplies it straight into
+//! y[s, :, tile] (row stride P): no scatter, and the block is still in cache when the GEMM reads it. (One
+//! 299² image has a 25 MB column matrix at InceptionV3's Conv2d_2a/2b; built whole, it went to memory and
+//! back and those convs ran at 28–50 GFLOP/s per core on the dev machine, against 50–68 tiled.) A pointwise conv needs no im2col at
+//! all: its GEMM reads the tile's columns of x[s] in place (on Inception's 8×8 maps 8–15% faster than
+//! copying it into chunks and scattering y back). Non-pointwise convs on maps of MIN_SAMPLE_COLS (8×8) and
+//! up ran per sample as fast as in chunks or faster; on 4×4 maps chunks were ahead.
+//!
+//! Backward, and forward on maps under MIN_SAMPLE_COLS: samples are grouped into chunks of `b` with
+//! b·P ≈ TARGET_COLS, so that deep layers with tiny images (4×4 → P = 16) still get a GEMM with a few
+//! hundred columns (per-sample bwd_data GEMMs repack wᵀ for every sample, and per-sample bwd_weight GEMMs
+//! would add into the [O, K] accumulator once per sample), while large images (P ≥ TARGET_COLS) use one
+//! sample per chunk, read dy in place, and go through it in the same column tiles as the forward pass
+//! (in order, since bwd_data's tiles overlap in dx and bwd_weight's add into one accumulator).
+//!
+//! Threading. The tasks (tiles, chunks) run in parallel on rayon, each calling the GEMM single-threaded
+//! (`Parallelism::None`) on scratch it reuses. We chose this over one GEMM at a time with
+//! `Parallelism::Rayon` because im2col / col2im / gather / scatter (10–25% of a 1-thread conv) then run in
+//! parallel too instead of being a serial fraction that caps the speedup on many cores, no thread waits on
+//! a GEMM-internal barrier, and a column block stays in the L2 of the core that wrote it.
+//! `Parallelism::Rayon` is used only where there are fewer tasks than threads, in bwd_weight when the
+//! reduction leaves threads idle (see there), and for dense layers.
 //!
 //! Dense layers (the kernel covers the whole unpadded input, one output position: the discriminator's last
 //! conv, the generator's first) skip im2col entirely: they are one [N, K] × [K, O] GEMM over the batch.
 //!
-//! Results do not depend on scheduling: each output element is produced by exactly one chunk (forward,
-//! bwd_data), and bwd_weight sums a fixed partition of chunks per worker in a fixed order.
+//! Results do not depend on scheduling: each output element is produced by exactly one task (forward,
+//! bwd_data), and bwd_weight sums a fixed partition of chunks per worker in a fixed order. The
+//! per-sample forward pass does not depend on the thread count either (its tiles follow from the shapes
+//! alone); chunks do.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -43,9 +59,13 @@ const TARGET_COLS: usize = 512;
 /// partial is worth having.
 const MIN_WORKER_COLS: usize = 1024;
 
+/// The fewest output positions per sample (8×8) for which the forward pass of a non-pointwise conv runs one
+/// GEMM per sample (per tile) writing y in place, rather than grouping samples into chunks.
+const MIN_SAMPLE_COLS: usize = 64;
+
 /// The most bytes one tile's column block [K, t] may take: about half a core's L2, so that the block
 /// im2col writes is still there when the GEMM reads it, beside the GEMM's own packed weights.
-const TILE_BYTES: usize = 1 << 20;
+const TILE_BYTES: usize = 1 << 19;
 
 /// The fewest output positions a tile has (unless the image has fewer): below this the GEMM's per-call
 /// costs (packing the weights) stop being small next to its work.
@@ -88,6 +108,11 @@ impl Geom {
     /// A 1×1, stride-1, unpadded conv: the column matrix of one sample is the sample itself.
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
+    }
+    /// Whether the forward pass goes one sample at a time (see the module comment): always for a pointwise
+    /// conv (no im2col at all), else when a sample has at least MIN_SAMPLE_COLS output positions.
+    fn per_sample(&self) -> bool {
+        self.pointwise() || self.p() >= MIN_SAMPLE_COLS
     }
     /// A kernel covering the whole unpadded input (one output position): the conv is a fully connected
     /// layer, y [N, O] = x [N, K] · wᵀ, with no im2col at all (the discriminator's last layer, the
@@ -163,15 +188,86 @@ fn zero(d: &mut [f32]) {
     }
 }
 
-/// For output positions [p0, p1) of one sample x [C, H, W]: cols[r·ld + (p − p0)] = x[c, oy·sh + ki − ph,
-/// ox·sw + kj − pw] for every row r = (c, ki, kj) and p = oy·Wo + ox, 0 where that is padding. A chunk of
-/// `b` samples calls this once per sample with [0, P), ld = b·P and `cols` offset by s·P; a tile of one
-/// large image with its own [p0, p1) and ld = p1 − p0.
-fn im2col(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], p0: usize, p1: usize, cols: &mut [f32], ld: usize) {
+/// cols[(c, ki, kj), (s, oy, ox)] = x[s, c, oy·sh + ki − ph, ox·sw + kj − pw], 0 where that is padding;
+/// `x` holds the chunk's `b` samples, `cols` is [K, b·P].
+fn im2col(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], b: usize, cols: &mut [f32]) {
     match g.stride[1] {
-        1 => im2col_s::<1>(g, ty, tx, x, p0, p1, cols, ld),
-        2 => im2col_s::<2>(g, ty, tx, x, p0, p1, cols, ld),
-        _ => im2col_s::<0>(g, ty, tx, x, p0, p1, cols, ld),
+        1 => im2col_s::<1>(g, ty, tx, x, b, cols),
+        2 => im2col_s::<2>(g, ty, tx, x, b, cols),
+        _ => im2col_s::<0>(g, ty, tx, x, b, cols),
+    }
+}
+
+/// [`im2col`] with the width stride as a const (`S = 0`: any stride, read from `g`).
+fn im2col_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], b: usize, cols: &mut [f32]) {
+    let (p, wo, w, hw) = (g.p(), g.wo, g.w, g.h * g.w);
+    let sw = g.stride[1];
+    for (row, dst_row) in cols.chunks_exact_mut(b * p).enumerate() {
+        let (c, ki, kj) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+        let (ry, rx) = (ty[ki], tx[kj]);
+        for (s, dst) in dst_row.chunks_exact_mut(p).enumerate() {
+            let plane = &x[(s * g.c + c) * hw..][..hw];
+            let (top, rest) = dst.split_at_mut(ry.lo * wo);
+            let (mid, bottom) = rest.split_at_mut((ry.hi - ry.lo) * wo);
+            top.fill(0.0);
+            bottom.fill(0.0);
+            for (i, d) in mid.chunks_exact_mut(wo).enumerate() {
+                let src = &plane[(ry.start + i * g.stride[0]) * w..][..w];
+                let (left, rest) = d.split_at_mut(rx.lo);
+                let (d, right) = rest.split_at_mut(rx.hi - rx.lo);
+                zero(left);
+                zero(right);
+                let src = &src[rx.start..];
+                match S {
+                    0 => d.iter_mut().zip(src.iter().step_by(sw)).for_each(|(d, &v)| *d = v),
+                    _ => gather_run::<S>(d, src),
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: dx[s, c, iy, ix] = Σ over the (ki, kj, oy, ox) that read it of
+/// dcols[(c, ki, kj), (s, oy, ox)]. Overwrites the chunk's `dx` (it zeroes it first). Rows are visited in
+/// (c, ki, kj) order, so the kh·kw passes over one input plane hit it while it is still in cache.
+fn col2im(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], b: usize, dx: &mut [f32]) {
+    match g.stride[1] {
+        1 => col2im_s::<1>(g, ty, tx, dcols, b, dx),
+        2 => col2im_s::<2>(g, ty, tx, dcols, b, dx),
+        _ => col2im_s::<0>(g, ty, tx, dcols, b, dx),
+    }
+}
+
+/// [`col2im`] with the width stride as a const (`S = 0`: any stride, read from `g`).
+fn col2im_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], b: usize, dx: &mut [f32]) {
+    let (p, wo, w, hw) = (g.p(), g.wo, g.w, g.h * g.w);
+    let sw = g.stride[1];
+    dx.fill(0.0);
+    for (row, src_row) in dcols.chunks_exact(b * p).enumerate() {
+        let (c, ki, kj) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+        let (ry, rx) = (ty[ki], tx[kj]);
+        for (s, src) in src_row.chunks_exact(p).enumerate() {
+            let plane = &mut dx[(s * g.c + c) * hw..][..hw];
+            for (i, src) in src[ry.lo * wo..ry.hi * wo].chunks_exact(wo).enumerate() {
+                let dst = &mut plane[(ry.start + i * g.stride[0]) * w..][..w];
+                let (src, dst) = (&src[rx.lo..rx.hi], &mut dst[rx.start..]);
+                match S {
+                    0 => dst.iter_mut().step_by(sw).zip(src).for_each(|(d, &v)| *d += v),
+                    _ => scatter_add_run::<S>(dst, src),
+                }
+            }
+        }
+    }
+}
+
+/// The column block of one tile, output positions [p0, p1) of one sample x [C, H, W]: cols [K, t] with
+/// t = p1 − p0, cols[r·t + (p − p0)] = x[c, oy·sh + ki − ph, ox·sw + kj − pw] for r = (c, ki, kj) and
+/// p = oy·Wo + ox, 0 where that is padding. [`im2col`] over a range that may start and end mid-row.
+fn im2col_tile(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], p0: usize, p1: usize, cols: &mut [f32]) {
+    match g.stride[1] {
+        1 => im2col_tile_s::<1>(g, ty, tx, x, p0, p1, cols),
+        2 => im2col_tile_s::<2>(g, ty, tx, x, p0, p1, cols),
+        _ => im2col_tile_s::<0>(g, ty, tx, x, p0, p1, cols),
     }
 }
 
@@ -185,8 +281,8 @@ fn clear(d: &mut [f32]) {
     }
 }
 
-/// One output row's segment [ox0, ox1) of the output positions: (oy, ox0, ox1, offset of ox0 in the range).
-/// Visits the rows that the range [p0, p1) touches, the first and last possibly partial.
+/// Calls f(oy, ox0, ox1, offset of (oy, ox0) from p0) for each output row's part [ox0, ox1) of the output
+/// positions [p0, p1), in order; the first and the last may be partial rows.
 #[inline(always)]
 fn row_segments(wo: usize, p0: usize, p1: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
     let (mut oy, mut ox0) = (p0 / wo, p0 % wo);
@@ -201,26 +297,29 @@ fn row_segments(wo: usize, p0: usize, p1: usize, mut f: impl FnMut(usize, usize,
     }
 }
 
-/// [`im2col`] with the width stride as a const (`S = 0`: any stride, read from `g`).
-#[allow(clippy::too_many_arguments)]
-fn im2col_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], p0: usize, p1: usize, cols: &mut [f32], ld: usize) {
+/// The in-bounds output columns [a, b) of the row segment [ox0, ox1) for the column taps `rx`.
+#[inline(always)]
+fn inside(rx: Taps, ox0: usize, ox1: usize) -> (usize, usize) {
+    let a = rx.lo.clamp(ox0, ox1);
+    (a, rx.hi.clamp(a, ox1))
+}
+
+/// [`im2col_tile`] with the width stride as a const (`S = 0`: any stride, read from `g`).
+fn im2col_tile_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], p0: usize, p1: usize, cols: &mut [f32]) {
     let (wo, w, hw) = (g.wo, g.w, g.h * g.w);
     let (sh, sw) = (g.stride[0], g.stride[1]);
     let t = p1 - p0;
-    for r in 0..g.k() {
+    for (r, dst) in cols[..g.k() * t].chunks_exact_mut(t).enumerate() {
         let (c, ki, kj) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
         let (ry, rx) = (ty[ki], tx[kj]);
         let plane = &x[c * hw..][..hw];
-        let dst = &mut cols[r * ld..][..t];
         row_segments(wo, p0, p1, |oy, ox0, ox1, off| {
             let d = &mut dst[off..off + (ox1 - ox0)];
             if oy < ry.lo || oy >= ry.hi {
                 clear(d);
                 return;
             }
-            // The in-bounds output columns [a, b) of this segment.
-            let a = rx.lo.clamp(ox0, ox1);
-            let b = rx.hi.clamp(a, ox1);
+            let (a, b) = inside(rx, ox0, ox1);
             let (left, rest) = d.split_at_mut(a - ox0);
             let (mid, right) = rest.split_at_mut(b - a);
             zero(left);
@@ -237,34 +336,30 @@ fn im2col_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32], p0: u
     }
 }
 
-/// The adjoint of [`im2col`]: for output positions [p0, p1) of one sample, dx[c, iy, ix] += Σ over the
-/// (ki, kj, p) that read it of dcols[r·ld + (p − p0)] (the caller zeroes dx first). Rows are visited in
-/// (c, ki, kj) order, so the kh·kw passes over one input plane hit it while it is still in cache.
-fn col2im(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], p0: usize, p1: usize, ld: usize, dx: &mut [f32]) {
+/// The adjoint of [`im2col_tile`]: dx[c, iy, ix] += Σ over the (ki, kj, p ∈ [p0, p1)) that read it of
+/// dcols[r·t + (p − p0)], adding to what dx holds (the caller zeroes it before a sample's first tile).
+fn col2im_tile(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], p0: usize, p1: usize, dx: &mut [f32]) {
     match g.stride[1] {
-        1 => col2im_s::<1>(g, ty, tx, dcols, p0, p1, ld, dx),
-        2 => col2im_s::<2>(g, ty, tx, dcols, p0, p1, ld, dx),
-        _ => col2im_s::<0>(g, ty, tx, dcols, p0, p1, ld, dx),
+        1 => col2im_tile_s::<1>(g, ty, tx, dcols, p0, p1, dx),
+        2 => col2im_tile_s::<2>(g, ty, tx, dcols, p0, p1, dx),
+        _ => col2im_tile_s::<0>(g, ty, tx, dcols, p0, p1, dx),
     }
 }
 
-/// [`col2im`] with the width stride as a const (`S = 0`: any stride, read from `g`).
-#[allow(clippy::too_many_arguments)]
-fn col2im_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], p0: usize, p1: usize, ld: usize, dx: &mut [f32]) {
+/// [`col2im_tile`] with the width stride as a const (`S = 0`: any stride, read from `g`).
+fn col2im_tile_s<const S: usize>(g: &Geom, ty: &[Taps], tx: &[Taps], dcols: &[f32], p0: usize, p1: usize, dx: &mut [f32]) {
     let (wo, w, hw) = (g.wo, g.w, g.h * g.w);
     let (sh, sw) = (g.stride[0], g.stride[1]);
     let t = p1 - p0;
-    for r in 0..g.k() {
+    for (r, src) in dcols[..g.k() * t].chunks_exact(t).enumerate() {
         let (c, ki, kj) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
         let (ry, rx) = (ty[ki], tx[kj]);
         let plane = &mut dx[c * hw..][..hw];
-        let src = &dcols[r * ld..][..t];
         row_segments(wo, p0, p1, |oy, ox0, ox1, off| {
             if oy < ry.lo || oy >= ry.hi {
                 return;
             }
-            let a = rx.lo.clamp(ox0, ox1);
-            let b = rx.hi.clamp(a, ox1);
+            let (a, b) = inside(rx, ox0, ox1);
             if b > a {
                 let s = &src[off + (a - ox0)..off + (b - ox0)];
                 let dst = &mut plane[(ry.start + (oy - ry.lo) * sh) * w..][..w];
@@ -459,7 +554,7 @@ fn conv2d_tiled(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams, tile_b
     }
     let (ty, tx) = all_taps(&g);
     let wm = Mat::rows(w.data(), g.o, k);
-    if g.pointwise() || np >= TARGET_COLS {
+    if g.per_sample() {
         forward_tiled(be, &g, &ty, &tx, x.data(), wm, y.data_mut(), tile_cols(&g, tile_bytes));
         return Ok(y);
     }
@@ -469,9 +564,7 @@ fn conv2d_tiled(be: &CpuBackend, x: &Tensor, w: &Tensor, p: Conv2dParams, tile_b
         |s, (y, x)| {
             let b = y.len() / g.y_sample();
             let cols = take(be, &mut s.cols, k * b * np);
-            for (si, xs) in x.chunks_exact(g.x_sample()).enumerate() {
-                im2col(&g, &ty, &tx, xs, 0, np, &mut cols[si * np..], b * np);
-            }
+            im2col(&g, &ty, &tx, x, b, cols);
             let cm = Mat::rows(cols, k, b * np);
             if b == 1 {
                 matmul(y, false, wm, cm, plan.par);
@@ -504,7 +597,7 @@ fn forward_tiled(be: &CpuBackend, g: &Geom, ty: &[Taps], tx: &[Taps], x: &[f32],
             Mat::col_range(xs, k, np, p0, p1)
         } else {
             let cols = take(be, &mut s.cols, k * (p1 - p0));
-            im2col(g, ty, tx, xs, p0, p1, cols, p1 - p0);
+            im2col_tile(g, ty, tx, xs, p0, p1, cols);
             Mat::rows(cols, k, p1 - p0)
         };
         let (dst, len) = out.at(si * g.y_sample() + p0);
@@ -537,6 +630,9 @@ fn conv2d_bwd_data_tiled(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape: [usi
         matmul(dx.data_mut(), false, Mat::rows(dy.data(), g.n, g.o), Mat::rows(w.data(), g.o, k), Parallelism::Rayon(0));
         return Ok(dx);
     }
+    // Chunks as in the module comment: per-sample GEMMs on small images would repack the weights for every
+    // sample (wᵀ is the GEMM's right-hand side here), so only large images (b = 1) go one sample at a time,
+    // cut into column tiles.
     let plan = plan(g.n, np);
     let (ty, tx) = all_taps(&g);
     let wt = Mat::transposed(w.data(), k, g.o);
@@ -550,14 +646,14 @@ fn conv2d_bwd_data_tiled(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape: [usi
                 return;
             }
             let Scratch { cols, mat } = s;
-            dx.fill(0.0);
             if b == 1 {
+                dx.fill(0.0);
                 // One sample, its column tiles in order (they overlap in dx, so one task does them all).
                 for p0 in (0..np).step_by(t) {
                     let p1 = (p0 + t).min(np);
                     let dcols = take(be, cols, k * (p1 - p0));
                     matmul(dcols, false, wt, Mat::col_range(dy, g.o, np, p0, p1), plan.par);
-                    col2im(&g, &ty, &tx, dcols, p0, p1, p1 - p0, dx);
+                    col2im_tile(&g, &ty, &tx, dcols, p0, p1, dx);
                 }
                 return;
             }
@@ -565,9 +661,7 @@ fn conv2d_bwd_data_tiled(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape: [usi
             gather(dy, b, g.o, np, m);
             let dcols = take(be, cols, k * b * np);
             matmul(dcols, false, wt, Mat::rows(m, g.o, b * np), plan.par);
-            for (si, dx) in dx.chunks_exact_mut(g.x_sample()).enumerate() {
-                col2im(&g, &ty, &tx, &dcols[si * np..], 0, np, b * np, dx);
-            }
+            col2im(&g, &ty, &tx, dcols, b, dx);
         },
     );
     Ok(dx)
@@ -628,7 +722,7 @@ fn conv2d_bwd_weight_tiled(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shape: [u
                             Mat::col_range_transposed(xc, k, np, p0, p1)
                         } else {
                             let c = take(be, cols, k * (p1 - p0));
-                            im2col(&g, &ty, &tx, xc, p0, p1, c, p1 - p0);
+                            im2col_tile(&g, &ty, &tx, xc, p0, p1, c);
                             Mat::transposed(c, p1 - p0, k)
                         };
                         matmul(&mut acc, !first, Mat::col_range(dyc, g.o, np, p0, p1), rhs, par);
@@ -637,9 +731,7 @@ fn conv2d_bwd_weight_tiled(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shape: [u
                     continue;
                 }
                 let c = take(be, cols, k * b * np);
-                for (si, xs) in xc.chunks_exact(g.x_sample()).enumerate() {
-                    im2col(&g, &ty, &tx, xs, 0, np, &mut c[si * np..], b * np);
-                }
+                im2col(&g, &ty, &tx, xc, b, c);
                 let m = take(be, mat, g.o * b * np);
                 gather(dyc, b, g.o, np, m);
                 matmul(&mut acc, !first, Mat::rows(m, g.o, b * np), Mat::transposed(c, b * np, k), par);
@@ -664,4 +756,103 @@ fn conv2d_bwd_weight_tiled(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shape: [u
         }
     });
     Ok(dw)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The tiled paths at shapes small enough for the f64 oracle, with the tile budget forced down so that
+    //! every image is cut into several tiles whose edges fall mid-row.
+    use super::*;
+    use cxr_gan_reference as oracle;
+    use rand::{Rng, SeedableRng};
+
+    fn rand_tensor(r: &mut rand_chacha::ChaCha8Rng, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::new(shape, (0..n).map(|_| r.gen_range(-1.0f32..1.0)).collect()).unwrap()
+    }
+
+    fn arr(t: &Tensor) -> oracle::Array {
+        oracle::Array::new(t.shape(), t.to_f64())
+    }
+
+    fn assert_close(name: &str, ours: &Tensor, reference: &oracle::Array) {
+        assert_eq!(ours.shape(), reference.shape.as_slice(), "{name}: shape");
+        let (mut diff, mut norm) = (0f64, 0f64);
+        for (&o, &r) in ours.data().iter().zip(&reference.data) {
+            assert!(o.is_finite(), "{name}: non-finite {o}");
+            diff += (o as f64 - r).powi(2);
+            norm += r * r;
+        }
+        let err = (diff / norm).sqrt();
+        assert!(err <= 1e-5, "{name}: relative L2 error {err:.3e}");
+    }
+
+    type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2]);
+
+    /// (x, w, stride, padding): P from 210 to 1200 output positions, so a 1-byte budget cuts every image into
+    /// tiles of about MIN_TILE_COLS columns (bwd_data and bwd_weight tile only images of P ≥ TARGET_COLS,
+    /// the last three); strides 1, 2 and 3 (the const and the generic im2col), a 1×1 and a 1×7.
+    const CASES: [Case; 8] = [
+        ([3, 5, 23, 21], [7, 5, 3, 3], [1, 1], [1, 1]),
+        ([2, 4, 30, 31], [6, 4, 3, 3], [2, 2], [0, 0]),
+        ([1, 6, 19, 17], [8, 6, 1, 7], [1, 1], [0, 3]),
+        ([2, 3, 41, 50], [4, 3, 4, 5], [2, 3], [1, 2]),
+        ([2, 9, 18, 18], [5, 9, 1, 1], [1, 1], [0, 0]),
+        ([2, 4, 40, 30], [5, 4, 3, 3], [1, 1], [1, 1]),
+        ([1, 3, 61, 47], [4, 3, 3, 3], [2, 2], [0, 0]),
+        ([2, 3, 25, 81], [6, 3, 5, 5], [1, 3], [2, 2]),
+    ];
+
+    #[test]
+    fn tiled_conv_matches_the_oracle() {
+        let be = CpuBackend::poisoned();
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for (xs, ws, stride, padding) in CASES {
+            let p = Conv2dParams::new(stride, padding);
+            let (x, w) = (rand_tensor(&mut r, &xs), rand_tensor(&mut r, &ws));
+            let y_ref = oracle::conv2d(&arr(&x), &arr(&w), stride, padding);
+            let dy = rand_tensor(&mut r, &y_ref.shape);
+            let dx_ref = oracle::conv2d_bwd_data(&arr(&dy), &arr(&w), xs, stride, padding);
+            let dw_ref = oracle::conv2d_bwd_weight(&arr(&x), &arr(&dy), ws, stride, padding);
+            let g = Geom::new(xs, ws, y_ref.shape.clone().try_into().unwrap(), p);
+            assert!(tile_cols(&g, 1) < g.p(), "{xs:?} {ws:?}: one tile");
+            for bytes in [1, TILE_BYTES] {
+                let tag = format!("x {xs:?} w {ws:?} s {stride:?} p {padding:?} tile budget {bytes}");
+                assert_close(&format!("conv2d {tag}"), &conv2d_tiled(&be, &x, &w, p, bytes).unwrap(), &y_ref);
+                assert_close(&format!("bwd_data {tag}"), &conv2d_bwd_data_tiled(&be, &dy, &w, xs, p, bytes).unwrap(), &dx_ref);
+                assert_close(&format!("bwd_weight {tag}"), &conv2d_bwd_weight_tiled(&be, &x, &dy, ws, p, bytes).unwrap(), &dw_ref);
+            }
+        }
+    }
+
+    /// The forward pass gives the same bits whatever the thread count (each output element is one task's
+    /// GEMM over a tile fixed by the shapes alone); the backward passes, whose chunks follow the thread
+    /// count (see `plan`), the same bits from run to run.
+    #[test]
+    fn tiled_conv_does_not_depend_on_the_thread_count() {
+        let be = CpuBackend::poisoned();
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        for (xs, ws, stride, padding) in CASES {
+            let p = Conv2dParams::new(stride, padding);
+            let (x, w) = (rand_tensor(&mut r, &xs), rand_tensor(&mut r, &ws));
+            let y = conv2d_tiled(&be, &x, &w, p, 1).unwrap();
+            let dy = rand_tensor(&mut r, y.shape());
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    (
+                        conv2d_tiled(&be, &x, &w, p, 1).unwrap(),
+                        conv2d_bwd_data_tiled(&be, &dy, &w, xs, p, 1).unwrap(),
+                        conv2d_bwd_weight_tiled(&be, &x, &dy, ws, p, 1).unwrap(),
+                    )
+                })
+            };
+            let one = run(1);
+            for threads in [2, 3, 8] {
+                let (other, again) = (run(threads), run(threads));
+                assert!(other.0 == one.0, "conv2d x {xs:?} w {ws:?}: {threads} threads differ from 1");
+                assert!(other == again, "x {xs:?} w {ws:?}: two runs on {threads} threads differ");
+            }
+        }
+    }
 }

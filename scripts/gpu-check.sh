@@ -3,18 +3,19 @@
 #
 #   scripts/gpu-check.sh --prepare     on a machine with the Rust toolchain (no GPU needed): builds the
 #                                      release test and bench executables (CUDA and wgpu runtimes are loaded
-#                                      at run time, so they build anywhere), strips them, and lays them out
+#                                      at run time, so they build anywhere), strips and gzips them, lays them out
 #                                      in the ignored folder device/ with the golden files, this script and
 #                                      the PyTorch baseline.
 #   scripts/gpu-check.sh OUTDIR        on the GPU machine (CUDA driver, PyTorch; no Rust toolchain): runs
 #                                      what --prepare laid out and writes raw logs into OUTDIR:
 #        env.txt                       date, kernel, glibc, nvidia-smi -q, python / torch, the NVRTC used
 #        nvidia-smi.txt                nvidia-smi before the runs
-#        cube_ops_cuda.log             tests/cube_ops.rs on CUDA (every op vs the f64 oracle, per-op errors)
-#        cube_ops_wgpu.log             the same on wgpu (Vulkan on the GPU, when the machine has a loader)
+#        ops_cuda.log                  tests/ops on CUDA (every op vs the f64 oracle, per-op errors)
+#        ops_wgpu.log                  the same on wgpu (Vulkan on the GPU, when the machine has a loader)
 #        golden.log                    the golden conformance runner, cuda (and wgpu) included
-#        bench_cube_ops.log            benches/cube_ops.rs: every op at the DCGAN shapes, and the full
-#                                      DCGAN / WGAN-GP iterations (criterion's raw data in criterion/)
+#        bench_ops.log                 benches/ops.rs on cuda and wgpu: every op at the DCGAN shapes
+#        bench_train_step.log          benches/train_step.rs on cuda and wgpu: the full DCGAN / WGAN-GP
+#                                      iterations (criterion's raw data of both in criterion/)
 #        gpu_during_bench.csv          nvidia-smi samples (utilization, clocks, power) during the bench
 #        pytorch_baseline.log          scripts/pytorch_step_baseline.py: the same iterations, PyTorch eager,
 #                                      CUDA events (strict f32; a second run with TF32 allowed)
@@ -39,10 +40,10 @@ prepare() {
     mkdir -p "$dev/bin" "$dev/scripts" "$dev/golden"
     local json
     json="$(mktemp)"
-    echo "== building the release test executables (cube_ops, golden) and the cube_ops bench"
-    cargo test --release --locked --no-run --test cube_ops --test golden --message-format=json >"$json" || exit 1
-    cargo bench --locked --no-run --bench cube_ops --message-format=json >>"$json" || exit 1
-    # Name each executable by its target and profile (test and bench executables share the `cube_ops-` prefix).
+    echo "== building the release test executables (ops, golden) and the ops and train_step benches"
+    cargo test --release --locked --no-run --test ops --test golden --message-format=json >"$json" || exit 1
+    cargo bench --locked --no-run --bench ops --bench train_step --message-format=json >>"$json" || exit 1
+    # Name each executable by its target and profile (test and bench executables share the `ops-` prefix).
     python3 - "$json" "$dev/bin" <<'EOF' || exit 1
 import json, shutil, sys
 out = sys.argv[2]
@@ -57,16 +58,17 @@ for line in open(sys.argv[1]):
     kind = m["target"]["kind"][0]
     name = {"test": "test_", "bench": "bench_"}.get(kind, "") + m["target"]["name"]
     found[name] = m["executable"]
-for want in ["test_cube_ops", "test_golden", "bench_cube_ops"]:
+for want in ["test_ops", "test_golden", "bench_ops", "bench_train_step"]:
     if want not in found:
         sys.exit(f"no executable for {want} in cargo's output (found {sorted(found)})")
     shutil.copy2(found[want], f"{out}/{want}")
     print(f"{want}: {found[want]}")
 EOF
     rm -f "$json"
-    # Debug info and symbols are most of their size (~19 → ~16 MB each); the device tool carries 64 MiB in
-    # all. (Panics still print their messages; backtraces lose function names.)
+    # Debug info and symbols are most of their size (~19 → ~16 MB each), and gzip takes them to ~6 MB each;
+    # the device tool carries 64 MiB in all. (Panics still print their messages; backtraces lose function names.)
     strip "$dev"/bin/* 2>/dev/null || true
+    gzip -9 "$dev"/bin/*
     local golden="${CXR_GAN_GOLDEN_DIR:-$root/../shared/golden}"
     if [ -d "$golden" ]; then
         cp "$golden"/*.safetensors "$dev/golden/"
@@ -125,11 +127,17 @@ run() {
     OUT="$(cd "$OUT" && pwd)"
     local dev
     dev="$(cd "$here/.." && pwd)" # device/ (this script lives in device/scripts/)
-    if [ ! -x "$dev/bin/test_cube_ops" ] && [ -x "$here/../device/bin/test_cube_ops" ]; then
+    if [ ! -f "$dev/bin/test_ops.gz" ] && [ -f "$here/../device/bin/test_ops.gz" ]; then
         dev="$(cd "$here/../device" && pwd)" # run from the repository's scripts/
     fi
-    [ -x "$dev/bin/test_cube_ops" ] || { echo "no executables in $dev/bin: run scripts/gpu-check.sh --prepare first" | tee "$OUT/summary.txt"; exit 1; }
+    [ -f "$dev/bin/test_ops.gz" ] || { echo "no executables in $dev/bin: run scripts/gpu-check.sh --prepare first" | tee "$OUT/summary.txt"; exit 1; }
     : >"$OUT/summary.txt"
+    # The executables travel gzipped: unpack them into a fresh folder (device/ may be read-only).
+    local bin f
+    bin="$(mktemp -d)"
+    for f in "$dev"/bin/*.gz; do
+        gunzip -c "$f" >"$bin/$(basename "$f" .gz)" && chmod +x "$bin/$(basename "$f" .gz)"
+    done
     local py="${PYTHON:-python3}" batch="${CXR_GAN_BENCH_BATCH:-128}"
     local bench_args="${GPU_CHECK_BENCH_ARGS:---warm-up-time 0.3 --measurement-time 1 --noplot}"
     NVRTC_LIB="not found (the CUDA tests will say so and skip)"
@@ -147,15 +155,19 @@ run() {
     nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
     export RUST_BACKTRACE=1 CXR_GAN_BENCH_BATCH="$batch"
 
-    step "cube_ops on cuda" cube_ops_cuda.log 300 "$dev/bin/test_cube_ops" --test-threads 1 --nocapture cuda:: device_probing
-    step "cube_ops on wgpu" cube_ops_wgpu.log 300 "$dev/bin/test_cube_ops" --test-threads 1 --nocapture wgpu::
-    CXR_GAN_GOLDEN_DIR="$dev/golden" step "golden conformance" golden.log 300 "$dev/bin/test_golden" --nocapture
+    # CUDA must be there (a missing driver fails each test, not skips it); wgpu needs a Vulkan loader.
+    CXR_GAN_REQUIRE_BACKEND=cuda step "ops on cuda" ops_cuda.log 300 "$bin/test_ops" --test-threads 1 --nocapture cuda:: device_probing
+    step "ops on wgpu" ops_wgpu.log 300 "$bin/test_ops" --test-threads 1 --nocapture wgpu::
+    CXR_GAN_GOLDEN_DIR="$dev/golden" step "golden conformance" golden.log 300 "$bin/test_golden" --nocapture
 
     nvidia-smi --query-gpu=timestamp,utilization.gpu,utilization.memory,clocks.sm,clocks.mem,power.draw,memory.used \
         --format=csv -lms 500 >"$OUT/gpu_during_bench.csv" 2>&1 &
     local smi=$!
     # shellcheck disable=SC2086 # bench_args is a list of flags
-    CRITERION_HOME="$OUT/criterion" step "bench cube_ops" bench_cube_ops.log 480 "$dev/bin/bench_cube_ops" --bench $bench_args
+    CXR_GAN_BENCH_BACKENDS=cuda,wgpu CRITERION_HOME="$OUT/criterion" step "bench ops" bench_ops.log 300 "$bin/bench_ops" --bench $bench_args
+    # shellcheck disable=SC2086
+    CXR_GAN_BENCH_BACKENDS=cuda,wgpu CRITERION_HOME="$OUT/criterion" step "bench train_step" bench_train_step.log 180 \
+        "$bin/bench_train_step" --bench $bench_args
     kill "$smi" 2>/dev/null
     wait "$smi" 2>/dev/null
 
@@ -163,6 +175,7 @@ run() {
     step "pytorch baseline (tf32)" pytorch_baseline_tf32.log 240 "$py" "$here/pytorch_step_baseline.py" --batch "$batch" --tf32
     echo "== logs in $OUT"
     cat "$OUT/summary.txt"
+    rm -rf "$bin"
 }
 
 case "${1:-}" in

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch eager baseline for the GPU benches (benches/cube_ops.rs, group `<runtime>/train_step`): the same
+"""PyTorch eager baseline for the GPU benches (benches/train_step.rs, group `<backend>/train_step`): the same
 DCGAN iteration and WGAN-GP critic / generator iterations as src/train/{dcgan,wgan_gp}.rs (the PyTorch DCGAN
 tutorial's models: nz 100, ngf = ndf = 64, 64x64 images; batch 128 by default), on CUDA when PyTorch sees a
 GPU, else on the CPU. On CUDA every iteration is timed with CUDA events (start/end recorded on the stream,

@@ -54,7 +54,7 @@ impl Tally {
 
 fn run_all<B: Backend>(b: &B, f: &GoldenFile, tally: &mut Tally) {
     // The f64 oracle's plain loops take ~30 s per 299×299 Inception image (~5 minutes for these files); the
-    // same files are checked on cpu, and the oracle's pooling / resize ops in tests/cpu_inception_ops.rs.
+    // same files are checked on cpu, and the oracle's pooling / resize ops in tests/ops/{pool,resize}.rs.
     if b.name() == "oracle" && f.op.starts_with("inception_fid") {
         let why = "oracle: too slow for the 299×299 Inception (~30 s per image); checked on cpu";
         tally.record(&f.name, &b.name(), Ok(Outcome::Skipped(why.into())));

@@ -302,7 +302,13 @@ pub fn dispatch<T: BackendTask>(name: &str, task: T) -> Result<T::Output> {
 /// `wgpu,cuda`): where one is named, a test or check that would skip for want of it fails instead.
 pub const REQUIRE_BACKEND_ENV: &str = "CXR_GAN_REQUIRE_BACKEND";
 
+/// The backends [`REQUIRE_BACKEND_ENV`] names.
+pub fn required_backends() -> Vec<String> {
+    let v = std::env::var(REQUIRE_BACKEND_ENV).unwrap_or_default();
+    v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect()
+}
+
 /// Whether [`REQUIRE_BACKEND_ENV`] names backend `name`.
 pub fn backend_required(name: &str) -> bool {
-    std::env::var(REQUIRE_BACKEND_ENV).is_ok_and(|v| v.split(',').any(|n| n.trim() == name))
+    required_backends().iter().any(|n| n == name)
 }

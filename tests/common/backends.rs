@@ -5,11 +5,8 @@
 
 use cubecl::Runtime;
 use cxr_gan::backend::cube::CubeBackend;
-use cxr_gan::backend::Backend;
+use cxr_gan::backend::{backend_required, Backend, REQUIRE_BACKEND_ENV};
 use cxr_gan::Tensor;
-
-/// The environment variable naming the backends that must be present (comma list).
-pub const REQUIRE_VAR: &str = "CXR_GAN_REQUIRE_BACKEND";
 
 /// How large the test shapes go on one backend: `Full` (cpu: the DCGAN's real widths, Inception's real
 /// channel counts) or `Small` (lavapipe runs every kernel on the CPU through Vulkan, slowly).
@@ -54,23 +51,13 @@ impl<B: Backend> BackendUnderTest<B> {
     }
 }
 
-/// The backends `CXR_GAN_REQUIRE_BACKEND` names.
-pub fn required() -> Vec<String> {
-    std::env::var(REQUIRE_VAR)
-        .unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 /// `made` is (plain, poisoned) or why the backend cannot run here. Without it the test prints
 /// "skipped: <reason>" and passes, unless the backend is required.
 pub fn under_test<B: Backend>(name: &'static str, sizes: Sizes, made: cxr_gan::Result<(B, B)>) -> Option<BackendUnderTest<B>> {
     match made {
         Ok((plain, backend)) => Some(BackendUnderTest { name, backend, plain, sizes }),
-        Err(e) if required().iter().any(|r| r == name) => {
-            panic!("{REQUIRE_VAR}={} requires the {name} backend, but it cannot run here: {e}", required().join(","))
+        Err(e) if backend_required(name) => {
+            panic!("{REQUIRE_BACKEND_ENV} requires the {name} backend, but it cannot run here: {e}")
         }
         Err(e) => {
             println!("skipped: {name}: {e}");

@@ -38,8 +38,8 @@ macro_rules! op_tests {
         #[test]
         fn required_backends_are_known() {
             let known = [$(stringify!($backend)),*];
-            for r in common::backends::required() {
-                assert!(known.contains(&r.as_str()), "{}: no backend {r:?}; the op tests know {known:?}", common::backends::REQUIRE_VAR);
+            for r in cxr_gan::backend::required_backends() {
+                assert!(known.contains(&r.as_str()), "{}: no backend {r:?}; the op tests know {known:?}", cxr_gan::backend::REQUIRE_BACKEND_ENV);
             }
         }
     };

@@ -4,6 +4,7 @@
 //! [`backend::Backend`]) → checkpoints and samples → FID (`fid`) → reports.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod conformance;

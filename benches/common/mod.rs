@@ -1,11 +1,12 @@
 //! What the benches share: the backends to bench, the batch size, seeded inputs, a timed call that waits
-//! for the device, and the DCGAN's and InceptionV3's convolutions with their FLOP counts.
+//! for the device, and (from `cxr_gan::bench::cases`, the list `cxr-gan bench` measures too) the DCGAN's
+//! and InceptionV3's convolutions with their FLOP counts.
 #![allow(dead_code)]
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId};
 use cxr_gan::backend::cube::WgpuBackend;
-use cxr_gan::backend::{shapes, Backend, Conv2dParams};
+use cxr_gan::backend::Backend;
 use cxr_gan::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -97,62 +98,4 @@ pub fn timed<B: Backend, T>(g: &mut BenchmarkGroup<WallTime>, b: &B, id: Benchma
     });
 }
 
-/// One convolution of a model, at a given batch.
-pub struct ConvLayer {
-    pub name: &'static str,
-    pub x: [usize; 4],
-    pub w: [usize; 4],
-    pub p: Conv2dParams,
-    /// ConvTranspose2d (the generator) rather than Conv2d (the discriminator).
-    pub transposed: bool,
-}
-
-impl ConvLayer {
-    /// The output's shape.
-    pub fn y(&self) -> [usize; 4] {
-        if self.transposed {
-            shapes::conv_transpose2d_out(self.name, &self.x, &self.w, self.p).unwrap()
-        } else {
-            shapes::conv2d_out(self.name, &self.x, &self.w, self.p).unwrap()
-        }
-    }
-    /// 2 · multiply-adds: every output (conv) or every input (transposed) meets a whole filter slice.
-    pub fn flops(&self) -> u64 {
-        let y = self.y();
-        let (n, pixels) = if self.transposed { (self.x[0], self.x[2] * self.x[3]) } else { (y[0], y[2] * y[3]) };
-        2 * (n * pixels * self.w.iter().product::<usize>()) as u64
-    }
-}
-
-/// Every convolution of G and D (nz 100, ngf = ndf = 64, 64×64 images) at batch `n`, by state_dict prefix.
-pub fn dcgan_convs(n: usize) -> Vec<ConvLayer> {
-    let s2 = Conv2dParams::new([2, 2], [1, 1]);
-    let s1 = Conv2dParams::new([1, 1], [0, 0]);
-    let l = |name, x, w, p, transposed| ConvLayer { name, x, w, p, transposed };
-    vec![
-        l("G.main.0", [n, 100, 1, 1], [100, 512, 4, 4], s1, true),
-        l("G.main.3", [n, 512, 4, 4], [512, 256, 4, 4], s2, true),
-        l("G.main.6", [n, 256, 8, 8], [256, 128, 4, 4], s2, true),
-        l("G.main.9", [n, 128, 16, 16], [128, 64, 4, 4], s2, true),
-        l("G.main.12", [n, 64, 32, 32], [64, 3, 4, 4], s2, true),
-        l("D.main.0", [n, 3, 64, 64], [64, 3, 4, 4], s2, false),
-        l("D.main.2", [n, 64, 32, 32], [128, 64, 4, 4], s2, false),
-        l("D.main.5", [n, 128, 16, 16], [256, 128, 4, 4], s2, false),
-        l("D.main.8", [n, 256, 8, 8], [512, 256, 4, 4], s2, false),
-        l("D.main.11", [n, 512, 4, 4], [1, 512, 4, 4], s1, false),
-    ]
-}
-
-/// A few of FID's InceptionV3 convolutions at batch `n` (forward only, as FID runs them): the stem's
-/// large planes and the factorised 1x7 / 1x3 kernels of the later blocks.
-pub fn inception_convs(n: usize) -> Vec<ConvLayer> {
-    let p = |s, pad| Conv2dParams::new(s, pad);
-    let l = |name, x, w, p| ConvLayer { name, x, w, p, transposed: false };
-    vec![
-        l("Conv2d_1a_3x3", [n, 3, 299, 299], [32, 3, 3, 3], p([2, 2], [0, 0])),
-        l("Conv2d_2b_3x3", [n, 32, 147, 147], [64, 32, 3, 3], p([1, 1], [1, 1])),
-        l("Conv2d_4a_3x3", [n, 80, 73, 73], [192, 80, 3, 3], p([1, 1], [0, 0])),
-        l("Mixed_6b.branch7x7_2 1x7", [n, 128, 17, 17], [128, 128, 1, 7], p([1, 1], [0, 3])),
-        l("Mixed_7b.branch3x3_2a 1x3", [n, 384, 8, 8], [384, 384, 1, 3], p([1, 1], [0, 1])),
-    ]
-}
+pub use cxr_gan::bench::cases::{dcgan_convs, inception_convs, ConvLayer};

@@ -1,5 +1,6 @@
 //! The command line: parse, call the library, print. One file per subcommand.
 
+pub mod bench;
 pub mod fid;
 pub mod generate;
 pub mod train;
@@ -21,6 +22,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// The FID between two image folders or .npz statistics, as pytorch-fid (or --save-stats FOLDER OUT.npz).
     Fid(fid::FidArgs),
+    /// Check every kernel against `cpu`, then time it; then whole DCGAN / WGAN-GP iterations and FID images/s.
+    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> crate::Result<()> {
@@ -28,5 +31,6 @@ pub fn main() -> crate::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Fid(a) => fid::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

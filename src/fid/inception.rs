@@ -291,9 +291,9 @@ struct Builder<'a, B: Backend, F> {
     found: usize,
 }
 
-impl<B: Backend, F: Fn(&str) -> std::result::Result<Tensor, String>> Builder<'_, B, F> {
+impl<B: Backend, F: FnMut(&str, &[usize]) -> std::result::Result<Tensor, String>> Builder<'_, B, F> {
     fn tensor(&mut self, key: &str, shape: &[usize]) -> Option<Tensor> {
-        match (self.get)(key) {
+        match (self.get)(key, shape) {
             Ok(t) if t.shape() == shape => {
                 self.found += 1;
                 Some(t)
@@ -441,6 +441,33 @@ impl<T: Clone> InceptionV3<T> {
     /// Builds the model from named host tensors: `get(key)` returns the tensor or why it cannot (missing,
     /// wrong dtype). Every missing or mis-shaped tensor is listed in the error.
     pub fn from_fn<B: Backend<Tensor = T>>(b: &B, get: impl Fn(&str) -> std::result::Result<Tensor, String>) -> Result<Self> {
+        Self::build(b, |key, _| get(key))
+    }
+
+    /// The architecture with random weights, deterministic in `seed`: He-normal convolutions and identity
+    /// batch norms, so activations keep their scale through the 94 layers. For timing (the speed does not
+    /// depend on the values) where the real weights are not at hand.
+    pub fn random<B: Backend<Tensor = T>>(b: &B, seed: u64) -> Result<Self> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Self::build(b, |key, shape| {
+            let len = shape.iter().product();
+            let data = if key.ends_with(".conv.weight") {
+                let fan_in: usize = shape[1..].iter().product();
+                let he = Normal::new(0.0, (2.0 / fan_in as f32).sqrt()).map_err(|e| e.to_string())?;
+                (0..len).map(|_| he.sample(&mut rng)).collect()
+            } else if key.ends_with(".bn.weight") || key.ends_with(".bn.running_var") {
+                vec![1.0; len]
+            } else {
+                vec![0.0; len]
+            };
+            Tensor::new(shape, data).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Builds the model, asking `get(key, expected shape)` for every tensor.
+    fn build<B: Backend<Tensor = T>>(b: &B, get: impl FnMut(&str, &[usize]) -> std::result::Result<Tensor, String>) -> Result<Self> {
         let mut bl = Builder { b, get, problems: Vec::new(), found: 0 };
         let block0 = vec![
             Layer::Conv(bl.conv("Conv2d_1a_3x3", 3, 32, [3, 3], 2, [0, 0])?),

@@ -1,0 +1,178 @@
+//! What "% of peak" is measured against. CPU: this run's own square f32 GEMM through the `gemm` crate
+//! (the one the cpu backend's convolutions call, as benches/ops.rs) and a parallel copy for bandwidth.
+//! GPU: the card's published FP32 (non-tensor-core) rate and memory bandwidth, looked up by device name;
+//! an unknown card gets no percentage.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::backend::cube::{wgpu_adapters, AdapterKind};
+
+/// Published peaks: a device-name substring (first match wins, so the more specific comes first), FP32
+/// TFLOP/s, memory TB/s.
+pub const GPU_PEAKS: &[(&str, f64, f64)] =
+    &[("H100 PCIe", 51.2, 2.0), ("H100", 67.0, 3.35), ("H200", 67.0, 4.8), ("A100", 19.5, 2.0), ("RTX 4090", 82.6, 1.0)];
+
+/// The reference rates of one device.
+#[derive(Clone, Debug, Serialize)]
+pub struct Peak {
+    pub device: String,
+    pub gflops: Option<f64>,
+    pub gbps: Option<f64>,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+impl Peak {
+    /// The roofline fraction in percent: the better of FLOP rate / peak rate and bandwidth / peak
+    /// bandwidth (equal to achieved / attainable at this arithmetic intensity). None without a peak.
+    pub fn percent(&self, gflops: Option<f64>, gbps: Option<f64>) -> Option<f64> {
+        let f = self.gflops.zip(gflops).map(|(p, r)| r / p);
+        let m = self.gbps.zip(gbps).map(|(p, r)| r / p);
+        match (f, m) {
+            (None, None) => None,
+            (a, b) => Some(100.0 * a.unwrap_or(0.0).max(b.unwrap_or(0.0))),
+        }
+    }
+
+    /// `compute` or `memory`: which side of the ridge point (peak FLOP/s over peak bytes/s) the op is on.
+    pub fn bound(&self, flops: f64, bytes: f64) -> Option<&'static str> {
+        let ridge = self.gflops? / self.gbps?;
+        Some(if flops >= ridge * bytes { "compute" } else { "memory" })
+    }
+}
+
+/// The published peak of a GPU named `device`, if the table knows it.
+pub fn gpu_peak(device: &str) -> Peak {
+    let lower = device.to_lowercase();
+    match GPU_PEAKS.iter().find(|(key, _, _)| lower.contains(&key.to_lowercase())) {
+        Some((key, tf, tb)) => Peak {
+            device: device.into(),
+            gflops: Some(tf * 1e3),
+            gbps: Some(tb * 1e3),
+            source: format!("published for {key}: {tf} TFLOP/s FP32, {tb} TB/s"),
+        },
+        None => Peak { device: device.into(), gflops: None, gbps: None, source: "not in the table of published peaks: no %".into() },
+    }
+}
+
+/// Square f32 GEMM of side `m` through the `gemm` crate on every rayon thread: GFLOP/s, the median of
+/// `repeats` calls after one warm-up.
+pub fn cpu_gemm_gflops(m: usize, repeats: usize) -> f64 {
+    let a: Vec<f32> = (0..m * m).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
+    let b: Vec<f32> = (0..m * m).map(|i| ((i % 13) as f32 - 6.0) / 6.0).collect();
+    let mut c = vec![0f32; m * m];
+    let mut times: Vec<f64> = (0..repeats.max(1) + 1)
+        .map(|_| {
+            let start = Instant::now();
+            // SAFETY: a, b and c are m×m row-major (column stride 1, row stride m), distinct, and live.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    m,
+                    m,
+                    c.as_mut_ptr(),
+                    1,
+                    m as isize,
+                    false,
+                    a.as_ptr(),
+                    1,
+                    m as isize,
+                    b.as_ptr(),
+                    1,
+                    m as isize,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                )
+            };
+            start.elapsed().as_secs_f64()
+        })
+        .skip(1)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    2.0 * (m * m * m) as f64 / times[times.len() / 2] / 1e9
+}
+
+/// A parallel copy of `len` f32 (read + write counted, as STREAM's copy): GB/s, the median of `repeats`.
+pub fn cpu_copy_gbps(len: usize, repeats: usize) -> f64 {
+    let src: Vec<f32> = (0..len).map(|i| i as f32).collect();
+    let mut dst = vec![0f32; len];
+    let mut times: Vec<f64> = (0..repeats.max(1) + 1)
+        .map(|_| {
+            let start = Instant::now();
+            dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| d.copy_from_slice(s));
+            start.elapsed().as_secs_f64()
+        })
+        .skip(1)
+        .collect();
+    std::hint::black_box(&dst);
+    times.sort_by(f64::total_cmp);
+    2.0 * 4.0 * len as f64 / times[times.len() / 2] / 1e9
+}
+
+/// This machine's CPU measured now.
+pub fn cpu_peak(device: String) -> Peak {
+    const M: usize = 1024;
+    const COPY: usize = 1 << 24;
+    let gflops = cpu_gemm_gflops(M, 5);
+    let gbps = cpu_copy_gbps(COPY, 5);
+    Peak {
+        device,
+        gflops: Some(gflops),
+        gbps: Some(gbps),
+        source: format!("this run: square f32 GEMM m={M} through `gemm`; parallel copy of {} MiB", COPY * 4 >> 20),
+    }
+}
+
+/// The device a backend named `backend` (as `Backend::name`) runs on, in words.
+pub fn device_name(backend: &str) -> String {
+    match backend {
+        "cpu" => {
+            let model = std::fs::read_to_string("/proc/cpuinfo")
+                .ok()
+                .and_then(|s| {
+                    s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string())
+                })
+                .unwrap_or_else(|| "CPU".into());
+            format!("{model}, {} threads", rayon::current_num_threads())
+        }
+        "cuda" => cuda_device_name().unwrap_or_else(|| "CUDA device 0".into()),
+        "wgpu" => {
+            // The adapter `CubeBackend::wgpu` takes: a hardware one first.
+            let adapters = wgpu_adapters();
+            adapters
+                .iter()
+                .find(|a| a.kind.is_hardware())
+                .or_else(|| adapters.iter().find(|a| a.kind == AdapterKind::Cpu))
+                .map_or_else(|| "wgpu adapter".into(), |a| a.to_string())
+        }
+        other => other.into(),
+    }
+}
+
+/// Device 0's name from the CUDA driver (the device the cuda backend uses); None if the driver cannot say.
+fn cuda_device_name() -> Option<String> {
+    std::panic::catch_unwind(|| {
+        cudarc::driver::result::init().ok()?;
+        let dev = cudarc::driver::result::device::get(0).ok()?;
+        cudarc::driver::result::device::get_name(dev).ok()
+    })
+    .ok()
+    .flatten()
+}
+
+/// The reference for `backend`: measured for the CPU, published for a known GPU.
+pub fn peak_for(backend: &str) -> Peak {
+    let device = device_name(backend);
+    if backend == "cpu" {
+        cpu_peak(device)
+    } else {
+        gpu_peak(&device)
+    }
+}

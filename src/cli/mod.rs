@@ -1,5 +1,7 @@
 //! The command line: parse, call the library, print. One file per subcommand.
 
+pub mod cuda_check;
+pub mod devices;
 pub mod fid;
 pub mod generate;
 pub mod train;
@@ -21,6 +23,11 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// The FID between two image folders or .npz statistics, as pytorch-fid (or --save-stats FOLDER OUT.npz).
     Fid(fid::FidArgs),
+    /// What each backend can run on here: for CUDA, the driver, devices, NVRTC, headers and PTX target.
+    Devices(devices::DevicesArgs),
+    /// CI: compile every cube-backend kernel to CUDA offline (NVRTC + ptxas from NVIDIA's wheels).
+    #[command(hide = true)]
+    CudaCompileCheck(cuda_check::CudaCheckArgs),
 }
 
 pub fn main() -> crate::Result<()> {
@@ -28,5 +35,7 @@ pub fn main() -> crate::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Fid(a) => fid::run(a),
+        Command::Devices(a) => devices::run(a),
+        Command::CudaCompileCheck(a) => cuda_check::run(a),
     }
 }

@@ -9,7 +9,16 @@ use super::CubeBackend;
 impl<R: Runtime> CubeBackend<R> {
     /// A backend over `client` without the start-up test kernel (a runtime that executes nothing would
     /// fail it); `name` and `device` are what errors and reports call it.
-    pub fn over_client_unprobed(name: &'static str, device: String, client: ComputeClient<R>) -> Self {
-        CubeBackend { client, name, device, poisoned: false }
+    pub fn over_client_unprobed(
+        name: &'static str,
+        device: String,
+        client: ComputeClient<R>,
+    ) -> Self {
+        CubeBackend {
+            client,
+            name,
+            device,
+            poisoned: false,
+        }
     }
 }

@@ -20,9 +20,15 @@ use runtime::{LaunchedKernel, RecordingDevice, RecordingRuntime};
 
 /// Every distinct kernel the standard workloads launch; the workloads run; those skipped (Inception
 /// without its weights file) with why.
-pub fn record_kernels(inception_weights: Result<&Path, String>) -> crate::Result<(Vec<LaunchedKernel>, Vec<String>, Vec<String>)> {
+pub fn record_kernels(
+    inception_weights: Result<&Path, String>,
+) -> crate::Result<(Vec<LaunchedKernel>, Vec<String>, Vec<String>)> {
     let client = RecordingRuntime::client(&RecordingDevice);
-    let b = CubeBackend::over_client_unprobed("cuda-recording", "an H100, recorded (not run)".into(), client);
+    let b = CubeBackend::over_client_unprobed(
+        "cuda-recording",
+        "an H100, recorded (not run)".into(),
+        client,
+    );
     runtime::take_launched();
     let (mut ran, mut skipped) = (Vec::new(), Vec::new());
     for w in workload::standard() {
@@ -34,7 +40,8 @@ pub fn record_kernels(inception_weights: Result<&Path, String>) -> crate::Result
             (_, w) => w.as_ref().ok().copied(),
         };
         runtime::set_workload(w.short);
-        workload::run(&b, &w, weights).map_err(|e| crate::Error::Other(format!("{}: {e}", w.name)))?;
+        workload::run(&b, &w, weights)
+            .map_err(|e| crate::Error::Other(format!("{}: {e}", w.name)))?;
         ran.push(format!("{}: {}", w.short, w.name));
     }
     Ok((runtime::take_launched(), ran, skipped))
@@ -49,7 +56,12 @@ pub struct Outcome {
 }
 
 /// Records, compiles with every toolchain for every target in `archs` (10·major + minor), and tabulates.
-pub fn check(toolchains: &[compile::Toolchain], archs: &[u32], inception_weights: Result<&Path, String>, scratch: &Path) -> crate::Result<Outcome> {
+pub fn check(
+    toolchains: &[compile::Toolchain],
+    archs: &[u32],
+    inception_weights: Result<&Path, String>,
+    scratch: &Path,
+) -> crate::Result<Outcome> {
     let (kernels, ran, skipped) = record_kernels(inception_weights)?;
     let results = compile::compile_all(&kernels, toolchains, archs, scratch);
     let (table, failures) = report::table(&kernels, &results);
@@ -76,5 +88,10 @@ pub fn check(toolchains: &[compile::Toolchain], archs: &[u32], inception_weights
     for f in &failures {
         md.push_str(&format!("\nFAIL: {f}"));
     }
-    Ok(Outcome { markdown: md, failures, kernels: kernels.len(), compiles })
+    Ok(Outcome {
+        markdown: md,
+        failures,
+        kernels: kernels.len(),
+        compiles,
+    })
 }

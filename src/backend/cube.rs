@@ -1135,3 +1135,6 @@ impl<R: Runtime> Backend for CubeBackend<R> {
         Ok(())
     }
 }
+
+// The cube backend over any runtime's client (the offline CUDA compile check's recording runtime).
+mod custom_runtime;

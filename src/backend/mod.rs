@@ -10,6 +10,9 @@
 
 pub mod cpu;
 pub mod cube;
+pub mod cuda_env;
+pub mod cuda_offline;
+pub mod nvrtc_lib;
 pub mod shapes;
 pub mod shapes_pool;
 

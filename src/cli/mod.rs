@@ -1,6 +1,8 @@
 //! The command line: parse, call the library, print. One file per subcommand.
 
 pub mod bench;
+pub mod cuda_check;
+pub mod devices;
 pub mod fid;
 pub mod generate;
 pub mod train;
@@ -24,6 +26,11 @@ pub enum Command {
     Fid(fid::FidArgs),
     /// Check every kernel against `cpu`, then time it; then whole DCGAN / WGAN-GP iterations and FID images/s.
     Bench(bench::BenchArgs),
+    /// What each backend can run on here: for CUDA, the driver, devices, NVRTC, headers and PTX target.
+    Devices(devices::DevicesArgs),
+    /// CI: compile every cube-backend kernel to CUDA offline (NVRTC + ptxas from NVIDIA's wheels).
+    #[command(hide = true)]
+    CudaCompileCheck(cuda_check::CudaCheckArgs),
 }
 
 pub fn main() -> crate::Result<()> {
@@ -32,5 +39,7 @@ pub fn main() -> crate::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Fid(a) => fid::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Devices(a) => devices::run(a),
+        Command::CudaCompileCheck(a) => cuda_check::run(a),
     }
 }

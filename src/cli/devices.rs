@@ -1,0 +1,17 @@
+//! `cxr-gan devices`: what each backend can run on here. For CUDA, every piece CubeCL needs, one line each
+//! (driver, devices, NVRTC, headers, PTX target, a test compile), and the first reason it cannot run.
+//! Always exits 0: it is a report.
+
+use clap::Args;
+
+use crate::backend::cuda_env::CudaEnv;
+use crate::error::Result;
+
+#[derive(Args)]
+pub struct DevicesArgs {}
+
+pub fn run(_: DevicesArgs) -> Result<()> {
+    println!("{}", CudaEnv::probe());
+    println!("Backends:     {}", crate::backend::cube::devices_here());
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! What the benches share: the backends to bench, the batch size, seeded inputs, a timed call that waits
 //! for the device, and (from `cxr_gan::bench::cases`, the list `cxr-gan bench` measures too) the DCGAN's
 //! and InceptionV3's convolutions with their FLOP counts.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId};

@@ -1,5 +1,4 @@
 //! Records the git commit the binary was built from, for config.json's versions (`CXR_GAN_GIT_COMMIT`).
-//! The CUDA kernels need nothing here: they are embedded as source and compiled by NVRTC at run time.
 
 use std::process::Command;
 

@@ -6,15 +6,16 @@
 //!
 //! Tensors live in the backend (`Self::Tensor`); `upload` / `download` cross to the host [`Tensor`].
 //! Scalars that the training loop prints (losses) come back as host `f64`. Shape checking is shared by
-//! every backend through [`shapes`], so all of them reject bad input with the same error.
+//! every backend through [`shapes`], so all of them reject bad input with the same error, and so is the
+//! host-side scalar math their kernels take ([`host_math`]).
 
 pub mod cpu;
 pub mod cube;
 pub mod cuda_env;
 pub mod cuda_offline;
+pub mod host_math;
 pub mod nvrtc_lib;
 pub mod shapes;
-pub mod shapes_pool;
 
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -45,11 +46,6 @@ impl Pool2dParams {
     pub const fn new(kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Self {
         Pool2dParams { kernel, stride, padding }
     }
-}
-
-/// The error of a backend asked for an op it does not implement (the FID ops' default bodies).
-pub fn lacks_op(backend: String, op: &str) -> crate::Error {
-    crate::Error::Backend { backend, detail: format!("this backend has no `{op}` (needed by FID's InceptionV3)") }
 }
 
 /// An elementwise activation, with PyTorch's gradient convention at 0 (relu: 0, leaky_relu: `slope`).
@@ -116,6 +112,12 @@ pub trait Backend: Send + Sync {
     /// backends compute eagerly and have nothing to wait for.
     fn sync(&self) -> Result<()> {
         Ok(())
+    }
+    /// The largest buffer, in bytes, one tensor may occupy on this backend's device (`None`: no limit but
+    /// host memory). An op whose input or output would exceed it is refused with an error naming the
+    /// limit, so callers size their batches by it (FID's feature extraction, generation).
+    fn max_buffer_bytes(&self) -> Option<usize> {
+        None
     }
 
     // ------------------------------------------------------------------ memory
@@ -229,43 +231,23 @@ pub trait Backend: Send + Sync {
     ) -> Result<()>;
 
     // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
-    // Default bodies report the op as missing, so a backend without them still compiles (and runs
-    // everything but FID). Shape checks: [`shapes_pool`].
 
     /// F.avg_pool2d(x, kernel, stride, padding, ceil_mode=False, count_include_pad): x [N, C, H, W] →
     /// [N, C, Ho, Wo]. Without count_include_pad the divisor counts only the window's elements inside x.
-    fn avg_pool2d(&self, x: &Self::Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Self::Tensor> {
-        let _ = (x, p, count_include_pad);
-        Err(lacks_op(self.name(), "avg_pool2d"))
-    }
+    fn avg_pool2d(&self, x: &Self::Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Self::Tensor>;
     /// F.max_pool2d(x, kernel, stride, padding) (padding is −∞; NaN propagates).
-    fn max_pool2d(&self, x: &Self::Tensor, p: Pool2dParams) -> Result<Self::Tensor> {
-        let _ = (x, p);
-        Err(lacks_op(self.name(), "max_pool2d"))
-    }
+    fn max_pool2d(&self, x: &Self::Tensor, p: Pool2dParams) -> Result<Self::Tensor>;
     /// F.adaptive_avg_pool2d(x, 1) flattened: the mean of every plane, x [N, C, H, W] → [N, C].
-    fn global_avg_pool2d(&self, x: &Self::Tensor) -> Result<Self::Tensor> {
-        let _ = x;
-        Err(lacks_op(self.name(), "global_avg_pool2d"))
-    }
+    fn global_avg_pool2d(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
     /// F.interpolate(x, size=(out_h, out_w), mode='bilinear', align_corners=False): x [N, C, H, W] →
     /// [N, C, out_h, out_w], source index max((d + 0.5)·in/out − 0.5, 0).
-    fn resize_bilinear(&self, x: &Self::Tensor, out_h: usize, out_w: usize) -> Result<Self::Tensor> {
-        let _ = (x, out_h, out_w);
-        Err(lacks_op(self.name(), "resize_bilinear"))
-    }
+    fn resize_bilinear(&self, x: &Self::Tensor, out_h: usize, out_w: usize) -> Result<Self::Tensor>;
     /// torch.cat(xs, dim=1): tensors [N, Cᵢ, H, W] → [N, ΣCᵢ, H, W].
-    fn concat_channels(&self, xs: &[&Self::Tensor]) -> Result<Self::Tensor> {
-        let _ = xs;
-        Err(lacks_op(self.name(), "concat_channels"))
-    }
+    fn concat_channels(&self, xs: &[&Self::Tensor]) -> Result<Self::Tensor>;
     /// In place, x ← scale[c]·x + shift[c] per channel of x [N, C, H, W] (scale, shift [C]), then
     /// x ← max(x, 0) when `relu` (NaN stays NaN): eval-mode BatchNorm folded to an affine map, fused with the
     /// ReLU of a BasicConv2d. In place because it follows every convolution of the Inception.
-    fn affine_channels(&self, x: &mut Self::Tensor, scale: &Self::Tensor, shift: &Self::Tensor, relu: bool) -> Result<()> {
-        let _ = (x, scale, shift, relu);
-        Err(lacks_op(self.name(), "affine_channels"))
-    }
+    fn affine_channels(&self, x: &mut Self::Tensor, scale: &Self::Tensor, shift: &Self::Tensor, relu: bool) -> Result<()>;
 }
 
 /// Work that runs on whichever backend the user picked: `dispatch` instantiates it for the concrete type.

@@ -7,7 +7,9 @@
 //!
 //! Each image is resized to 299×299 by the network itself, so images of different sizes can share a batch:
 //! a batch holding several sizes is resized group by group (the network's own first op, bilinear) and the
-//! groups are joined before the rest of the network runs. Features do not depend on how images are batched.
+//! groups are joined before the rest of the network runs. Features do not depend on how images are batched,
+//! so a batch larger than the backend's largest buffer holds ([`Backend::max_buffer_bytes`]) runs as
+//! several forward passes ([`images_per_pass`]).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,22 @@ use crate::error::{Error, Result};
 
 /// pytorch-fid's default batch size.
 pub const DEFAULT_BATCH: usize = 50;
+
+/// The largest activation of FID's InceptionV3 per image, in f32: Conv2d_2b_3x3's output [64, 147, 147]
+/// (the 299×299 input is 149×149 after Conv2d_1a's stride 2 and 147×147 after Conv2d_2a; every later
+/// layer is smaller).
+pub const LARGEST_ACTIVATION_PER_IMAGE: usize = 64 * 147 * 147;
+
+/// How many of `batch` images of `height`×`width` pixels one forward pass on `b` takes: all of them, or as
+/// many as the backend's largest buffer holds of the network's largest tensor (its largest activation, or
+/// its input when that is larger); at least one (a backend that cannot hold one image then says so).
+pub fn images_per_pass<B: Backend>(b: &B, batch: usize, height: usize, width: usize) -> usize {
+    let per_image = 4 * LARGEST_ACTIVATION_PER_IMAGE.max(3 * height * width);
+    match b.max_buffer_bytes() {
+        Some(max) => batch.min(max / per_image).max(1),
+        None => batch,
+    }
+}
 
 /// An 8-bit RGB image as planes [3, H, W].
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +99,7 @@ fn push_images<B: Backend>(
     if images.len() != shape[0] * per {
         return Err(Error::shape("fid", format!("{} bytes for images of shape {:?}", images.len(), shape)));
     }
+    let batch = images_per_pass(b, batch, shape[2], shape[3]);
     for (i, chunk) in images.chunks(batch * per.max(1)).enumerate() {
         let n = chunk.len() / per.max(1);
         let x = b.upload(&images_to_unit(chunk, [n, shape[1], shape[2], shape[3]])?)?;
@@ -167,9 +186,12 @@ pub fn statistics_of_files<B: Backend>(
     let mut stats = StreamingStats::new(dims);
     for chunk in files.chunks(batch) {
         let images: Vec<RgbImage> = chunk.par_iter().map(|p| load_rgb(p)).collect::<Result<_>>()?;
-        let x = batch_input(b, &images)?;
-        let f = model.features(b, &x, dims)?;
-        stats.push(&f)?;
+        let (height, width) = images.iter().map(|im| (im.height, im.width)).max_by_key(|&(h, w)| h * w).unwrap_or((0, 0));
+        for pass in images.chunks(images_per_pass(b, batch, height, width)) {
+            let x = batch_input(b, pass)?;
+            let f = model.features(b, &x, dims)?;
+            stats.push(&f)?;
+        }
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();

@@ -2,7 +2,7 @@
 //! golden dispatch run on it. Every op is one call into the oracle; data stays f64 end to end.
 
 use cxr_gan::backend::{
-    shapes, shapes_pool, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats,
+    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats,
     PenaltyHead, Pool2dParams,
 };
 use cxr_gan::{Result, Tensor};
@@ -165,28 +165,28 @@ impl Backend for ReferenceBackend {
     }
     // FID's InceptionV3 ops (forward only), shape-checked like every backend.
     fn avg_pool2d(&self, x: &Array, p: Pool2dParams, count_include_pad: bool) -> Result<Array> {
-        shapes_pool::pool2d_out("avg_pool2d", &x.shape, p)?;
+        shapes::pool2d_out("avg_pool2d", &x.shape, p)?;
         Ok(oracle::avg_pool2d(x, p.kernel, p.stride, p.padding, count_include_pad))
     }
     fn max_pool2d(&self, x: &Array, p: Pool2dParams) -> Result<Array> {
-        shapes_pool::pool2d_out("max_pool2d", &x.shape, p)?;
+        shapes::pool2d_out("max_pool2d", &x.shape, p)?;
         Ok(oracle::max_pool2d(x, p.kernel, p.stride, p.padding))
     }
     fn global_avg_pool2d(&self, x: &Array) -> Result<Array> {
-        shapes_pool::global_pool_out("global_avg_pool2d", &x.shape)?;
+        shapes::global_pool_out("global_avg_pool2d", &x.shape)?;
         Ok(oracle::global_avg_pool2d(x))
     }
     fn resize_bilinear(&self, x: &Array, out_h: usize, out_w: usize) -> Result<Array> {
-        shapes_pool::resize_out("resize_bilinear", &x.shape, out_h, out_w)?;
+        shapes::resize_out("resize_bilinear", &x.shape, out_h, out_w)?;
         Ok(oracle::resize_bilinear(x, out_h, out_w))
     }
     fn concat_channels(&self, xs: &[&Array]) -> Result<Array> {
         let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape.as_slice()).collect();
-        shapes_pool::concat_channels_out("concat_channels", &shapes)?;
+        shapes::concat_channels_out("concat_channels", &shapes)?;
         Ok(oracle::concat_channels(xs))
     }
     fn affine_channels(&self, x: &mut Array, scale: &Array, shift: &Array, relu: bool) -> Result<()> {
-        shapes_pool::affine_channels("affine_channels", &x.shape, &scale.shape, &shift.shape)?;
+        shapes::affine_channels("affine_channels", &x.shape, &scale.shape, &shift.shape)?;
         *x = oracle::affine_channels(x, &scale.data, &shift.data, relu);
         Ok(())
     }

@@ -1,15 +1,19 @@
 //! Activations and their backward passes, with PyTorch's conventions: relu / leaky_relu test `x > 0` (so the
 //! derivative at exactly 0 is 0, resp. `slope`); tanh and sigmoid differentiate through their output y.
-//! The activation is a comptime parameter: each one compiles to its own kernel.
+//! The activation is a comptime parameter ([`ActKind`]): each one compiles to its own kernel.
 
 use cubecl::prelude::*;
 
 use super::{grid_start, grid_stride};
 
-pub const ACT_RELU: u32 = 0;
-pub const ACT_LEAKY_RELU: u32 = 1;
-pub const ACT_TANH: u32 = 2;
-pub const ACT_SIGMOID: u32 = 3;
+/// Which activation a kernel computes (leaky_relu's slope is a runtime argument beside it).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum ActKind {
+    Relu,
+    LeakyRelu,
+    Tanh,
+    Sigmoid,
+}
 
 /// tanh in f32 without the library call, whose accuracy the graphics APIs leave loose (and which some
 /// drivers form as (e²ˣ − 1)/(e²ˣ + 1), NaN for |x| ≳ 44): the odd Taylor polynomial through x¹⁵ below
@@ -53,16 +57,17 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 
 /// y = act(x); `slope` is leaky_relu's negative slope (ignored by the others).
 #[cube(launch)]
-pub fn activation(x: &Array<f32>, y: &mut Array<f32>, slope: f32, #[comptime] act: u32) {
+pub fn activation(x: &Array<f32>, y: &mut Array<f32>, slope: f32, #[comptime] act: ActKind) {
     let n = y.len();
     let mut i = grid_start();
     while i < n {
         let v = x[i];
-        if comptime![act == ACT_RELU] {
-            y[i] = select(v > 0.0f32, v, 0.0f32);
-        } else if comptime![act == ACT_LEAKY_RELU] {
+        if comptime![act == ActKind::Relu] {
+            // `v < 0` rather than `v > 0`: NaN passes through, as torch.relu.
+            y[i] = select(v < 0.0f32, 0.0f32, v);
+        } else if comptime![act == ActKind::LeakyRelu] {
             y[i] = select(v > 0.0f32, v, slope * v);
-        } else if comptime![act == ACT_TANH] {
+        } else if comptime![act == ActKind::Tanh] {
             y[i] = tanh_f32(v);
         } else {
             y[i] = sigmoid_f32(v);
@@ -73,16 +78,18 @@ pub fn activation(x: &Array<f32>, y: &mut Array<f32>, slope: f32, #[comptime] ac
 
 /// dx given x, y = act(x) and dy: relu / leaky_relu read x, tanh / sigmoid read y.
 #[cube(launch)]
-pub fn activation_bwd(x: &Array<f32>, y: &Array<f32>, dy: &Array<f32>, dx: &mut Array<f32>, slope: f32, #[comptime] act: u32) {
+pub fn activation_bwd(
+    x: &Array<f32>, y: &Array<f32>, dy: &Array<f32>, dx: &mut Array<f32>, slope: f32, #[comptime] act: ActKind,
+) {
     let n = dx.len();
     let mut i = grid_start();
     while i < n {
         let g = dy[i];
-        if comptime![act == ACT_RELU] {
+        if comptime![act == ActKind::Relu] {
             dx[i] = select(x[i] > 0.0f32, g, 0.0f32);
-        } else if comptime![act == ACT_LEAKY_RELU] {
+        } else if comptime![act == ActKind::LeakyRelu] {
             dx[i] = select(x[i] > 0.0f32, g, slope * g);
-        } else if comptime![act == ACT_TANH] {
+        } else if comptime![act == ActKind::Tanh] {
             let t = y[i];
             dx[i] = g * (1.0f32 - t * t);
         } else {

@@ -4,26 +4,40 @@ use cubecl::prelude::*;
 
 use super::{grid_start, grid_stride};
 
+/// A parameter and its two moments: what an Adam step reads, and (fresh buffers) what it writes.
+#[derive(CubeLaunch, CubeType)]
+pub struct AdamState {
+    pub param: Array<f32>,
+    pub exp_avg: Array<f32>,
+    pub exp_avg_sq: Array<f32>,
+}
+
+launch_args! {
+    /// One step's scalars, formed on the host in f64 and rounded once (`AdamScalars` of the host math).
+    AdamArgs => AdamArgsLaunch: f32 {
+        b1, b2, one_m_b1, one_m_b2,
+        /// lr / (1 − b1^t).
+        step_size,
+        /// √(1 − b2^t).
+        bc2_sqrt,
+        eps,
+    }
+}
+
 /// One Adam step, torch's per-element sequence in f32:
-/// m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; denom = √v / √(1−b2^t) + eps; p ← p − step_size·m/denom,
-/// with step_size = lr/(1−b1^t) and √(1−b2^t) formed on the host in f64 and rounded once. Reads
-/// (p, g, m, v) and writes fresh (p, m, v) buffers.
+/// m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; denom = √v / √(1−b2^t) + eps; p ← p − step_size·m/denom.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
-pub fn adam_step(
-    p: &Array<f32>, g: &Array<f32>, m: &Array<f32>, v: &Array<f32>, p_out: &mut Array<f32>, m_out: &mut Array<f32>,
-    v_out: &mut Array<f32>, b1: f32, b2: f32, one_m_b1: f32, one_m_b2: f32, step_size: f32, bc2_sqrt: f32, eps: f32,
-) {
-    let n = p_out.len();
+pub fn adam_step(state: &AdamState, grad: &Array<f32>, out: &mut AdamState, args: AdamArgs) {
+    let n = out.param.len();
     let mut i = grid_start();
     while i < n {
-        let gi = g[i];
-        let mi = b1 * m[i] + one_m_b1 * gi;
-        let vi = b2 * v[i] + one_m_b2 * gi * gi;
-        let denom = f32::sqrt(vi) / bc2_sqrt + eps;
-        p_out[i] = p[i] - step_size * (mi / denom);
-        m_out[i] = mi;
-        v_out[i] = vi;
+        let gi = grad[i];
+        let mi = args.b1 * state.exp_avg[i] + args.one_m_b1 * gi;
+        let vi = args.b2 * state.exp_avg_sq[i] + args.one_m_b2 * gi * gi;
+        let denom = f32::sqrt(vi) / args.bc2_sqrt + args.eps;
+        out.param[i] = state.param[i] - args.step_size * (mi / denom);
+        out.exp_avg[i] = mi;
+        out.exp_avg_sq[i] = vi;
         i += grid_stride();
     }
 }

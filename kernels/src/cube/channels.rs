@@ -8,24 +8,24 @@ use super::{grid_start, grid_stride};
 
 /// Copies x [N, C, hw] into channels [offset, offset + C) of y [N, c_total, hw].
 #[cube(launch)]
-pub fn concat_channels(x: &Array<f32>, y: &mut Array<f32>, c: u32, c_total: u32, offset: u32, hw: u32) {
+pub fn concat_channels(x: &Array<f32>, y: &mut Array<f32>, c: usize, c_total: usize, offset: usize, hw: usize) {
     let n = x.len();
-    let (c, ct, off, hw) = (c as usize, c_total as usize, offset as usize, hw as usize);
     let mut i = grid_start();
     while i < n {
         let plane = i / hw;
         let b = plane / c;
         let ch = plane % c;
-        y[(b * ct + off + ch) * hw + i % hw] = x[i];
+        y[(b * c_total + offset + ch) * hw + i % hw] = x[i];
         i += grid_stride();
     }
 }
 
 /// y = scale[c]·x + shift[c], then `v < 0 ? 0 : v` when `relu` (NaN stays NaN, as torch.relu).
 #[cube(launch)]
-pub fn affine_channels(x: &Array<f32>, scale: &Array<f32>, shift: &Array<f32>, y: &mut Array<f32>, c: u32, hw: u32, #[comptime] relu: bool) {
+pub fn affine_channels(
+    x: &Array<f32>, scale: &Array<f32>, shift: &Array<f32>, y: &mut Array<f32>, c: usize, hw: usize, #[comptime] relu: bool,
+) {
     let n = y.len();
-    let (c, hw) = (c as usize, hw as usize);
     let mut i = grid_start();
     while i < n {
         let ch = (i / hw) % c;

@@ -4,7 +4,7 @@
 
 use cubecl::prelude::*;
 
-use super::{grid_start, grid_stride, tree_sum_rows};
+use super::{grid_start, grid_stride, tree_sum_rows, BLOCK};
 
 /// out = a + b (also `add_assign`, which rebinds its tensor to the fresh sum).
 #[cube(launch)]
@@ -30,12 +30,11 @@ pub fn scale(a: &Array<f32>, out: &mut Array<f32>, s: f32) {
 
 /// out = α·a + (1 − α)·b with α = alpha[i / per] (one per sample of the batch).
 #[cube(launch)]
-pub fn lerp_per_sample(a: &Array<f32>, b: &Array<f32>, alpha: &Array<f32>, out: &mut Array<f32>, per: u32) {
+pub fn lerp_per_sample(a: &Array<f32>, b: &Array<f32>, alpha: &Array<f32>, out: &mut Array<f32>, per: usize) {
     let n = out.len();
-    let p = per as usize;
     let mut i = grid_start();
     while i < n {
-        let al = alpha[i / p];
+        let al = alpha[i / per];
         let bl = 1.0f32 - al;
         out[i] = al * a[i] + bl * b[i];
         i += grid_stride();
@@ -56,8 +55,8 @@ pub fn fill(out: &mut Array<f32>, value: f32) {
 /// The mean's reduction: partial[cube] = Σ of this cube's grid-stride share of x (tree over the cube).
 /// The host adds the few partials in f64 and divides.
 #[cube(launch)]
-pub fn mean(x: &Array<f32>, partial: &mut Array<f32>, #[comptime] units: usize) {
-    let mut sh = SharedMemory::<f32>::new(units);
+pub fn mean(x: &Array<f32>, partial: &mut Array<f32>) {
+    let mut sh = SharedMemory::<f32>::new(BLOCK);
     let n = x.len();
     let mut acc = 0.0f32;
     let mut i = grid_start();
@@ -66,7 +65,7 @@ pub fn mean(x: &Array<f32>, partial: &mut Array<f32>, #[comptime] units: usize) 
         i += grid_stride();
     }
     sh[UNIT_POS as usize] = acc;
-    tree_sum_rows(&mut sh, 1usize, units);
+    tree_sum_rows(&mut sh, 1usize);
     if UNIT_POS == 0 {
         partial[CUBE_POS] = sh[0];
     }

@@ -8,7 +8,7 @@
 use cubecl::prelude::*;
 
 use super::act::sigmoid_f32;
-use super::{cube_group, grid_start, grid_stride, tree_sum_rows};
+use super::{cube_group, grid_start, grid_stride, tree_sum_rows, BLOCK};
 
 /// torch.clamp(log, min=-100), keeping NaN.
 #[cube]
@@ -19,8 +19,8 @@ fn clamp_log(v: f32) -> f32 {
 /// nn.BCELoss terms: grad = (p − t)/max(p(1 − p), 1e-12)·inv_n, partial[cube] = Σ −(t·ln p + (1 − t)·ln(1 − p))
 /// with both logs clamped at −100.
 #[cube(launch)]
-pub fn bce(p: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut Array<f32>, inv_n: f32, #[comptime] units: usize) {
-    let mut sh = SharedMemory::<f32>::new(units);
+pub fn bce(p: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut Array<f32>, inv_n: f32) {
+    let mut sh = SharedMemory::<f32>::new(BLOCK);
     let n = grad.len();
     let mut acc = 0.0f32;
     let mut i = grid_start();
@@ -34,7 +34,7 @@ pub fn bce(p: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut 
         i += grid_stride();
     }
     sh[UNIT_POS as usize] = acc;
-    tree_sum_rows(&mut sh, 1usize, units);
+    tree_sum_rows(&mut sh, 1usize);
     if UNIT_POS == 0 {
         partial[CUBE_POS] = sh[0];
     }
@@ -42,8 +42,8 @@ pub fn bce(p: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut 
 
 /// nn.BCEWithLogitsLoss terms, overflow-free: max(z, 0) − z·t + ln(1 + e^{−|z|}); grad = (σ(z) − t)·inv_n.
 #[cube(launch)]
-pub fn bce_logits(z: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut Array<f32>, inv_n: f32, #[comptime] units: usize) {
-    let mut sh = SharedMemory::<f32>::new(units);
+pub fn bce_logits(z: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial: &mut Array<f32>, inv_n: f32) {
+    let mut sh = SharedMemory::<f32>::new(BLOCK);
     let n = grad.len();
     let mut acc = 0.0f32;
     let mut i = grid_start();
@@ -55,7 +55,7 @@ pub fn bce_logits(z: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial
         i += grid_stride();
     }
     sh[UNIT_POS as usize] = acc;
-    tree_sum_rows(&mut sh, 1usize, units);
+    tree_sum_rows(&mut sh, 1usize);
     if UNIT_POS == 0 {
         partial[CUBE_POS] = sh[0];
     }
@@ -63,34 +63,31 @@ pub fn bce_logits(z: &Array<f32>, t: &Array<f32>, grad: &mut Array<f32>, partial
 
 /// Per-sample squared norms of g [N, per]: sq[n] = Σ g[n, :]² (one cube per sample).
 #[cube(launch)]
-pub fn gradient_penalty_head_sq_norms(g: &Array<f32>, sq: &mut Array<f32>, samples: u32, per: u32, #[comptime] units: usize) {
-    let mut sh = SharedMemory::<f32>::new(units);
-    let n = samples as usize;
-    let s = cube_group(n);
-    let p = per as usize;
-    let base = s * p;
+pub fn gradient_penalty_head_sq_norms(g: &Array<f32>, sq: &mut Array<f32>, samples: usize, per: usize) {
+    let mut sh = SharedMemory::<f32>::new(BLOCK);
+    let s = cube_group(samples);
+    let base = s * per;
     let mut acc = 0.0f32;
     let mut j = UNIT_POS as usize;
-    while j < p {
+    while j < per {
         let v = g[base + j];
         acc += v * v;
-        j += units;
+        j += BLOCK;
     }
     sh[UNIT_POS as usize] = acc;
-    tree_sum_rows(&mut sh, 1usize, units);
-    if UNIT_POS == 0 && CUBE_POS < n {
+    tree_sum_rows(&mut sh, 1usize);
+    if UNIT_POS == 0 && CUBE_POS < samples {
         sq[s] = sh[0];
     }
 }
 
 /// The penalty's cotangent v = k[n]·g with k[n] = 2λ(‖gₙ‖ − 1)/‖gₙ‖/N (0 where ‖gₙ‖ = 0).
 #[cube(launch)]
-pub fn gradient_penalty_head_v(g: &Array<f32>, k: &Array<f32>, v: &mut Array<f32>, per: u32) {
+pub fn gradient_penalty_head_v(g: &Array<f32>, k: &Array<f32>, v: &mut Array<f32>, per: usize) {
     let n = v.len();
-    let p = per as usize;
     let mut i = grid_start();
     while i < n {
-        v[i] = k[i / p] * g[i];
+        v[i] = k[i / per] * g[i];
         i += grid_stride();
     }
 }

@@ -2,18 +2,40 @@
 //! grid-stride position).
 //!
 //! Conventions every launcher relies on:
-//! * Elementwise and reduction kernels run [`BLOCK`] units per cube (`CubeDim::new_1d(BLOCK)`), and walk
+//! * Elementwise and reduction kernels run [`BLOCK`] units per cube (a 1-d CubeDim), and walk
 //!   their elements with a grid stride, so any cube count covers any length (the count is capped to stay
 //!   within every runtime's per-dimension limit).
 //! * "One cube per group" kernels (the norms, the per-sample norms of the gradient penalty) take their
 //!   group from the linear [`CUBE_POS`], so a 2-d cube count may carry more than 65 535 groups; a cube past
 //!   the last group computes on the last one and writes nothing (every unit must reach every barrier).
-//! * Sizes and strides are `u32` scalars; indices are formed in `usize`.
+//! * Sizes and strides are `usize` scalars, 32-bit on the device (the host checks that every length fits
+//!   u32); kernels with many of them take them as one `#[derive(CubeLaunch)]` struct (`launch_args!`).
 //! * Every reduction is a per-unit partial sum followed by a shared-memory tree over the cube, in f32:
 //!   the error of an n-term sum grows as log₂(BLOCK) + n/BLOCK roundings instead of n, and statistics are
 //!   computed in two passes (mean first, then centred sums), so no sum cancels catastrophically.
 
 use cubecl::prelude::*;
+
+/// Declares a struct of scalar kernel arguments (all of one type) with `#[derive(CubeLaunch, CubeType)]`, and
+/// its `launch()`: the struct's launch form. CubeCL's generated `<Name>Launch::new` takes the fields by
+/// position; `launch()` passes them in declaration order, so the host only ever names them. Defined before
+/// the family modules, which see it by textual scope.
+macro_rules! launch_args {
+    ($(#[$doc:meta])* $name:ident => $launch:ident: $ty:ident { $($(#[$fdoc:meta])* $field:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(CubeLaunch, CubeType, Clone, Copy, Debug)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: $ty),+
+        }
+
+        impl $name {
+            /// These arguments as the kernel launcher takes them.
+            pub fn launch<R: Runtime>(self) -> $launch<R> {
+                $launch::new($(self.$field),+)
+            }
+        }
+    };
+}
 
 pub mod act;
 pub mod adam;
@@ -26,7 +48,7 @@ pub mod pool;
 pub mod resize;
 
 /// Units per cube of every elementwise / reduction kernel (a power of two: the tree reductions halve it).
-pub const BLOCK: u32 = 256;
+pub const BLOCK: usize = 256;
 
 /// The position of this unit in a grid-stride loop, and the stride.
 #[cube]
@@ -39,23 +61,22 @@ pub fn grid_stride() -> usize {
     CUBE_COUNT * CUBE_DIM as usize
 }
 
-/// Sums `rows` rows of `units` partial values each, laid out row after row in `sh`, over the cube: on
-/// return `sh[r * units]` holds row r's total (visible to every unit). `units` must be CUBE_DIM, a power
-/// of two. Callers write their partials, call this, read the totals, then must `sync_cube()` before the
-/// shared memory is written again.
+/// Sums `rows` rows of [`BLOCK`] partial values each, laid out row after row in `sh`, over the cube (of
+/// BLOCK units): on return `sh[r * BLOCK]` holds row r's total (visible to every unit). Callers write their
+/// partials, call this, read the totals, then must `sync_cube()` before the shared memory is written again.
 #[cube]
-pub fn tree_sum_rows(sh: &mut SharedMemory<f32>, #[comptime] rows: usize, #[comptime] units: usize) {
+pub fn tree_sum_rows(sh: &mut SharedMemory<f32>, #[comptime] rows: usize) {
     let u = UNIT_POS as usize;
     sync_cube();
-    // CUBE_DIM (= units) rather than `units`: the halving counter must be a runtime variable.
+    // CUBE_DIM (= BLOCK) rather than BLOCK: the halving counter must be a runtime variable.
     let mut s = CUBE_DIM as usize / 2;
     while s > 0 {
         if u < s {
             #[unroll]
             for r in 0..rows {
-                let a = sh[r * units + u];
-                let b = sh[r * units + u + s];
-                sh[r * units + u] = a + b;
+                let a = sh[r * BLOCK + u];
+                let b = sh[r * BLOCK + u + s];
+                sh[r * BLOCK + u] = a + b;
             }
         }
         sync_cube();
@@ -74,13 +95,12 @@ pub fn cube_group(groups: usize) -> usize {
 /// Per-channel sums of per-plane values: out[c] = Σₙ part[n·C + c] (instance norm's dgamma / dbeta). One
 /// unit per channel, summing the batch in order: deterministic, and the batch is short.
 #[cube(launch)]
-pub fn per_channel_sum(part: &Array<f32>, out: &mut Array<f32>, n: u32, c: u32) {
+pub fn per_channel_sum(part: &Array<f32>, out: &mut Array<f32>, n: usize, c: usize) {
     let ch = ABSOLUTE_POS;
-    let cc = c as usize;
-    if ch < cc {
+    if ch < c {
         let mut s = 0.0f32;
-        for b in 0..n as usize {
-            s += part[b * cc + ch];
+        for b in 0..n {
+            s += part[b * c + ch];
         }
         out[ch] = s;
     }
@@ -88,13 +108,12 @@ pub fn per_channel_sum(part: &Array<f32>, out: &mut Array<f32>, n: u32, c: u32) 
 
 /// Σ of part[z·len + i] over z < splits, into out[i]: the split-K reduction of a tiled GEMM's partials.
 #[cube(launch)]
-pub fn sum_splits(part: &Array<f32>, out: &mut Array<f32>, splits: u32, len: u32) {
-    let l = len as usize;
+pub fn sum_splits(part: &Array<f32>, out: &mut Array<f32>, splits: usize, len: usize) {
     let mut i = grid_start();
-    while i < l {
+    while i < len {
         let mut s = 0.0f32;
-        for z in 0..splits as usize {
-            s += part[z * l + i];
+        for z in 0..splits {
+            s += part[z * len + i];
         }
         out[i] = s;
         i += grid_stride();

@@ -13,7 +13,51 @@
 
 use cubecl::prelude::*;
 
-use super::{cube_group, grid_start, grid_stride, tree_sum_rows};
+use super::{cube_group, grid_start, grid_stride, tree_sum_rows, BLOCK};
+
+launch_args! {
+    /// x [N, C, H, W] as the norms see it: N samples of C planes of hw = H·W elements.
+    NormDims => NormDimsLaunch: usize { n, c, hw }
+}
+
+/// The statistics a forward saves for its backward: per channel (batch norm) or per plane (instance norm).
+#[derive(CubeLaunch, CubeType)]
+pub struct NormStatsArgs {
+    pub mean: Array<f32>,
+    pub invstd: Array<f32>,
+}
+
+/// Batch norm's running statistics.
+#[derive(CubeLaunch, CubeType)]
+pub struct RunningStatsArgs {
+    pub mean: Array<f32>,
+    pub var: Array<f32>,
+}
+
+/// A norm backward's outputs: dx, and dgamma / dbeta per channel (batch norm) or per plane (instance norm,
+/// summed over the batch by [`super::per_channel_sum`]).
+#[derive(CubeLaunch, CubeType)]
+pub struct NormGradsArgs {
+    pub dx: Array<f32>,
+    pub dgamma: Array<f32>,
+    pub dbeta: Array<f32>,
+}
+
+/// The cotangents ȳ, ẏ̄ of instance norm's (y, ẏ) pair.
+#[derive(CubeLaunch, CubeType)]
+pub struct JvpCotangentsArgs {
+    pub y_bar: Array<f32>,
+    pub y_dot_bar: Array<f32>,
+}
+
+/// What the reverse pass through instance norm's (y, ẏ) pair writes: x̄, ẋ̄ and per-plane dgamma / dbeta.
+#[derive(CubeLaunch, CubeType)]
+pub struct InstanceNormJvpGradsArgs {
+    pub x_bar: Array<f32>,
+    pub x_dot_bar: Array<f32>,
+    pub dgamma: Array<f32>,
+    pub dbeta: Array<f32>,
+}
 
 /// Index of element j (0 ≤ j < N·HW) of channel `ch`'s batch-norm group.
 #[cube]
@@ -25,89 +69,71 @@ fn channel_elem(j: usize, ch: usize, c: usize, hw: usize) -> usize {
 /// Batch-norm training statistics, one cube per channel: mean, invstd, and PyTorch's running-statistics
 /// update r ← (1 − momentum)·r + momentum·stat with the unbiased variance (into fresh buffers).
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub fn batch_norm2d_train_stats(
-    x: &Array<f32>, mean: &mut Array<f32>, invstd: &mut Array<f32>, rm: &Array<f32>, rv: &Array<f32>,
-    rm_out: &mut Array<f32>, rv_out: &mut Array<f32>, n: u32, c: u32, hw: u32, eps: f32, momentum: f32,
-    #[comptime] units: usize,
+    x: &Array<f32>, stats: &mut NormStatsArgs, running: &RunningStatsArgs, running_out: &mut RunningStatsArgs,
+    d: NormDims, eps: f32, momentum: f32,
 ) {
-    let mut sh = SharedMemory::<f32>::new(units);
-    let cc = c as usize;
-    let ch = cube_group(cc);
-    let hw = hw as usize;
-    let m = n as usize * hw;
+    let mut sh = SharedMemory::<f32>::new(BLOCK);
+    let (c, hw) = (d.c, d.hw);
+    let ch = cube_group(c);
+    let m = d.n * hw;
     let u = UNIT_POS as usize;
     let mf = f32::cast_from(m);
 
     let mut acc = 0.0f32;
     let mut j = u;
     while j < m {
-        acc += x[channel_elem(j, ch, cc, hw)];
-        j += units;
+        acc += x[channel_elem(j, ch, c, hw)];
+        j += BLOCK;
     }
     sh[u] = acc;
-    tree_sum_rows(&mut sh, 1usize, units);
+    tree_sum_rows(&mut sh, 1usize);
     let mu = sh[0] / mf;
     sync_cube();
 
     let mut sq = 0.0f32;
     let mut j = u;
     while j < m {
-        let d = x[channel_elem(j, ch, cc, hw)] - mu;
-        sq += d * d;
-        j += units;
+        let dv = x[channel_elem(j, ch, c, hw)] - mu;
+        sq += dv * dv;
+        j += BLOCK;
     }
     sh[u] = sq;
-    tree_sum_rows(&mut sh, 1usize, units);
+    tree_sum_rows(&mut sh, 1usize);
     let var = sh[0] / mf;
 
-    if u == 0 && CUBE_POS < cc {
-        mean[ch] = mu;
-        invstd[ch] = 1.0f32 / f32::sqrt(var + eps);
-        rm_out[ch] = (1.0f32 - momentum) * rm[ch] + momentum * mu;
-        rv_out[ch] = (1.0f32 - momentum) * rv[ch] + momentum * (var * (mf / (mf - 1.0f32)));
+    if u == 0 && CUBE_POS < c {
+        stats.mean[ch] = mu;
+        stats.invstd[ch] = 1.0f32 / f32::sqrt(var + eps);
+        running_out.mean[ch] = (1.0f32 - momentum) * running.mean[ch] + momentum * mu;
+        running_out.var[ch] = (1.0f32 - momentum) * running.var[ch] + momentum * (var * (mf / (mf - 1.0f32)));
     }
 }
 
-/// y = (x − mean[s])·invstd[s]·gamma[c] + beta[c] over NCHW, where s = c (batch norm, `per_instance`
-/// false) or the plane n·C + c (instance norm).
+/// Batch norm's output y = (x − mean[c])·invstd[c]·gamma[c] + beta[c] over NCHW.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
-pub fn norm_affine(
-    x: &Array<f32>, mean: &Array<f32>, invstd: &Array<f32>, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>,
-    c: u32, hw: u32, #[comptime] per_instance: bool,
-) {
+pub fn norm_affine(x: &Array<f32>, stats: &NormStatsArgs, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>, d: NormDims) {
     let n = y.len();
-    let cc = c as usize;
-    let hw = hw as usize;
     let mut i = grid_start();
     while i < n {
-        let plane = i / hw;
-        let ch = plane % cc;
-        let mut s = ch;
-        if comptime![per_instance] {
-            s = plane;
-        }
-        y[i] = (x[i] - mean[s]) * invstd[s] * gamma[ch] + beta[ch];
+        let ch = (i / d.hw) % d.c;
+        y[i] = (x[i] - stats.mean[ch]) * stats.invstd[ch] * gamma[ch] + beta[ch];
         i += grid_stride();
     }
 }
 
 /// Eval-mode batch norm: y = γ·(x − running_mean)/√(running_var + eps) + β.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub fn batch_norm2d_eval(
-    x: &Array<f32>, rm: &Array<f32>, rv: &Array<f32>, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>, c: u32,
-    hw: u32, eps: f32,
+    x: &Array<f32>, running: &RunningStatsArgs, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>, d: NormDims,
+    eps: f32,
 ) {
     let n = y.len();
-    let cc = c as usize;
-    let hw = hw as usize;
     let mut i = grid_start();
     while i < n {
-        let ch = (i / hw) % cc;
-        let r = 1.0f32 / f32::sqrt(rv[ch] + eps);
-        y[i] = (x[i] - rm[ch]) * r * gamma[ch] + beta[ch];
+        let ch = (i / d.hw) % d.c;
+        let r = 1.0f32 / f32::sqrt(running.var[ch] + eps);
+        y[i] = (x[i] - running.mean[ch]) * r * gamma[ch] + beta[ch];
         i += grid_stride();
     }
 }
@@ -115,65 +141,61 @@ pub fn batch_norm2d_eval(
 /// Batch-norm backward, one cube per channel: Σdy and Σdy·xc over the channel, then
 /// dx = k·dy + kx·xc + k0 with k = γr, k0 = −k·Σdy/M, kx = −k·r²·Σ(dy·xc)/M; dgamma = r·Σ(dy·xc), dbeta = Σdy.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub fn batch_norm2d_bwd(
-    dy: &Array<f32>, x: &Array<f32>, gamma: &Array<f32>, mean: &Array<f32>, invstd: &Array<f32>, dx: &mut Array<f32>,
-    dgamma: &mut Array<f32>, dbeta: &mut Array<f32>, n: u32, c: u32, hw: u32, #[comptime] units: usize,
+    dy: &Array<f32>, x: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, grads: &mut NormGradsArgs, d: NormDims,
 ) {
-    let mut sh = SharedMemory::<f32>::new(2 * units);
-    let cc = c as usize;
-    let ch = cube_group(cc);
-    let hw = hw as usize;
-    let m = n as usize * hw;
+    let mut sh = SharedMemory::<f32>::new(2 * BLOCK);
+    let (c, hw) = (d.c, d.hw);
+    let ch = cube_group(c);
+    let m = d.n * hw;
     let u = UNIT_POS as usize;
     let mf = f32::cast_from(m);
-    let mu = mean[ch];
-    let r = invstd[ch];
+    let mu = stats.mean[ch];
+    let r = stats.invstd[ch];
 
     let mut s_dy = 0.0f32;
     let mut s_dyxc = 0.0f32;
     let mut j = u;
     while j < m {
-        let e = channel_elem(j, ch, cc, hw);
+        let e = channel_elem(j, ch, c, hw);
         let g = dy[e];
         s_dy += g;
         s_dyxc += g * (x[e] - mu);
-        j += units;
+        j += BLOCK;
     }
     sh[u] = s_dy;
-    sh[units + u] = s_dyxc;
-    tree_sum_rows(&mut sh, 2usize, units);
+    sh[BLOCK + u] = s_dyxc;
+    tree_sum_rows(&mut sh, 2usize);
     let t_dy = sh[0];
-    let t_dyxc = sh[units];
+    let t_dyxc = sh[BLOCK];
 
     let k = gamma[ch] * r;
     let k0 = -k * t_dy / mf;
     let kx = -k * r * r * t_dyxc / mf;
-    if CUBE_POS < cc {
+    if CUBE_POS < c {
         let mut j = u;
         while j < m {
-            let e = channel_elem(j, ch, cc, hw);
-            dx[e] = k * dy[e] + kx * (x[e] - mu) + k0;
-            j += units;
+            let e = channel_elem(j, ch, c, hw);
+            grads.dx[e] = k * dy[e] + kx * (x[e] - mu) + k0;
+            j += BLOCK;
         }
         if u == 0 {
-            dgamma[ch] = t_dyxc * r;
-            dbeta[ch] = t_dy;
+            grads.dgamma[ch] = t_dyxc * r;
+            grads.dbeta[ch] = t_dy;
         }
     }
 }
 
 /// Instance norm forward, one cube per plane (n, c): mean, invstd (two passes) and y.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub fn instance_norm2d(
-    x: &Array<f32>, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>, mean: &mut Array<f32>,
-    invstd: &mut Array<f32>, planes: u32, c: u32, hw: u32, eps: f32, #[comptime] units: usize,
+    x: &Array<f32>, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>, stats: &mut NormStatsArgs, d: NormDims,
+    eps: f32,
 ) {
-    let mut sh = SharedMemory::<f32>::new(units);
-    let np = planes as usize;
+    let mut sh = SharedMemory::<f32>::new(BLOCK);
+    let np = d.n * d.c;
+    let hw = d.hw;
     let pl = cube_group(np);
-    let hw = hw as usize;
     let base = pl * hw;
     let u = UNIT_POS as usize;
     let mf = f32::cast_from(hw);
@@ -182,36 +204,36 @@ pub fn instance_norm2d(
     let mut j = u;
     while j < hw {
         acc += x[base + j];
-        j += units;
+        j += BLOCK;
     }
     sh[u] = acc;
-    tree_sum_rows(&mut sh, 1usize, units);
+    tree_sum_rows(&mut sh, 1usize);
     let mu = sh[0] / mf;
     sync_cube();
 
     let mut sq = 0.0f32;
     let mut j = u;
     while j < hw {
-        let d = x[base + j] - mu;
-        sq += d * d;
-        j += units;
+        let dv = x[base + j] - mu;
+        sq += dv * dv;
+        j += BLOCK;
     }
     sh[u] = sq;
-    tree_sum_rows(&mut sh, 1usize, units);
+    tree_sum_rows(&mut sh, 1usize);
     let r = 1.0f32 / f32::sqrt(sh[0] / mf + eps);
 
     if CUBE_POS < np {
-        let ch = pl % c as usize;
+        let ch = pl % d.c;
         let g = gamma[ch] * r;
         let b = beta[ch];
         let mut j = u;
         while j < hw {
             y[base + j] = (x[base + j] - mu) * g + b;
-            j += units;
+            j += BLOCK;
         }
         if u == 0 {
-            mean[pl] = mu;
-            invstd[pl] = r;
+            stats.mean[pl] = mu;
+            stats.invstd[pl] = r;
         }
     }
 }
@@ -219,20 +241,18 @@ pub fn instance_norm2d(
 /// Instance-norm backward, one cube per plane: dx as batch norm's with the plane as the group, and the
 /// plane's dgamma / dbeta shares r·Σ(dy·xc), Σdy (summed over the batch by [`super::per_channel_sum`]).
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub fn instance_norm2d_bwd(
-    dy: &Array<f32>, x: &Array<f32>, gamma: &Array<f32>, mean: &Array<f32>, invstd: &Array<f32>, dx: &mut Array<f32>,
-    dgamma_part: &mut Array<f32>, dbeta_part: &mut Array<f32>, planes: u32, c: u32, hw: u32, #[comptime] units: usize,
+    dy: &Array<f32>, x: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, grads: &mut NormGradsArgs, d: NormDims,
 ) {
-    let mut sh = SharedMemory::<f32>::new(2 * units);
-    let np = planes as usize;
+    let mut sh = SharedMemory::<f32>::new(2 * BLOCK);
+    let np = d.n * d.c;
+    let hw = d.hw;
     let pl = cube_group(np);
-    let hw = hw as usize;
     let base = pl * hw;
     let u = UNIT_POS as usize;
     let mf = f32::cast_from(hw);
-    let mu = mean[pl];
-    let r = invstd[pl];
+    let mu = stats.mean[pl];
+    let r = stats.invstd[pl];
 
     let mut s_dy = 0.0f32;
     let mut s_dyxc = 0.0f32;
@@ -241,26 +261,26 @@ pub fn instance_norm2d_bwd(
         let g = dy[base + j];
         s_dy += g;
         s_dyxc += g * (x[base + j] - mu);
-        j += units;
+        j += BLOCK;
     }
     sh[u] = s_dy;
-    sh[units + u] = s_dyxc;
-    tree_sum_rows(&mut sh, 2usize, units);
+    sh[BLOCK + u] = s_dyxc;
+    tree_sum_rows(&mut sh, 2usize);
     let t_dy = sh[0];
-    let t_dyxc = sh[units];
+    let t_dyxc = sh[BLOCK];
 
-    let k = gamma[pl % c as usize] * r;
+    let k = gamma[pl % d.c] * r;
     let k0 = -k * t_dy / mf;
     let kx = -k * r * r * t_dyxc / mf;
     if CUBE_POS < np {
         let mut j = u;
         while j < hw {
-            dx[base + j] = k * dy[base + j] + kx * (x[base + j] - mu) + k0;
-            j += units;
+            grads.dx[base + j] = k * dy[base + j] + kx * (x[base + j] - mu) + k0;
+            j += BLOCK;
         }
         if u == 0 {
-            dgamma_part[pl] = t_dyxc * r;
-            dbeta_part[pl] = t_dy;
+            grads.dgamma[pl] = t_dyxc * r;
+            grads.dbeta[pl] = t_dy;
         }
     }
 }
@@ -268,43 +288,41 @@ pub fn instance_norm2d_bwd(
 /// Instance norm's forward-mode derivative, one cube per plane: ẏ = γ·(r·(ẋ − mean ẋ) − x̂·r·mean(x̂ ẋ))
 /// = k·(ẋ − mean ẋ) + kx·xc with k = γr, kx = −k·r²·P/M, P = Σ xc·ẋ.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub fn instance_norm2d_jvp(
-    x: &Array<f32>, x_dot: &Array<f32>, gamma: &Array<f32>, mean: &Array<f32>, invstd: &Array<f32>, y_dot: &mut Array<f32>,
-    planes: u32, c: u32, hw: u32, #[comptime] units: usize,
+    x: &Array<f32>, x_dot: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, y_dot: &mut Array<f32>, d: NormDims,
 ) {
-    let mut sh = SharedMemory::<f32>::new(2 * units);
-    let np = planes as usize;
+    let mut sh = SharedMemory::<f32>::new(2 * BLOCK);
+    let np = d.n * d.c;
+    let hw = d.hw;
     let pl = cube_group(np);
-    let hw = hw as usize;
     let base = pl * hw;
     let u = UNIT_POS as usize;
     let mf = f32::cast_from(hw);
-    let mu = mean[pl];
-    let r = invstd[pl];
+    let mu = stats.mean[pl];
+    let r = stats.invstd[pl];
 
     let mut s_xd = 0.0f32;
     let mut p = 0.0f32;
     let mut j = u;
     while j < hw {
-        let d = x_dot[base + j];
-        s_xd += d;
-        p += (x[base + j] - mu) * d;
-        j += units;
+        let dv = x_dot[base + j];
+        s_xd += dv;
+        p += (x[base + j] - mu) * dv;
+        j += BLOCK;
     }
     sh[u] = s_xd;
-    sh[units + u] = p;
-    tree_sum_rows(&mut sh, 2usize, units);
+    sh[BLOCK + u] = p;
+    tree_sum_rows(&mut sh, 2usize);
     let mean_xd = sh[0] / mf;
-    let t_p = sh[units];
+    let t_p = sh[BLOCK];
 
-    let k = gamma[pl % c as usize] * r;
+    let k = gamma[pl % d.c] * r;
     let kx = -k * r * r * t_p / mf;
     if CUBE_POS < np {
         let mut j = u;
         while j < hw {
             y_dot[base + j] = k * (x_dot[base + j] - mean_xd) + kx * (x[base + j] - mu);
-            j += units;
+            j += BLOCK;
         }
     }
 }
@@ -318,22 +336,20 @@ pub fn instance_norm2d_jvp(
 ///   ẋ̄ = k(ẏ̄ − mean ẏ̄) − k r² Σẏ̄xc/M · xc;
 /// and the plane's shares dgamma = r Σȳxc + r A' − r³ P Σẏ̄xc/M, dbeta = Σȳ.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub fn instance_norm2d_jvp_bwd(
-    x: &Array<f32>, x_dot: &Array<f32>, gamma: &Array<f32>, mean: &Array<f32>, invstd: &Array<f32>, y_bar: &Array<f32>,
-    y_dot_bar: &Array<f32>, x_bar: &mut Array<f32>, x_dot_bar: &mut Array<f32>, dgamma_part: &mut Array<f32>,
-    dbeta_part: &mut Array<f32>, planes: u32, c: u32, hw: u32, #[comptime] units: usize,
+    x: &Array<f32>, x_dot: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, cot: &JvpCotangentsArgs,
+    out: &mut InstanceNormJvpGradsArgs, d: NormDims,
 ) {
-    let mut sh = SharedMemory::<f32>::new(4 * units);
-    let np = planes as usize;
+    let mut sh = SharedMemory::<f32>::new(4 * BLOCK);
+    let np = d.n * d.c;
+    let hw = d.hw;
     let pl = cube_group(np);
-    let hw = hw as usize;
     let base = pl * hw;
     let u = UNIT_POS as usize;
     let mf = f32::cast_from(hw);
-    let mu = mean[pl];
-    let r = invstd[pl];
-    let gm = gamma[pl % c as usize];
+    let mu = stats.mean[pl];
+    let r = stats.invstd[pl];
+    let gm = gamma[pl % d.c];
 
     // Pass 1: the means.
     let mut s_yb = 0.0f32;
@@ -341,19 +357,19 @@ pub fn instance_norm2d_jvp_bwd(
     let mut s_xd = 0.0f32;
     let mut j = u;
     while j < hw {
-        s_yb += y_bar[base + j];
-        s_ydb += y_dot_bar[base + j];
+        s_yb += cot.y_bar[base + j];
+        s_ydb += cot.y_dot_bar[base + j];
         s_xd += x_dot[base + j];
-        j += units;
+        j += BLOCK;
     }
     sh[u] = s_yb;
-    sh[units + u] = s_ydb;
-    sh[2 * units + u] = s_xd;
-    tree_sum_rows(&mut sh, 3usize, units);
+    sh[BLOCK + u] = s_ydb;
+    sh[2 * BLOCK + u] = s_xd;
+    tree_sum_rows(&mut sh, 3usize);
     let t_yb = sh[0];
     let mean_yb = t_yb / mf;
-    let mean_ydb = sh[units] / mf;
-    let mean_xd = sh[2 * units] / mf;
+    let mean_ydb = sh[BLOCK] / mf;
+    let mean_xd = sh[2 * BLOCK] / mf;
     sync_cube();
 
     // Pass 2: centred sums.
@@ -365,22 +381,22 @@ pub fn instance_norm2d_jvp_bwd(
     while j < hw {
         let xc = x[base + j] - mu;
         let xd = x_dot[base + j];
-        let ydb = y_dot_bar[base + j];
-        s_ybxc += y_bar[base + j] * xc;
+        let ydb = cot.y_dot_bar[base + j];
+        s_ybxc += cot.y_bar[base + j] * xc;
         s_ydbxc += ydb * xc;
         a_raw += ydb * (xd - mean_xd);
         p += xc * xd;
-        j += units;
+        j += BLOCK;
     }
     sh[u] = s_ybxc;
-    sh[units + u] = s_ydbxc;
-    sh[2 * units + u] = a_raw;
-    sh[3 * units + u] = p;
-    tree_sum_rows(&mut sh, 4usize, units);
+    sh[BLOCK + u] = s_ydbxc;
+    sh[2 * BLOCK + u] = a_raw;
+    sh[3 * BLOCK + u] = p;
+    tree_sum_rows(&mut sh, 4usize);
     let t_ybxc = sh[0];
-    let t_ydbxc = sh[units];
-    let t_a = sh[2 * units];
-    let t_p = sh[3 * units];
+    let t_ydbxc = sh[BLOCK];
+    let t_a = sh[2 * BLOCK];
+    let t_p = sh[3 * BLOCK];
 
     let a = gm * t_a;
     let q = gm * t_ydbxc;
@@ -397,15 +413,15 @@ pub fn instance_norm2d_jvp_bwd(
         let mut j = u;
         while j < hw {
             let xc = x[base + j] - mu;
-            let d = x_dot[base + j] - mean_xd;
-            let ydbc = y_dot_bar[base + j] - mean_ydb;
-            x_bar[base + j] = k * (y_bar[base + j] - mean_yb) + c_xc * xc + c_xd * d + c_ydb * ydbc;
-            x_dot_bar[base + j] = k * ydbc + d_xc * xc;
-            j += units;
+            let dxd = x_dot[base + j] - mean_xd;
+            let ydbc = cot.y_dot_bar[base + j] - mean_ydb;
+            out.x_bar[base + j] = k * (cot.y_bar[base + j] - mean_yb) + c_xc * xc + c_xd * dxd + c_ydb * ydbc;
+            out.x_dot_bar[base + j] = k * ydbc + d_xc * xc;
+            j += BLOCK;
         }
         if u == 0 {
-            dgamma_part[pl] = r * t_ybxc + r * t_a - r3 * t_p * t_ydbxc / mf;
-            dbeta_part[pl] = t_yb;
+            out.dgamma[pl] = r * t_ybxc + r * t_a - r3 * t_p * t_ydbxc / mf;
+            out.dbeta[pl] = t_yb;
         }
     }
 }

@@ -6,13 +6,17 @@ use cubecl::prelude::*;
 
 use super::{grid_start, grid_stride};
 
+launch_args! {
+    /// Planes of h × w resized to out_h × out_w.
+    ResizeDims => ResizeDimsLaunch: usize { h, w, out_h, out_w }
+}
+
 /// x [planes, h, w] → y [planes, out_h, out_w]. `idx` holds (i0, i1) per output row then per output column
 /// ([2·out_h + 2·out_w]); `lam` the matching (λ0, λ1).
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
-pub fn resize_bilinear(x: &Array<f32>, idx: &Array<u32>, lam: &Array<f32>, y: &mut Array<f32>, h: u32, w: u32, out_h: u32, out_w: u32) {
+pub fn resize_bilinear(x: &Array<f32>, idx: &Array<u32>, lam: &Array<f32>, y: &mut Array<f32>, d: ResizeDims) {
     let n = y.len();
-    let (h, w, oh, ow) = (h as usize, w as usize, out_h as usize, out_w as usize);
+    let (h, w, oh, ow) = (d.h, d.w, d.out_h, d.out_w);
     let mut i = grid_start();
     while i < n {
         let plane = i / (oh * ow);

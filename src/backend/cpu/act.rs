@@ -37,9 +37,7 @@ pub(super) fn activation(be: &CpuBackend, act: Activation, x: &Tensor) -> Result
 }
 
 pub(super) fn activation_bwd(be: &CpuBackend, act: Activation, x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    const OP: &str = "activation_bwd";
-    shapes::same(OP, "x", x.shape(), "y", y.shape())?;
-    shapes::same(OP, "dy", dy.shape(), "x", x.shape())?;
+    shapes::activation_bwd("activation_bwd", x.shape(), y.shape(), dy.shape())?;
     let mut dx = be.alloc(x.shape());
     let c = ELEMWISE_CHUNK;
     dx.data_mut()

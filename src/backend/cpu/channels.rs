@@ -5,13 +5,13 @@ use rayon::prelude::*;
 
 use super::pool::planes_per_task;
 use super::CpuBackend;
-use crate::backend::shapes_pool;
+use crate::backend::shapes;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
 pub(super) fn concat_channels(be: &CpuBackend, xs: &[&Tensor]) -> Result<Tensor> {
     let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape()).collect();
-    let y_shape = shapes_pool::concat_channels_out("concat_channels", &shapes)?;
+    let y_shape = shapes::concat_channels_out("concat_channels", &shapes)?;
     let mut y = be.alloc(&y_shape);
     if y.is_empty() {
         return Ok(y);
@@ -30,7 +30,7 @@ pub(super) fn concat_channels(be: &CpuBackend, xs: &[&Tensor]) -> Result<Tensor>
 }
 
 pub(super) fn affine_channels(x: &mut Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<()> {
-    let [_, c, h, w] = shapes_pool::affine_channels("affine_channels", x.shape(), scale.shape(), shift.shape())?;
+    let [_, c, h, w] = shapes::affine_channels("affine_channels", x.shape(), scale.shape(), shift.shape())?;
     let hw = h * w;
     if x.is_empty() {
         return Ok(());

@@ -4,17 +4,11 @@
 
 use rayon::prelude::*;
 
-use super::{batch_dims, CpuBackend, ELEMWISE_CHUNK};
+use super::{CpuBackend, ELEMWISE_CHUNK};
+use crate::backend::host_math::{gradient_penalty, gradient_penalty_factor};
 use crate::backend::{shapes, PenaltyHead};
-use crate::error::{Error, Result};
-use crate::tensor::{fmt_shape, Tensor};
-
-fn nonempty(op: &'static str, t: &Tensor) -> Result<()> {
-    if t.is_empty() {
-        return Err(Error::shape(op, format!("the mean over an empty tensor {}", fmt_shape(t.shape()))));
-    }
-    Ok(())
-}
+use crate::error::Result;
+use crate::tensor::Tensor;
 
 /// Runs `term(a_i, b_i) -> (loss_i, grad_i)` over two same-shaped tensors in parallel chunks, writing the
 /// gradients and returning Σ loss_i (f64).
@@ -41,8 +35,7 @@ fn loss_map(be: &CpuBackend, a: &Tensor, b: &Tensor, term: impl Fn(f64, f64) -> 
 /// nn.BCELoss: −mean(t·max(ln p, −100) + (1−t)·max(ln(1−p), −100)); dL/dp = (p − t)/max(p(1−p), 1e-12)/N
 /// (PyTorch clamps the logs at −100 and the denominator at 1e-12 so that p ∈ {0, 1} stays finite).
 pub(super) fn bce(be: &CpuBackend, p: &Tensor, target: &Tensor) -> Result<(f64, Tensor)> {
-    shapes::same("bce", "p", p.shape(), "target", target.shape())?;
-    nonempty("bce", p)?;
+    shapes::loss("bce", "p", p.shape(), "target", target.shape())?;
     let inv_n = 1.0 / p.len() as f64;
     let (sum, grad) = loss_map(be, p, target, |p, t| {
         let l = t * clamp_log(p.ln()) + (1.0 - t) * clamp_log((1.0 - p).ln());
@@ -53,8 +46,7 @@ pub(super) fn bce(be: &CpuBackend, p: &Tensor, target: &Tensor) -> Result<(f64, 
 
 /// nn.BCEWithLogitsLoss in its overflow-free form max(z, 0) − z·t + ln(1 + e^{−|z|}); gradient (σ(z) − t)/N.
 pub(super) fn bce_logits(be: &CpuBackend, logits: &Tensor, target: &Tensor) -> Result<(f64, Tensor)> {
-    shapes::same("bce_logits", "logits", logits.shape(), "target", target.shape())?;
-    nonempty("bce_logits", logits)?;
+    shapes::loss("bce_logits", "logits", logits.shape(), "target", target.shape())?;
     let inv_n = 1.0 / logits.len() as f64;
     let (sum, grad) = loss_map(be, logits, target, |z, t| {
         let l = z.max(0.0) - z * t + (-z.abs()).exp().ln_1p();
@@ -67,12 +59,7 @@ pub(super) fn bce_logits(be: &CpuBackend, logits: &Tensor, target: &Tensor) -> R
 /// From g = ∇x̂ C(x̂) [N, ...]: per-sample norms ‖g_n‖₂ (f64), gp = λ·mean((‖g_n‖ − 1)²) and the cotangent
 /// v = 2λ(‖g_n‖ − 1)·g_n/‖g_n‖/N. A zero gradient gets v = 0 there, PyTorch's subgradient of the norm at 0.
 pub(super) fn gradient_penalty_head(be: &CpuBackend, g: &Tensor, lambda: f32) -> Result<PenaltyHead<Tensor>> {
-    const OP: &str = "gradient_penalty_head";
-    let (n, per) = batch_dims(OP, g.shape())?;
-    if per == 0 {
-        return Err(Error::shape(OP, format!("g {} has no elements per sample", fmt_shape(g.shape()))));
-    }
-    let lambda = lambda as f64;
+    let (n, per) = shapes::gradient_penalty_head("gradient_penalty_head", g.shape())?;
     let grad_norm: Vec<f64> = g
         .data()
         .par_chunks(per)
@@ -88,10 +75,10 @@ pub(super) fn gradient_penalty_head(be: &CpuBackend, g: &Tensor, lambda: f32) ->
             (acc.iter().sum::<f64>() + tail).sqrt()
         })
         .collect();
-    let gp = lambda * grad_norm.iter().map(|&r| (r - 1.0) * (r - 1.0)).sum::<f64>() / n as f64;
+    let gp = gradient_penalty(&grad_norm, lambda);
     let mut v = be.alloc(g.shape());
     v.data_mut().par_chunks_mut(per).zip(g.data().par_chunks(per)).zip(grad_norm.par_iter()).for_each(|((v, g), &r)| {
-        let k = if r > 0.0 { 2.0 * lambda * (r - 1.0) / r / n as f64 } else { 0.0 };
+        let k = gradient_penalty_factor(r, lambda, n);
         for (v, &g) in v.iter_mut().zip(g) {
             *v = (k * g as f64) as f32;
         }

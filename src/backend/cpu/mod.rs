@@ -20,9 +20,11 @@ mod resize;
 
 use rayon::prelude::*;
 
-use super::{shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead};
-use crate::error::{Error, Result};
-use crate::tensor::{fmt_shape, Tensor};
+use super::{
+    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
+};
+use crate::error::Result;
+use crate::tensor::Tensor;
 
 /// Elements per rayon task in elementwise loops: large enough that task overhead is noise, small enough
 /// that a 64x64 image batch still splits across all cores.
@@ -134,14 +136,6 @@ pub(crate) fn sum_f64(x: &[f32]) -> f64 {
     s
 }
 
-/// Checks that the per-sample count of a tensor of shape `shape` is nonzero and returns (N, elements per sample).
-pub(crate) fn batch_dims(op: &'static str, shape: &[usize]) -> Result<(usize, usize)> {
-    match shape.split_first() {
-        Some((&n, rest)) if n > 0 => Ok((n, rest.iter().product())),
-        _ => Err(Error::shape(op, format!("expected a batch [N, ...] with N > 0, got {}", fmt_shape(shape)))),
-    }
-}
-
 impl Backend for CpuBackend {
     type Tensor = Tensor;
 
@@ -189,10 +183,7 @@ impl Backend for CpuBackend {
         Ok(out)
     }
     fn lerp_per_sample(&self, a: &Tensor, b: &Tensor, alpha: &[f32]) -> Result<Tensor> {
-        const OP: &str = "lerp_per_sample";
-        shapes::same(OP, "a", a.shape(), "b", b.shape())?;
-        shapes::per_sample(OP, a.shape(), alpha.len())?;
-        let (_, per) = batch_dims(OP, a.shape())?;
+        let per = shapes::lerp_per_sample("lerp_per_sample", a.shape(), b.shape(), alpha.len())?;
         let mut out = self.alloc(a.shape());
         if per == 0 {
             return Ok(out);
@@ -210,9 +201,7 @@ impl Backend for CpuBackend {
         Ok(out)
     }
     fn mean(&self, t: &Tensor) -> Result<f64> {
-        if t.is_empty() {
-            return Err(Error::shape("mean", format!("the mean of an empty tensor {}", fmt_shape(t.shape()))));
-        }
+        shapes::nonempty("mean", "the mean of an empty tensor", t.shape())?;
         let s: f64 = t.data().par_chunks(ELEMWISE_CHUNK).map(sum_f64).sum();
         Ok(s / t.len() as f64)
     }
@@ -285,10 +274,10 @@ impl Backend for CpuBackend {
     }
 
     // ------------------------------------------------------------------ FID's InceptionV3 (pool, resize, channels)
-    fn avg_pool2d(&self, x: &Tensor, p: super::Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
+    fn avg_pool2d(&self, x: &Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
         pool::avg_pool2d(self, x, p, count_include_pad)
     }
-    fn max_pool2d(&self, x: &Tensor, p: super::Pool2dParams) -> Result<Tensor> {
+    fn max_pool2d(&self, x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
         pool::max_pool2d(self, x, p)
     }
     fn global_avg_pool2d(&self, x: &Tensor) -> Result<Tensor> {

@@ -10,8 +10,8 @@ use rayon::prelude::*;
 
 use super::{sum_f64, CpuBackend};
 use crate::backend::{shapes, InstanceNormJvpGrads, NormGrads, NormStats};
-use crate::error::{Error, Result};
-use crate::tensor::{fmt_shape, Tensor};
+use crate::error::Result;
+use crate::tensor::Tensor;
 
 /// Σ (x − mu)², f64, four lanes so that the adds are not one long dependency chain.
 fn sq_dev_f64(x: &[f32], mu: f64) -> f64 {
@@ -46,23 +46,9 @@ fn sum_and_dot_centered(dy: &[f32], x: &[f32], mu: f64) -> (f64, f64) {
     (s.iter().sum::<f64>() + s_t, d.iter().sum::<f64>() + d_t)
 }
 
-/// x [N, C, H, W] with at least one element; returns (N, C, H·W).
-fn planes(op: &'static str, x: &Tensor, gamma: &Tensor) -> Result<(usize, usize, usize)> {
-    let [n, c, h, w] = shapes::norm_param(op, x.shape(), "gamma", gamma.shape())?;
-    if n * c * h * w == 0 {
-        return Err(Error::shape(op, format!("x {} is empty", fmt_shape(x.shape()))));
-    }
-    Ok((n, c, h * w))
-}
-
-/// Instance-norm statistics must hold one value per (n, c): shape [N*C].
-fn instance_stat(op: &'static str, x: &Tensor, name: &str, t: &Tensor) -> Result<()> {
-    let d = x.shape();
-    let nc = d[0] * d[1];
-    if t.shape() != [nc] {
-        return Err(Error::shape(op, format!("{name} {} must be [{nc}] (N*C) for x {}", fmt_shape(t.shape()), fmt_shape(d))));
-    }
-    Ok(())
+/// The shapes of saved statistics, for the shared checks.
+fn stat_shapes(stats: &NormStats<Tensor>) -> NormStats<&[usize]> {
+    NormStats { mean: stats.mean.shape(), invstd: stats.invstd.shape() }
 }
 
 fn to_f64(t: &Tensor) -> Vec<f64> {
@@ -134,15 +120,10 @@ pub(super) fn batch_norm2d_train(
     be: &CpuBackend, x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &mut Tensor, running_var: &mut Tensor,
     eps: f32, momentum: f32,
 ) -> Result<(Tensor, NormStats<Tensor>)> {
-    const OP: &str = "batch_norm2d_train";
-    let (n, c, hw) = planes(OP, x, gamma)?;
-    shapes::norm_param(OP, x.shape(), "beta", beta.shape())?;
-    shapes::norm_param(OP, x.shape(), "running_mean", running_mean.shape())?;
-    shapes::norm_param(OP, x.shape(), "running_var", running_var.shape())?;
+    let (n, c, hw) = shapes::batch_norm2d_train(
+        "batch_norm2d_train", x.shape(), gamma.shape(), beta.shape(), running_mean.shape(), running_var.shape(),
+    )?;
     let m = (n * hw) as f64;
-    if n * hw < 2 {
-        return Err(Error::shape(OP, format!("x {} has one value per channel; training needs more", fmt_shape(x.shape()))));
-    }
     // Two passes (mean, then centred squares) rather than Σx² − (Σx)²/m, which cancels badly in f32 data
     // with a large mean.
     let sums: Vec<[f64; 1]> = x.data().par_chunks(hw).map(|p| [sum_f64(p)]).collect();
@@ -168,11 +149,9 @@ pub(super) fn batch_norm2d_train(
 pub(super) fn batch_norm2d_eval(
     be: &CpuBackend, x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &Tensor, running_var: &Tensor, eps: f32,
 ) -> Result<Tensor> {
-    const OP: &str = "batch_norm2d_eval";
-    let (_, c, hw) = planes(OP, x, gamma)?;
-    shapes::norm_param(OP, x.shape(), "beta", beta.shape())?;
-    shapes::norm_param(OP, x.shape(), "running_mean", running_mean.shape())?;
-    shapes::norm_param(OP, x.shape(), "running_var", running_var.shape())?;
+    let (_, c, hw) = shapes::batch_norm2d_eval(
+        "batch_norm2d_eval", x.shape(), gamma.shape(), beta.shape(), running_mean.shape(), running_var.shape(),
+    )?;
     let rm = to_f64(running_mean);
     let r: Vec<f64> = running_var.data().iter().map(|&v| 1.0 / (v as f64 + eps as f64).sqrt()).collect();
     let (g, b) = (to_f64(gamma), to_f64(beta));
@@ -182,11 +161,7 @@ pub(super) fn batch_norm2d_eval(
 pub(super) fn batch_norm2d_bwd(
     be: &CpuBackend, dy: &Tensor, x: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>,
 ) -> Result<NormGrads<Tensor>> {
-    const OP: &str = "batch_norm2d_bwd";
-    shapes::same(OP, "dy", dy.shape(), "x", x.shape())?;
-    let (n, c, hw) = planes(OP, x, gamma)?;
-    shapes::norm_param(OP, x.shape(), "stats.mean", stats.mean.shape())?;
-    shapes::norm_param(OP, x.shape(), "stats.invstd", stats.invstd.shape())?;
+    let (n, c, hw) = shapes::batch_norm2d_bwd("batch_norm2d_bwd", dy.shape(), x.shape(), gamma.shape(), &stat_shapes(stats))?;
     let (mean, invstd, g) = (to_f64(&stats.mean), to_f64(&stats.invstd), to_f64(gamma));
     let m = (n * hw) as f64;
     let plane: Vec<[f64; 2]> = dy
@@ -212,9 +187,7 @@ pub(super) fn batch_norm2d_bwd(
 pub(super) fn instance_norm2d(
     be: &CpuBackend, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32,
 ) -> Result<(Tensor, NormStats<Tensor>)> {
-    const OP: &str = "instance_norm2d";
-    let (n, c, hw) = planes(OP, x, gamma)?;
-    shapes::norm_param(OP, x.shape(), "beta", beta.shape())?;
+    let (n, c, hw) = shapes::instance_norm2d("instance_norm2d", x.shape(), gamma.shape(), beta.shape())?;
     let m = hw as f64;
     let stats: Vec<(f64, f64)> = x
         .data()
@@ -231,19 +204,11 @@ pub(super) fn instance_norm2d(
     Ok((y, NormStats { mean: to_tensor(be, &[n * c], &mean), invstd: to_tensor(be, &[n * c], &invstd) }))
 }
 
-fn instance_stats(op: &'static str, x: &Tensor, stats: &NormStats<Tensor>) -> Result<(Vec<f64>, Vec<f64>)> {
-    instance_stat(op, x, "stats.mean", &stats.mean)?;
-    instance_stat(op, x, "stats.invstd", &stats.invstd)?;
-    Ok((to_f64(&stats.mean), to_f64(&stats.invstd)))
-}
-
 pub(super) fn instance_norm2d_bwd(
     be: &CpuBackend, dy: &Tensor, x: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>,
 ) -> Result<NormGrads<Tensor>> {
-    const OP: &str = "instance_norm2d_bwd";
-    shapes::same(OP, "dy", dy.shape(), "x", x.shape())?;
-    let (_, c, hw) = planes(OP, x, gamma)?;
-    let (mean, invstd) = instance_stats(OP, x, stats)?;
+    let (_, c, hw) = shapes::instance_norm2d_bwd("instance_norm2d_bwd", dy.shape(), x.shape(), gamma.shape(), &stat_shapes(stats))?;
+    let (mean, invstd) = (to_f64(&stats.mean), to_f64(&stats.invstd));
     let g = to_f64(gamma);
     let plane: Vec<[f64; 2]> = dy
         .data()
@@ -268,10 +233,9 @@ pub(super) fn instance_norm2d_bwd(
 pub(super) fn instance_norm2d_jvp(
     be: &CpuBackend, x: &Tensor, x_dot: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>,
 ) -> Result<Tensor> {
-    const OP: &str = "instance_norm2d_jvp";
-    shapes::same(OP, "x_dot", x_dot.shape(), "x", x.shape())?;
-    let (_, c, hw) = planes(OP, x, gamma)?;
-    let (mean, invstd) = instance_stats(OP, x, stats)?;
+    let (_, c, hw) =
+        shapes::instance_norm2d_jvp("instance_norm2d_jvp", x.shape(), x_dot.shape(), gamma.shape(), &stat_shapes(stats))?;
+    let (mean, invstd) = (to_f64(&stats.mean), to_f64(&stats.invstd));
     let g = to_f64(gamma);
     let m = hw as f64;
     let mut y_dot = be.alloc(x.shape());
@@ -316,12 +280,11 @@ pub(super) fn instance_norm2d_jvp_bwd(
     be: &CpuBackend, x: &Tensor, x_dot: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>, y_bar: &Tensor,
     y_dot_bar: &Tensor,
 ) -> Result<InstanceNormJvpGrads<Tensor>> {
-    const OP: &str = "instance_norm2d_jvp_bwd";
-    shapes::same(OP, "x_dot", x_dot.shape(), "x", x.shape())?;
-    shapes::same(OP, "y_bar", y_bar.shape(), "x", x.shape())?;
-    shapes::same(OP, "y_dot_bar", y_dot_bar.shape(), "x", x.shape())?;
-    let (_, c, hw) = planes(OP, x, gamma)?;
-    let (mean, invstd) = instance_stats(OP, x, stats)?;
+    let (_, c, hw) = shapes::instance_norm2d_jvp_bwd(
+        "instance_norm2d_jvp_bwd", x.shape(), x_dot.shape(), gamma.shape(), &stat_shapes(stats), y_bar.shape(),
+        y_dot_bar.shape(),
+    )?;
+    let (mean, invstd) = (to_f64(&stats.mean), to_f64(&stats.invstd));
     let g = to_f64(gamma);
     let m = hw as f64;
     let sums: Vec<[f64; 7]> = x

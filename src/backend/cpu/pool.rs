@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::{sum_f64, CpuBackend};
-use crate::backend::{shapes_pool, Pool2dParams};
+use crate::backend::{shapes, Pool2dParams};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -62,7 +62,7 @@ fn pool2d(
     be: &CpuBackend, op: &'static str, x: &Tensor, p: Pool2dParams, reduce: Reduce,
     finish: impl Fn(f32, &Window, &Window) -> f32 + Sync,
 ) -> Result<Tensor> {
-    let y_shape = shapes_pool::pool2d_out(op, x.shape(), p)?;
+    let y_shape = shapes::pool2d_out(op, x.shape(), p)?;
     let [_, _, h, w] = x.dims4(op, "x")?;
     let [_, _, ho, wo] = y_shape;
     let mut y = be.alloc(&y_shape);
@@ -125,7 +125,7 @@ pub(super) fn max_pool2d(be: &CpuBackend, x: &Tensor, p: Pool2dParams) -> Result
 }
 
 pub(super) fn global_avg_pool2d(be: &CpuBackend, x: &Tensor) -> Result<Tensor> {
-    let [n, c] = shapes_pool::global_pool_out("global_avg_pool2d", x.shape())?;
+    let [n, c] = shapes::global_pool_out("global_avg_pool2d", x.shape())?;
     let mut y = be.alloc(&[n, c]);
     if y.is_empty() {
         return Ok(y);

@@ -1,46 +1,26 @@
 //! Bilinear resize, `F.interpolate(mode='bilinear', align_corners=False)`.
 //!
-//! The source taps (i0, i1, λ0, λ1) of every output row and column are computed once in f64 with PyTorch's
-//! formula src = max((d + 0.5)·in/out − 0.5, 0) and rounded to f32 weights. Each output is then PyTorch's
+//! The source taps (i0, i1, λ0, λ1) of every output row and column come from [`bilinear_taps`] (PyTorch's
+//! formula in f64, rounded to f32 weights once). Each output is then PyTorch's
 //! λ0h·(λ0w·x00 + λ1w·x01) + λ1h·(λ0w·x10 + λ1w·x11). Planes run in parallel.
 
 use rayon::prelude::*;
 
 use super::pool::planes_per_task;
 use super::CpuBackend;
-use crate::backend::shapes_pool;
+use crate::backend::host_math::bilinear_taps;
+use crate::backend::shapes;
 use crate::error::Result;
 use crate::tensor::Tensor;
 
-#[derive(Clone, Copy, Debug)]
-struct Tap {
-    i0: usize,
-    i1: usize,
-    l0: f32,
-    l1: f32,
-}
-
-fn taps(len_in: usize, len_out: usize) -> Vec<Tap> {
-    let scale = len_in as f64 / len_out as f64;
-    (0..len_out)
-        .map(|d| {
-            let src = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
-            let i0 = (src as usize).min(len_in - 1);
-            let i1 = if i0 + 1 < len_in { i0 + 1 } else { i0 };
-            let l1 = src - i0 as f64;
-            Tap { i0, i1, l0: (1.0 - l1) as f32, l1: l1 as f32 }
-        })
-        .collect()
-}
-
 pub(super) fn resize_bilinear(be: &CpuBackend, x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> {
-    let y_shape = shapes_pool::resize_out("resize_bilinear", x.shape(), out_h, out_w)?;
+    let y_shape = shapes::resize_out("resize_bilinear", x.shape(), out_h, out_w)?;
     let [_, _, h, w] = x.dims4("resize_bilinear", "x")?;
     let mut y = be.alloc(&y_shape);
     if y.is_empty() {
         return Ok(y);
     }
-    let (th, tw) = (taps(h, out_h), taps(w, out_w));
+    let (th, tw) = (bilinear_taps(h, out_h), bilinear_taps(w, out_w));
     let group = planes_per_task(out_h * out_w);
     y.data_mut().par_chunks_mut(out_h * out_w * group).zip(x.data().par_chunks(h * w * group)).for_each(|(ys, xs)| {
         for (y, x) in ys.chunks_exact_mut(out_h * out_w).zip(xs.chunks_exact(h * w)) {

@@ -6,6 +6,7 @@ use cubecl::Runtime;
 
 use super::CubeBackend;
 
+
 impl<R: Runtime> CubeBackend<R> {
     /// A backend over `client` without the start-up test kernel (a runtime that executes nothing would
     /// fail it); `name` and `device` are what errors and reports call it.
@@ -14,11 +15,7 @@ impl<R: Runtime> CubeBackend<R> {
         device: String,
         client: ComputeClient<R>,
     ) -> Self {
-        CubeBackend {
-            client,
-            name,
-            device,
-            poisoned: false,
-        }
+        let max_buffer = super::device::largest_buffer(&client);
+        CubeBackend { client, name, device, poisoned: false, max_buffer, health: Default::default() }
     }
 }

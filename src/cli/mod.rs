@@ -1,5 +1,6 @@
 //! The command line: parse, call the library, print. One file per subcommand.
 
+pub mod conformance;
 pub mod fid;
 pub mod generate;
 pub mod train;
@@ -21,6 +22,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// The FID between two image folders or .npz statistics, as pytorch-fid (or --save-stats FOLDER OUT.npz).
     Fid(fid::FidArgs),
+    /// The golden conformance run (as `cargo test --test golden`, without the f64 oracle) on cpu, wgpu, cuda.
+    Conformance(conformance::ConformanceArgs),
 }
 
 pub fn main() -> crate::Result<()> {
@@ -28,5 +31,6 @@ pub fn main() -> crate::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Fid(a) => fid::run(a),
+        Command::Conformance(a) => conformance::run(a),
     }
 }

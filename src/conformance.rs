@@ -1,5 +1,10 @@
-//! Runs one golden file on a backend and judges every output by the file's tolerance rules.
-//! Shared by the golden test suite (every backend, the oracle included) and by the GPU test binaries.
+//! Runs one golden file on a backend and judges every output by the file's tolerance rules; `runner.rs` runs
+//! many files on many backends. Shared by the golden test suite (every backend, the oracle included) and by
+//! `cxr-gan conformance`.
+
+mod runner;
+
+pub use runner::{optional_backend, run_files, Subject, Tally};
 
 use crate::backend::{Activation, AdamConfig, Backend, Conv2dParams};
 use crate::error::{Error, Result};

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod cuda_check;
 pub mod devices;
+pub mod conformance;
 pub mod fid;
 pub mod generate;
 pub mod train;
@@ -31,6 +32,8 @@ pub enum Command {
     /// CI: compile every cube-backend kernel to CUDA offline (NVRTC + ptxas from NVIDIA's wheels).
     #[command(hide = true)]
     CudaCompileCheck(cuda_check::CudaCheckArgs),
+    /// The golden conformance run (as `cargo test --test golden`, without the f64 oracle) on cpu, wgpu, cuda.
+    Conformance(conformance::ConformanceArgs),
 }
 
 pub fn main() -> crate::Result<()> {
@@ -41,5 +44,6 @@ pub fn main() -> crate::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Devices(a) => devices::run(a),
         Command::CudaCompileCheck(a) => cuda_check::run(a),
+        Command::Conformance(a) => conformance::run(a),
     }
 }

@@ -10,8 +10,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use cxr_gan::backend::cpu::CpuBackend;
-use cxr_gan::fid::inception::{conformance_weights, images_to_unit, InceptionV3};
 use cxr_gan::backend::Backend;
+use cxr_gan::fid::inception::{conformance_weights, images_to_unit, InceptionV3};
 
 fn batch() -> usize {
     std::env::var("CXR_GAN_BENCH_FID_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(50)

@@ -59,8 +59,24 @@ fn bench_square_gemm(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(layer.name, format!("m={m}")), |bench| {
             bench.iter(|| unsafe {
                 gemm::gemm(
-                    m, m, m, out.as_mut_ptr(), 1, m as isize, false, a.data().as_ptr(), 1, m as isize,
-                    bm.data().as_ptr(), 1, m as isize, 0.0f32, 1.0f32, false, false, false,
+                    m,
+                    m,
+                    m,
+                    out.as_mut_ptr(),
+                    1,
+                    m as isize,
+                    false,
+                    a.data().as_ptr(),
+                    1,
+                    m as isize,
+                    bm.data().as_ptr(),
+                    1,
+                    m as isize,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
                     gemm::Parallelism::Rayon(rayon::current_num_threads()),
                 )
             })
@@ -83,7 +99,9 @@ fn bench_norm_act_loss<B: Backend>(c: &mut Criterion, b: &B) {
     let (mut rm, mut rv) = (b.zeros(&[64]).unwrap(), b.full(&[64], 1.0).unwrap());
     let s = "[N,64,32,32]";
     g.throughput(Throughput::Elements(shape.iter().product::<usize>() as u64));
-    timed(&mut g, b, BenchmarkId::new("batch_norm2d_train", s), || b.batch_norm2d_train(&x, &gamma, &beta, &mut rm, &mut rv, 1e-5, 0.1).unwrap());
+    timed(&mut g, b, BenchmarkId::new("batch_norm2d_train", s), || {
+        b.batch_norm2d_train(&x, &gamma, &beta, &mut rm, &mut rv, 1e-5, 0.1).unwrap()
+    });
     let (_, stats) = b.batch_norm2d_train(&x, &gamma, &beta, &mut rm, &mut rv, 1e-5, 0.1).unwrap();
     timed(&mut g, b, BenchmarkId::new("batch_norm2d_eval", s), || b.batch_norm2d_eval(&x, &gamma, &beta, &rm, &rv, 1e-5).unwrap());
     timed(&mut g, b, BenchmarkId::new("batch_norm2d_bwd", s), || b.batch_norm2d_bwd(&dy, &x, &gamma, &stats).unwrap());
@@ -91,7 +109,9 @@ fn bench_norm_act_loss<B: Backend>(c: &mut Criterion, b: &B) {
     let (_, istats) = b.instance_norm2d(&x, &gamma, &beta, 1e-5).unwrap();
     timed(&mut g, b, BenchmarkId::new("instance_norm2d_bwd", s), || b.instance_norm2d_bwd(&dy, &x, &gamma, &istats).unwrap());
     timed(&mut g, b, BenchmarkId::new("instance_norm2d_jvp", s), || b.instance_norm2d_jvp(&x, &dy, &gamma, &istats).unwrap());
-    timed(&mut g, b, BenchmarkId::new("instance_norm2d_jvp_bwd", s), || b.instance_norm2d_jvp_bwd(&x, &dy, &gamma, &istats, &dy, &x).unwrap());
+    timed(&mut g, b, BenchmarkId::new("instance_norm2d_jvp_bwd", s), || {
+        b.instance_norm2d_jvp_bwd(&x, &dy, &gamma, &istats, &dy, &x).unwrap()
+    });
     for act in [Activation::Relu, Activation::LeakyRelu { slope: 0.2 }, Activation::Tanh, Activation::Sigmoid] {
         let y = b.activation(act, &x).unwrap();
         timed(&mut g, b, BenchmarkId::new("activation", format!("{act:?}")), || b.activation(act, &x).unwrap());
@@ -149,7 +169,9 @@ fn bench_inception_ops<B: Backend>(c: &mut Criterion, b: &B) {
     timed(&mut g, b, BenchmarkId::new("avg_pool2d", "[N,192,35,35] 3x3 s1 p1"), || b.avg_pool2d(&x35, s1, false).unwrap());
     let (scale, shift) = (rng.tensor(b, &[192], 0.5, 1.5), rng.tensor(b, &[192], -0.5, 0.5));
     let mut a = x35.clone();
-    timed(&mut g, b, BenchmarkId::new("affine_channels", "[N,192,35,35] relu"), || b.affine_channels(&mut a, &scale, &shift, true).unwrap());
+    timed(&mut g, b, BenchmarkId::new("affine_channels", "[N,192,35,35] relu"), || {
+        b.affine_channels(&mut a, &scale, &shift, true).unwrap()
+    });
     let parts: Vec<B::Tensor> = [64, 64, 96, 32].iter().map(|&ch| rng.tensor(b, &[n, ch, 35, 35], -1.0, 1.0)).collect();
     g.throughput(Throughput::Elements((n * 256 * 35 * 35) as u64));
     timed(&mut g, b, BenchmarkId::new("concat_channels", "Mixed_5b [N,256,35,35]"), || {

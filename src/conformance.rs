@@ -114,8 +114,14 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
             let eps = f.param_f64("eps")? as f32;
             let (y, stats) = b.batch_norm2d_train(&x, &g, &be, &mut rm, &mut rv, eps, f.param_f64("momentum")? as f32)?;
             let grads = b.batch_norm2d_bwd(&dy, &x, &g, &stats)?;
-            for (name, t) in [("out.y", &y), ("out.running_mean", &rm), ("out.running_var", &rv),
-                ("out.dx", &grads.dx), ("out.dgamma", &grads.dgamma), ("out.dbeta", &grads.dbeta)] {
+            for (name, t) in [
+                ("out.y", &y),
+                ("out.running_mean", &rm),
+                ("out.running_var", &rv),
+                ("out.dx", &grads.dx),
+                ("out.dgamma", &grads.dgamma),
+                ("out.dbeta", &grads.dbeta),
+            ] {
                 r.put_tensor(b, name, t)?;
             }
         }
@@ -179,8 +185,16 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
             let mut c = critic_from(b, f, f.param_f64("ndf")? as usize, "in.C.")?;
             let (real, fake) = (up(b, f, "in.real")?, up(b, f, "in.fake")?);
             let mut grads = Grads::default();
-            let gp = crate::nn::critic::gradient_penalty(b, &mut c, &real, &fake, &f32s(f, "in.alpha")?,
-                f.param_f64("lambda")? as f32, &mut grads, true)?;
+            let gp = crate::nn::critic::gradient_penalty(
+                b,
+                &mut c,
+                &real,
+                &fake,
+                &f32s(f, "in.alpha")?,
+                f.param_f64("lambda")? as f32,
+                &mut grads,
+                true,
+            )?;
             r.put("out.gp", vec![gp.gp])?;
             r.put("out.grad_norm", gp.grad_norm)?;
             r.put_tensor(b, "out.critic_x_hat", &gp.critic_x_hat)?;
@@ -191,8 +205,15 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
             let w = widths(f)?;
             let mut gan = Dcgan::new(b, generator_from(b, f, w)?, discriminator_from(b, f, w.ndf)?)?;
             let s = gan.step(b, &up(b, f, "in.real")?, &up(b, f, "in.noise")?)?;
-            for (name, v) in [("out.loss_d_real", s.loss_d_real), ("out.loss_d_fake", s.loss_d_fake), ("out.loss_d", s.loss_d),
-                ("out.loss_g", s.loss_g), ("out.d_x", s.d_x), ("out.d_g_z1", s.d_g_z1), ("out.d_g_z2", s.d_g_z2)] {
+            for (name, v) in [
+                ("out.loss_d_real", s.loss_d_real),
+                ("out.loss_d_fake", s.loss_d_fake),
+                ("out.loss_d", s.loss_d),
+                ("out.loss_g", s.loss_g),
+                ("out.d_x", s.d_x),
+                ("out.d_g_z1", s.d_g_z1),
+                ("out.d_g_z2", s.d_g_z2),
+            ] {
                 r.put(name, vec![v])?;
             }
             r.put_tensor(b, "out.fake", &s.fake)?;
@@ -328,7 +349,13 @@ fn put_grads<B: Backend>(b: &B, r: &mut Results, prefix: &str, grads: &Grads<B::
 }
 
 /// A model's state_dict after the step (`out.G.*`) and its Adam moments (`out.adam.G.*`).
-fn put_model<B: Backend>(b: &B, r: &mut Results, tag: &str, m: &Sequential<B::Tensor>, adam: &[(String, B::Tensor, B::Tensor)]) -> Result<()> {
+fn put_model<B: Backend>(
+    b: &B,
+    r: &mut Results,
+    tag: &str,
+    m: &Sequential<B::Tensor>,
+    adam: &[(String, B::Tensor, B::Tensor)],
+) -> Result<()> {
     for (name, t) in m.state_dict() {
         r.put_tensor(b, &format!("out.{tag}.{name}"), t)?;
     }

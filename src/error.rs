@@ -15,7 +15,11 @@ pub enum Error {
     InvalidArgument { op: &'static str, detail: String },
     /// A file that could not be read or written.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A file that was read but whose contents are wrong (corrupt image, missing tensor, bad metadata).
     #[error("{}: {detail}", path.display())]
     Format { path: PathBuf, detail: String },

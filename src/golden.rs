@@ -185,8 +185,12 @@ impl GoldenFile {
         let tol = self.tol.get(name).ok_or_else(|| Error::format(&self.path, format!("no tolerance for `{name}`")))?;
         let reference = expected.to_f64();
         if ours.len() != reference.len() {
-            return Ok(Check { name: name.into(), error: f64::INFINITY, passed: false,
-                detail: format!("{} values, expected {} of shape {:?}", ours.len(), reference.len(), expected.shape()) });
+            return Ok(Check {
+                name: name.into(),
+                error: f64::INFINITY,
+                passed: false,
+                detail: format!("{} values, expected {} of shape {:?}", ours.len(), reference.len(), expected.shape()),
+            });
         }
         let before = match tol {
             Tolerance::Update(_) => {
@@ -203,7 +207,11 @@ impl GoldenFile {
 pub fn rel_error(ours: &[f64], reference: &[f64]) -> f64 {
     let diff: f64 = ours.iter().zip(reference).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
     let norm: f64 = reference.iter().map(|b| b * b).sum::<f64>().sqrt();
-    if norm == 0.0 { diff } else { diff / norm }
+    if norm == 0.0 {
+        diff
+    } else {
+        diff / norm
+    }
 }
 
 /// Applies one tolerance rule. `before` is the weight before the step, for `Update`.
@@ -223,8 +231,12 @@ pub fn judge(name: &str, tol: &Tolerance, ours: &[f64], reference: &[f64], befor
             let same = diffs.iter().filter(|&&d| d == 0.0).count() as f64 / diffs.len().max(1) as f64;
             let worst = diffs.iter().cloned().fold(0.0, f64::max);
             let passed = !nan && same >= identical && worst <= max_diff;
-            return Check { name: name.into(), error: 1.0 - same, passed,
-                detail: format!("{:.4}% identical (≥ {:.4}%), max diff {worst} (≤ {max_diff})", same * 100.0, identical * 100.0) };
+            return Check {
+                name: name.into(),
+                error: 1.0 - same,
+                passed,
+                detail: format!("{:.4}% identical (≥ {:.4}%), max diff {worst} (≤ {max_diff})", same * 100.0, identical * 100.0),
+            };
         }
     };
     Check { name: name.into(), error, passed: !nan && error <= bar, detail: format!("{measure} {error:.2e} (≤ {bar:.0e})") }

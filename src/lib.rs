@@ -6,8 +6,8 @@
 pub mod backend;
 pub mod bench;
 pub mod cli;
-pub mod data;
 pub mod conformance;
+pub mod data;
 pub mod error;
 pub mod fid;
 pub mod fsio;

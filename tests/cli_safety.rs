@@ -339,7 +339,23 @@ fn ctrl_c_while_loading_keeps_nothing_half_written() {
     write_demo_set(&data, 40, 1024, 0).unwrap(); // slow enough to load that the signal can land there
     let out = root.join("run");
     let child = bin()
-        .args(["train", "--data", &s(&data), "--out", &s(&out), "--epochs", "1", "--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "4"])
+        .args([
+            "train",
+            "--data",
+            &s(&data),
+            "--out",
+            &s(&out),
+            "--epochs",
+            "1",
+            "--nz",
+            "8",
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--batch-size",
+            "4",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -352,7 +368,11 @@ fn ctrl_c_while_loading_keeps_nothing_half_written() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     // Either stopped while preparing (nothing kept) or in training (resumable); never a temp file.
-    assert!(!out.exists() || out.join("checkpoints/last.safetensors").is_file(), "{:?}", snapshot(&out).iter().map(|p| &p.0).collect::<Vec<_>>());
+    assert!(
+        !out.exists() || out.join("checkpoints/last.safetensors").is_file(),
+        "{:?}",
+        snapshot(&out).iter().map(|p| &p.0).collect::<Vec<_>>()
+    );
     assert!(temp_files(&out).is_empty());
     let _ = std::fs::remove_dir_all(root);
 }

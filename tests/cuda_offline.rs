@@ -8,7 +8,9 @@ use std::process::Command;
 #[test]
 fn every_cube_kernel_compiles_for_cuda_without_spills() {
     let Some(wheels) = std::env::var_os("CXR_GAN_CUDA_WHEELS").filter(|v| !v.is_empty()) else {
-        println!("skipped: $CXR_GAN_CUDA_WHEELS is not set (scripts/ci-cuda-wheels.sh installs NVIDIA's NVRTC and ptxas wheels and prints it)");
+        println!(
+            "skipped: $CXR_GAN_CUDA_WHEELS is not set (scripts/ci-cuda-wheels.sh installs NVIDIA's NVRTC and ptxas wheels and prints it)"
+        );
         return;
     };
     let out = std::env::temp_dir().join(format!("cxr-gan-cuda-offline-{}.md", std::process::id()));
@@ -18,10 +20,7 @@ fn every_cube_kernel_compiles_for_cuda_without_spills() {
         .env("CXR_GAN_CUDA_WHEELS", &wheels)
         .output()
         .expect("cxr-gan runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
-    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     println!("{stdout}{stderr}");
     let md = std::fs::read_to_string(&out).unwrap_or_default();
     let _ = std::fs::remove_file(&out);
@@ -42,18 +41,10 @@ fn every_cube_kernel_compiles_for_cuda_without_spills() {
     ] {
         assert!(md.contains(k), "{k} missing from the table");
     }
-    assert!(
-        md.contains("tm: 1") && md.contains("tm: 4"),
-        "both conv tile heights"
-    );
+    assert!(md.contains("tm: 1") && md.contains("tm: 4"), "both conv tile heights");
     match cxr_gan::fid::inception::conformance_weights() {
         Ok(_) => {
-            for k in [
-                "`resize::resize_bilinear`",
-                "`pool::pool2d`",
-                "`pool::global_avg_pool2d`",
-                "`channels::concat_channels`",
-            ] {
+            for k in ["`resize::resize_bilinear`", "`pool::pool2d`", "`pool::global_avg_pool2d`", "`channels::concat_channels`"] {
                 assert!(md.contains(k), "{k} missing from the table");
             }
         }

@@ -20,10 +20,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 fn golden_files(prefix: &str) -> Option<Vec<PathBuf>> {
     let dir = golden::golden_dir();
     let files: Vec<PathBuf> = match golden::list(&dir) {
-        Ok(all) => all
-            .into_iter()
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
-            .collect(),
+        Ok(all) => all.into_iter().filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix))).collect(),
         Err(e) => {
             println!("SKIP {prefix}*: golden files not available ({e})");
             return None;

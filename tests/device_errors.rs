@@ -100,9 +100,8 @@ fn random_weights() -> HashMap<String, Tensor> {
     let cpu = CpuBackend::new();
     let shapes: RefCell<HashMap<String, Vec<usize>>> = RefCell::new(HashMap::new());
     loop {
-        let tried = InceptionV3::from_fn(&cpu, |key| {
-            Ok(shapes.borrow().get(key).map_or_else(|| Tensor::zeros(&[0]), |s| Tensor::zeros(s)))
-        });
+        let tried =
+            InceptionV3::from_fn(&cpu, |key| Ok(shapes.borrow().get(key).map_or_else(|| Tensor::zeros(&[0]), |s| Tensor::zeros(s))));
         let Err(e) = tried else { break };
         let msg = e.to_string();
         let mut learnt = 0;

@@ -5,15 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const LABELS: [&str; 7] = [
-    "CUDA driver:",
-    "NVRTC:",
-    "NVRTC cudarc:",
-    "CUDA headers:",
-    "PTX target:",
-    "Test compile:",
-    "CUDA:",
-];
+const LABELS: [&str; 7] = ["CUDA driver:", "NVRTC:", "NVRTC cudarc:", "CUDA headers:", "PTX target:", "Test compile:", "CUDA:"];
 
 /// `cxr-gan devices` with `LD_LIBRARY_PATH` set to `lib_path` and no CUDA_PATH: (stdout, exit code).
 fn devices(lib_path: &str) -> (String, i32) {
@@ -25,16 +17,11 @@ fn devices(lib_path: &str) -> (String, i32) {
         .expect("cxr-gan runs");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!stderr.contains("panicked"), "devices panicked: {stderr}");
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        o.status.code().unwrap_or(-1),
-    )
+    (String::from_utf8_lossy(&o.stdout).into_owned(), o.status.code().unwrap_or(-1))
 }
 
 fn line<'a>(out: &'a str, label: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.starts_with(label))
-        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
+    out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
 }
 
 #[test]
@@ -43,27 +30,17 @@ fn names_each_missing_piece_in_one_line() {
     println!("{out}");
     assert_eq!(code, 0, "a report exits 0");
     for label in LABELS {
-        assert_eq!(
-            out.lines().filter(|l| l.starts_with(label)).count(),
-            1,
-            "one `{label}` line in:\n{out}"
-        );
+        assert_eq!(out.lines().filter(|l| l.starts_with(label)).count(), 1, "one `{label}` line in:\n{out}");
     }
     assert!(line(&out, "Backends:").contains("wgpu:"), "{out}");
     let driver = line(&out, "CUDA driver:");
     if driver.contains("no NVIDIA driver library") {
         // No driver: the verdict says so first; no device, so no target.
-        assert!(
-            line(&out, "CUDA:").contains("not ready: no CUDA driver"),
-            "{out}"
-        );
+        assert!(line(&out, "CUDA:").contains("not ready: no CUDA driver"), "{out}");
         assert!(line(&out, "CUDA devices:").contains("none"), "{out}");
         assert!(line(&out, "PTX target:").contains("no device"), "{out}");
     } else {
-        assert!(
-            driver.contains("CUDA 1"),
-            "a driver line names its CUDA version: {driver}"
-        );
+        assert!(driver.contains("CUDA 1"), "a driver line names its CUDA version: {driver}");
     }
     // With no library path, NVRTC is found only where the system has one.
     if line(&out, "NVRTC:").starts_with("NVRTC:        no NVRTC") {
@@ -73,9 +50,7 @@ fn names_each_missing_piece_in_one_line() {
 
 /// The folders of NVIDIA's wheels (scripts/ci-cuda-wheels.sh), if installed.
 fn wheel_dirs() -> Vec<PathBuf> {
-    std::env::var_os("CXR_GAN_CUDA_WHEELS")
-        .map(|v| std::env::split_paths(&v).filter(|p| p.is_dir()).collect())
-        .unwrap_or_default()
+    std::env::var_os("CXR_GAN_CUDA_WHEELS").map(|v| std::env::split_paths(&v).filter(|p| p.is_dir()).collect()).unwrap_or_default()
 }
 
 fn find(dirs: &[PathBuf], sub: &str) -> Option<PathBuf> {
@@ -93,26 +68,11 @@ fn finds_the_wheels_nvrtc_and_headers() {
     println!("{out}");
     assert_eq!(code, 0);
     let nvrtc = line(&out, "NVRTC:");
-    assert!(
-        nvrtc.contains(&format!(
-            "{}: NVRTC 12.",
-            Path::new(&lib12).join("libnvrtc.so.12").display()
-        )),
-        "{nvrtc}"
-    );
+    assert!(nvrtc.contains(&format!("{}: NVRTC 12.", Path::new(&lib12).join("libnvrtc.so.12").display())), "{nvrtc}");
     // cudarc loads it by name (libnvrtc.so.12), and the headers beside it (nvidia/cuda_runtime) serve.
-    assert!(
-        line(&out, "NVRTC cudarc:").contains("(the one above)"),
-        "{out}"
-    );
-    assert!(
-        line(&out, "CUDA headers:").contains("cuda_runtime/include"),
-        "{out}"
-    );
-    assert!(
-        line(&out, "Test compile:").starts_with("Test compile: ok"),
-        "{out}"
-    );
+    assert!(line(&out, "NVRTC cudarc:").contains("(the one above)"), "{out}");
+    assert!(line(&out, "CUDA headers:").contains("cuda_runtime/include"), "{out}");
+    assert!(line(&out, "Test compile:").starts_with("Test compile: ok"), "{out}");
 
     let Some(lib13) = find(&dirs, "nvidia/cu13/lib") else {
         println!("skipped the CUDA 13 half: no CUDA 13 NVRTC wheel in $CXR_GAN_CUDA_WHEELS");
@@ -122,12 +82,6 @@ fn finds_the_wheels_nvrtc_and_headers() {
     println!("{out}");
     assert!(line(&out, "NVRTC:").contains("NVRTC 13."), "{out}");
     // cudarc 0.19 never opens libnvrtc.so.13: the report says what to do, and the verdict refuses.
-    assert!(
-        line(&out, "NVRTC load:").contains("link it as libnvrtc.so"),
-        "{out}"
-    );
-    assert!(
-        line(&out, "Test compile:").starts_with("Test compile: ok"),
-        "the NVRTC 13 wheel compiles (builtins preloaded): {out}"
-    );
+    assert!(line(&out, "NVRTC load:").contains("link it as libnvrtc.so"), "{out}");
+    assert!(line(&out, "Test compile:").starts_with("Test compile: ok"), "the NVRTC 13 wheel compiles (builtins preloaded): {out}");
 }

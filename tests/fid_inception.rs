@@ -161,7 +161,13 @@ fn weights_lookup_order_and_errors() {
     std::fs::remove_file(&cache).unwrap();
     let e = find_weights_from(None, None, Some(cache.clone())).unwrap_err().to_string();
     println!("{e}");
-    for needle in ["--weights FILE: not given", &format!("${WEIGHTS_ENV}: not set"), &cache.display().to_string(), WEIGHTS_FILE, "pt_inception-2015-12-05"] {
+    for needle in [
+        "--weights FILE: not given",
+        &format!("${WEIGHTS_ENV}: not set"),
+        &cache.display().to_string(),
+        WEIGHTS_FILE,
+        "pt_inception-2015-12-05",
+    ] {
         assert!(e.contains(needle), "missing {needle:?} in: {e}");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -182,7 +188,12 @@ fn a_wrong_weights_file_lists_its_problems() {
     named.push(("Conv2d_1a_3x3.bn.weight".to_string(), t(&[32])));
     let views: Vec<_> = named
         .iter()
-        .map(|(n, t)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape().to_vec(), bytemuck::cast_slice(t.data())).unwrap()))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape().to_vec(), bytemuck::cast_slice(t.data())).unwrap(),
+            )
+        })
         .collect();
     let path = dir.join("partial.safetensors");
     std::fs::write(&path, safetensors::serialize(views, &None).unwrap()).unwrap();
@@ -213,8 +224,16 @@ fn cxr_gan(args: &[&str], weights: Option<&Path>) -> (bool, String, String) {
 #[test]
 fn fid_prints_as_python_repr() {
     use cxr_gan::cli::fid::python_repr;
-    for (v, s) in [(12.345, "12.345"), (0.0, "0.0"), (3.0, "3.0"), (-5.551115123125783e-17, "-5.551115123125783e-17"),
-        (1e-5, "1e-05"), (2.5e16, "2.5e+16"), (0.0001, "0.0001"), (123456.789, "123456.789")] {
+    for (v, s) in [
+        (12.345, "12.345"),
+        (0.0, "0.0"),
+        (3.0, "3.0"),
+        (-5.551115123125783e-17, "-5.551115123125783e-17"),
+        (1e-5, "1e-05"),
+        (2.5e16, "2.5e+16"),
+        (0.0001, "0.0001"),
+        (123456.789, "123456.789"),
+    ] {
         assert_eq!(python_repr(v), s);
     }
 }

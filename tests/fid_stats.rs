@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cxr_gan::fid::{
-    fid_from_features, frechet_distance, frechet_distance_eigen, load_stats_npz, save_stats_npz, Statistics,
-    StreamingStats,
+    fid_from_features, frechet_distance, frechet_distance_eigen, load_stats_npz, save_stats_npz, Statistics, StreamingStats,
 };
 use cxr_gan::golden::{self, GoldenFile};
 use cxr_gan::Error;
@@ -273,8 +272,7 @@ fn fid_from_features_matches_the_two_steps() {
     let mut rng = Rng(5);
     let d = 10;
     let (f1, f2) = (rng.features(40, d, 0.0), rng.features(50, d, 0.3));
-    let want = frechet_distance(&Statistics::from_features(&f1, d).unwrap(), &Statistics::from_features(&f2, d).unwrap())
-        .unwrap();
+    let want = frechet_distance(&Statistics::from_features(&f1, d).unwrap(), &Statistics::from_features(&f2, d).unwrap()).unwrap();
     assert_eq!(fid_from_features(&f1, &f2, d).unwrap(), want);
     assert!(want > 0.0);
 }
@@ -322,7 +320,8 @@ fn npz_round_trip_is_exact() {
         // Overwriting works and leaves no temporary file behind.
         save_stats_npz(&path, &s).unwrap();
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -109,8 +109,17 @@ fn checkpoint_names_are_the_tutorials_state_dict() {
     let run = new_run(&root.join("run"), &cfg);
     train(&CpuBackend::new(), &cfg, &run, &dataset, false, &opts(None)).unwrap();
     let ck = Checkpoint::load(&run.last()).unwrap();
-    for name in ["G.main.0.weight", "G.main.1.running_mean", "G.main.12.weight", "C.main.0.weight", "C.main.3.weight",
-        "C.main.3.bias", "C.main.11.weight", "adam.G.main.0.weight.exp_avg", "adam.C.main.9.bias.exp_avg_sq"] {
+    for name in [
+        "G.main.0.weight",
+        "G.main.1.running_mean",
+        "G.main.12.weight",
+        "C.main.0.weight",
+        "C.main.3.weight",
+        "C.main.3.bias",
+        "C.main.11.weight",
+        "adam.G.main.0.weight.exp_avg",
+        "adam.C.main.9.bias.exp_avg_sq",
+    ] {
         assert!(ck.get(name).is_some(), "checkpoint lacks {name}");
     }
     // The critic has no running statistics and no Sigmoid layer (main.12).
@@ -177,7 +186,23 @@ fn bad_input_gives_one_clear_error() {
     assert_fails(&["train", "--data", &s(&good), "--batch-size", "7", "--out", &out("r5")], "--batch-size 7");
 
     // A real (tiny) run, then the errors that need one.
-    let (ok, text) = cxr_gan(&["train", "--data", &s(&good), "--epochs", "1", "--batch-size", "3", "--nz", "8", "--ngf", "4", "--ndf", "4", "--out", &out("run")]);
+    let (ok, text) = cxr_gan(&[
+        "train",
+        "--data",
+        &s(&good),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "3",
+        "--nz",
+        "8",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--out",
+        &out("run"),
+    ]);
     assert!(ok, "{text}");
     assert_fails(&["train", "--data", &s(&good), "--out", &out("run")], "--resume");
     let ck = root.join("run/checkpoints/last.safetensors");
@@ -188,12 +213,46 @@ fn bad_input_gives_one_clear_error() {
     let img = image::open(root.join("gen/00004.png")).unwrap();
     assert_eq!((img.width(), img.height(), img.color()), (64, 64, image::ColorType::Rgb8));
     // A checkpoint from another model or width cannot be resumed into this run.
-    let (ok, text) = cxr_gan(&["train", "--model", "wgan-gp", "--data", &s(&good), "--epochs", "1", "--batch-size", "3", "--nz", "8", "--ngf", "8", "--ndf", "4", "--out", &out("other")]);
+    let (ok, text) = cxr_gan(&[
+        "train",
+        "--model",
+        "wgan-gp",
+        "--data",
+        &s(&good),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "3",
+        "--nz",
+        "8",
+        "--ngf",
+        "8",
+        "--ndf",
+        "4",
+        "--out",
+        &out("other"),
+    ]);
     assert!(ok, "{text}");
     std::fs::copy(root.join("other/checkpoints/last.safetensors"), &ck).unwrap();
     assert_fails(&["train", "--resume", &out("run")], "wgan-gp");
     // Same model, other width.
-    let (ok, text) = cxr_gan(&["train", "--data", &s(&good), "--epochs", "1", "--batch-size", "3", "--nz", "8", "--ngf", "8", "--ndf", "4", "--out", &out("wide")]);
+    let (ok, text) = cxr_gan(&[
+        "train",
+        "--data",
+        &s(&good),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "3",
+        "--nz",
+        "8",
+        "--ngf",
+        "8",
+        "--ndf",
+        "4",
+        "--out",
+        &out("wide"),
+    ]);
     assert!(ok, "{text}");
     std::fs::copy(root.join("wide/checkpoints/last.safetensors"), &ck).unwrap();
     assert_fails(&["train", "--resume", &out("run")], "widths");
@@ -216,7 +275,8 @@ fn generate_maps_like_save_image() {
 /// Two epochs of DCGAN and WGAN-GP on 64 real X-rays at reduced width (skipped without the data).
 #[test]
 fn two_epochs_on_real_xrays() {
-    let dir = std::env::var_os("CXR_GAN_DATA_DIR").map(PathBuf::from)
+    let dir = std::env::var_os("CXR_GAN_DATA_DIR")
+        .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mhh-covid19-299"));
     if !dir.is_dir() {
         println!("skipped: no X-rays at {} (set CXR_GAN_DATA_DIR)", dir.display());
@@ -243,7 +303,8 @@ fn two_epochs_on_real_xrays() {
 /// `--fid-every`: FID of generated images against the training images, per epoch, into metrics_fid.csv.
 #[test]
 fn fid_during_training() {
-    let weights = std::env::var_os("CXR_GAN_FID_WEIGHTS").map(PathBuf::from)
+    let weights = std::env::var_os("CXR_GAN_FID_WEIGHTS")
+        .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/weights/pt_inception_fid.safetensors"));
     if !weights.is_file() {
         println!("skipped: no FID Inception weights at {} (set CXR_GAN_FID_WEIGHTS)", weights.display());

@@ -22,7 +22,13 @@ pub(crate) fn sigmoid(x: f64) -> f64 {
 
 pub fn activation(act: Activation, x: &Array) -> Array {
     let f = |v: f64| match act {
-        Activation::Relu => if v > 0.0 || v.is_nan() { v } else { 0.0 }, // NaN propagates, as torch.relu
+        Activation::Relu => {
+            if v > 0.0 || v.is_nan() {
+                v
+            } else {
+                0.0
+            }
+        } // NaN propagates, as torch.relu
         Activation::LeakyRelu { slope } => {
             if v > 0.0 {
                 v

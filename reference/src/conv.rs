@@ -33,12 +33,7 @@ fn conv2d_out_shape(x: [usize; 4], w: [usize; 4], stride: [usize; 2], padding: [
 /// The conv_transpose2d output shape for input `x` [N, Cin, H, W] and weight `w` [Cin, Cout, kh, kw].
 fn conv_transpose2d_out_shape(x: [usize; 4], w: [usize; 4], stride: [usize; 2], padding: [usize; 2]) -> [usize; 4] {
     assert_eq!(x[1], w[0], "conv_transpose2d: input has {} channels, weight expects {}", x[1], w[0]);
-    [
-        x[0],
-        w[1],
-        conv_transpose_out_len(x[2], w[2], stride[0], padding[0]),
-        conv_transpose_out_len(x[3], w[3], stride[1], padding[1]),
-    ]
+    [x[0], w[1], conv_transpose_out_len(x[2], w[2], stride[0], padding[0]), conv_transpose_out_len(x[3], w[3], stride[1], padding[1])]
 }
 
 /// Visit every multiply-accumulate of conv2d as `f(xi, wi, yi)`, the flat indices into x [N, C, H, W],

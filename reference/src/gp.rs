@@ -164,7 +164,11 @@ pub fn gradient_penalty_head(g: &Array, lambda: f64) -> (f64, Vec<f64>, Array) {
     let v = (0..g.len())
         .map(|i| {
             let k = grad_norm[i / per];
-            if k == 0.0 { 0.0 } else { 2.0 * lambda * (k - 1.0) * g.data[i] / k / n_ as f64 }
+            if k == 0.0 {
+                0.0
+            } else {
+                2.0 * lambda * (k - 1.0) * g.data[i] / k / n_ as f64
+            }
         })
         .collect();
     (gp, grad_norm, Array::new(&g.shape, v))
@@ -185,10 +189,8 @@ pub fn gradient_penalty(c: &Critic, real: &Array, fake: &Array, alpha: &[f64], l
     let [n_, ch, h_, w_] = real.dims4();
     assert_eq!(alpha.len(), n_, "gradient_penalty: one alpha per sample");
     let per = ch * h_ * w_;
-    let x_hat = Array::new(
-        &real.shape,
-        (0..real.len()).map(|i| alpha[i / per] * real.data[i] + (1.0 - alpha[i / per]) * fake.data[i]).collect(),
-    );
+    let x_hat =
+        Array::new(&real.shape, (0..real.len()).map(|i| alpha[i / per] * real.data[i] + (1.0 - alpha[i / per]) * fake.data[i]).collect());
 
     // g = ∇x̂ Σ_n C(x̂)_n; samples do not interact (instance norm), so block n is ∇C_n.
     let (_, g) = critic_backward(c, &x_hat, &vec![1.0; n_]);
@@ -235,10 +237,7 @@ pub fn gradient_penalty(c: &Critic, real: &Array, fake: &Array, alpha: &[f64], l
         // z = conv(a, w) and ż = conv(ȧ, w): w is shared, so it collects from both.
         let (s, p) = conv_geometry(l);
         let w_shape = c.conv_w[l].dims4();
-        grads.conv_w[l] = add(
-            &conv2d_bwd_weight(&t.a[l], &bar, w_shape, s, p),
-            &conv2d_bwd_weight(&a_dot[l], &dot_bar, w_shape, s, p),
-        );
+        grads.conv_w[l] = add(&conv2d_bwd_weight(&t.a[l], &bar, w_shape, s, p), &conv2d_bwd_weight(&a_dot[l], &dot_bar, w_shape, s, p));
         bar = conv2d_bwd_data(&bar, &c.conv_w[l], t.a[l].dims4(), s, p);
         dot_bar = conv2d_bwd_data(&dot_bar, &c.conv_w[l], t.a[l].dims4(), s, p);
     }

@@ -38,5 +38,9 @@ pub fn bce_logits(logits: &Array, target: &Array) -> (f64, Array) {
 
 /// torch.clamp(log, min=-100): like `max`, but NaN stays NaN (a diverged model must show a NaN loss).
 fn clamp_log(v: f64) -> f64 {
-    if v < -100.0 { -100.0 } else { v }
+    if v < -100.0 {
+        -100.0
+    } else {
+        v
+    }
 }

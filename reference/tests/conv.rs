@@ -139,7 +139,12 @@ fn conv_transpose2d_matches_conv2d_adjoint() {
         assert_eq!(dx.shape, x.shape);
         check(&format!("conv_transpose2d_bwd_data = conv2d {tag}"), &dx.data, &conv2d(&dy, &w, s, p).data, 1e-14);
         let dw = conv_transpose2d_bwd_weight(&x, &dy, ws, s, p);
-        check(&format!("conv_transpose2d_bwd_weight = conv2d_bwd_weight {tag}"), &dw.data, &conv2d_bwd_weight(&dy, &x, ws, s, p).data, 1e-14);
+        check(
+            &format!("conv_transpose2d_bwd_weight = conv2d_bwd_weight {tag}"),
+            &dw.data,
+            &conv2d_bwd_weight(&dy, &x, ws, s, p).data,
+            1e-14,
+        );
     }
 }
 

@@ -201,7 +201,12 @@ fn instance_norm_jvp_bwd_by_finite_differences() {
             let (xv, xdv) = (&x.data, &x_dot.data);
             let tag = format!("{shape:?} eps {eps}");
             check(&format!("instance_norm2d_jvp_bwd x_bar {tag}"), &r.x_bar.data, &fd_grad(xv, |v| loss(v, xdv, &gamma, &beta)), FD_TOL);
-            check(&format!("instance_norm2d_jvp_bwd x_dot_bar {tag}"), &r.x_dot_bar.data, &fd_grad(xdv, |v| loss(xv, v, &gamma, &beta)), FD_TOL);
+            check(
+                &format!("instance_norm2d_jvp_bwd x_dot_bar {tag}"),
+                &r.x_dot_bar.data,
+                &fd_grad(xdv, |v| loss(xv, v, &gamma, &beta)),
+                FD_TOL,
+            );
             check(&format!("instance_norm2d_jvp_bwd dgamma {tag}"), &r.dgamma, &fd_grad(&gamma, |v| loss(xv, xdv, v, &beta)), FD_TOL);
             check(&format!("instance_norm2d_jvp_bwd dbeta {tag}"), &r.dbeta, &fd_grad(&beta, |v| loss(xv, xdv, &gamma, v)), FD_TOL);
         }

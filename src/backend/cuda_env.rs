@@ -131,25 +131,15 @@ pub fn nvrtc_fits_driver(nvrtc: CudaVersion, driver: CudaVersion) -> Result<(), 
 /// when the NVRTC's list of targets `archs` lacks it (CubeCL does not fall back to an older target).
 pub fn ptx_target(cc: (u32, u32), nvrtc: CudaVersion, archs: &[u32]) -> Result<PtxTarget, String> {
     let arch = cc.0 * 10 + cc.1;
-    let name = if arch >= 90 {
-        format!("sm_{arch}a")
-    } else {
-        format!("sm_{arch}")
-    };
+    let name = if arch >= 90 { format!("sm_{arch}a") } else { format!("sm_{arch}") };
     if archs.is_empty() {
-        return Err(format!(
-            "NVRTC {nvrtc} does not list its targets (older than 11.2): use NVRTC 12 or newer"
-        ));
+        return Err(format!("NVRTC {nvrtc} does not list its targets (older than 11.2): use NVRTC 12 or newer"));
     }
     if archs.contains(&arch) {
         return Ok(PtxTarget { arch, name });
     }
     let (lo, hi) = (archs.iter().min().unwrap(), archs.iter().max().unwrap());
-    let why = if arch > *hi {
-        "too new for it"
-    } else {
-        "no longer supported by it"
-    };
+    let why = if arch > *hi { "too new for it" } else { "no longer supported by it" };
     Err(format!(
         "the device (compute capability {}.{}) needs {name}, which NVRTC {nvrtc} cannot compile for ({why}; it targets sm_{lo}…sm_{hi})",
         cc.0, cc.1
@@ -159,11 +149,7 @@ pub fn ptx_target(cc: (u32, u32), nvrtc: CudaVersion, archs: &[u32]) -> Result<P
 /// `#define CUDART_VERSION 12090` in cuda_runtime_api.h → 12.9.
 pub fn parse_cudart_version(header: &str) -> Option<CudaVersion> {
     header.lines().find_map(|l| {
-        let rest = l
-            .trim()
-            .strip_prefix("#define")?
-            .trim_start()
-            .strip_prefix("CUDART_VERSION")?;
+        let rest = l.trim().strip_prefix("#define")?.trim_start().strip_prefix("CUDART_VERSION")?;
         CudaVersion::from_encoded(rest.trim().parse().ok()?)
     })
 }
@@ -171,10 +157,7 @@ pub fn parse_cudart_version(header: &str) -> Option<CudaVersion> {
 /// Whether a file name is an NVRTC library (`libnvrtc.so`, `libnvrtc.so.12`, torch's `libnvrtc-1a2b3c.so.12`),
 /// not its builtins nor the `.alt` variant.
 pub fn is_nvrtc_file(name: &str) -> bool {
-    name.starts_with("libnvrtc")
-        && name.contains(".so")
-        && !name.contains("builtins")
-        && !name.contains(".alt.")
+    name.starts_with("libnvrtc") && name.contains(".so") && !name.contains("builtins") && !name.contains(".alt.")
 }
 
 // ====================================================================== probing
@@ -215,11 +198,7 @@ impl CudaEnv {
             Err(_) => Err("no usable NVRTC".into()),
         };
         let headers = probe_headers(nvrtc.as_ref().ok());
-        let device_cc = devices
-            .as_ref()
-            .ok()
-            .and_then(|d| d.first())
-            .map(|d| d.capability);
+        let device_cc = devices.as_ref().ok().and_then(|d| d.first()).map(|d| d.capability);
         let target = match (&nvrtc, device_cc) {
             (Ok(n), Some(cc)) => ptx_target(cc, n.version, &n.archs),
             (Err(_), Some(_)) => Err("unknown (no usable NVRTC)".into()),
@@ -228,9 +207,7 @@ impl CudaEnv {
         // Without a device, compile for sm_80 (the oldest data-centre target both NVRTC 12 and 13 have).
         let compile_target: Result<String, String> = match (&target, &nvrtc) {
             (Ok(t), _) => Ok(t.name.clone()),
-            (Err(_), Ok(n)) if device_cc.is_none() => {
-                ptx_target((8, 0), n.version, &n.archs).map(|t| t.name)
-            }
+            (Err(_), Ok(n)) if device_cc.is_none() => ptx_target((8, 0), n.version, &n.archs).map(|t| t.name),
             (Err(e), _) => Err(e.clone()),
         };
         let compiled = match (&nvrtc, &headers, compile_target) {
@@ -254,40 +231,24 @@ impl CudaEnv {
 
     /// The first reason CubeCL's CUDA runtime cannot work here (after [`CudaEnv::prepare`]), in one line.
     pub fn ready(&self) -> Result<(), String> {
-        self.driver
-            .as_ref()
-            .map_err(|e| format!("no CUDA driver: {e}"))?;
+        self.driver.as_ref().map_err(|e| format!("no CUDA driver: {e}"))?;
         match &self.devices {
             Ok(d) if d.is_empty() => return Err("the CUDA driver reports no device".into()),
             Ok(_) => {}
             Err(e) => return Err(format!("no CUDA device: {e}")),
         }
-        self.nvrtc
-            .as_ref()
-            .map_err(|e| format!("no usable NVRTC: {e}"))?;
-        self.nvrtc_cudarc_after_prepare
-            .as_ref()
-            .map_err(|e| format!("CubeCL cannot load the NVRTC to use: {e}"))?;
-        self.headers
-            .as_ref()
-            .map_err(|e| format!("no CUDA headers: {e}"))?;
-        self.ptx_target
-            .as_ref()
-            .map_err(|e| format!("no PTX target: {e}"))?;
-        self.test_compile
-            .as_ref()
-            .map_err(|e| format!("NVRTC cannot compile a test kernel: {}", first_line(e)))?;
+        self.nvrtc.as_ref().map_err(|e| format!("no usable NVRTC: {e}"))?;
+        self.nvrtc_cudarc_after_prepare.as_ref().map_err(|e| format!("CubeCL cannot load the NVRTC to use: {e}"))?;
+        self.headers.as_ref().map_err(|e| format!("no CUDA headers: {e}"))?;
+        self.ptx_target.as_ref().map_err(|e| format!("no PTX target: {e}"))?;
+        self.test_compile.as_ref().map_err(|e| format!("NVRTC cannot compile a test kernel: {}", first_line(e)))?;
         Ok(())
     }
 
     /// The `CUDA_PATH` to set before creating a CubeCL CUDA client, where cubecl-cuda would not find usable
     /// headers by itself (it would panic, or NVRTC would fail on `#include <cuda_runtime.h>`).
     pub fn cuda_path_to_set(&self) -> Option<&Path> {
-        self.headers
-            .as_ref()
-            .ok()
-            .filter(|h| !h.cubecl_finds_them)
-            .map(|h| h.cuda_path.as_path())
+        self.headers.as_ref().ok().filter(|h| !h.cubecl_finds_them).map(|h| h.cuda_path.as_path())
     }
 
     /// Makes this process use what the probe chose, before a CubeCL CUDA client is created: sets CUDA_PATH
@@ -324,10 +285,7 @@ fn cudarc_loads(path: &Path) -> Result<(), String> {
     }
 }
 
-fn guarded<T>(
-    what: &str,
-    f: impl FnOnce() -> Result<T, String> + std::panic::UnwindSafe,
-) -> Result<T, String> {
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String> + std::panic::UnwindSafe) -> Result<T, String> {
     catch_unwind(f).unwrap_or_else(|_| Err(format!("{what} panicked")))
 }
 
@@ -350,13 +308,9 @@ fn probe_driver() -> Result<DriverInfo, String> {
     // no cuInit.
     let st = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
     if st != cudarc::driver::sys::CUresult::CUDA_SUCCESS {
-        return Err(format!(
-            "{}: cuDriverGetVersion failed ({st:?})",
-            path.display()
-        ));
+        return Err(format!("{}: cuDriverGetVersion failed ({st:?})", path.display()));
     }
-    let version = CudaVersion::from_encoded(v as i64)
-        .ok_or_else(|| format!("{}: cuDriverGetVersion gave {v}", path.display()))?;
+    let version = CudaVersion::from_encoded(v as i64).ok_or_else(|| format!("{}: cuDriverGetVersion gave {v}", path.display()))?;
     Ok(DriverInfo { path, version })
 }
 
@@ -372,19 +326,12 @@ fn probe_devices() -> Result<Vec<GpuDevice>, String> {
             // SAFETY: `d` is a valid device handle; attributes and memory are read-only queries.
             let (major, minor, mem) = unsafe {
                 (
-                    device::get_attribute(d, A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
-                        .unwrap_or(0),
-                    device::get_attribute(d, A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
-                        .unwrap_or(0),
+                    device::get_attribute(d, A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR).unwrap_or(0),
+                    device::get_attribute(d, A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR).unwrap_or(0),
                     device::total_mem(d).unwrap_or(0),
                 )
             };
-            Ok(GpuDevice {
-                index: i as usize,
-                name,
-                capability: (major as u32, minor as u32),
-                memory_bytes: mem,
-            })
+            Ok(GpuDevice { index: i as usize, name, capability: (major as u32, minor as u32), memory_bytes: mem })
         })
         .collect()
 }
@@ -407,9 +354,7 @@ fn found_of(n: &Nvrtc, path: &Path) -> NvrtcFound {
 /// cudarc's file first (if any), then every NVRTC in LD_LIBRARY_PATH, the usual CUDA folders, and pip's
 /// nvidia / torch packages.
 fn nvrtc_files(cudarc_file: Option<&Path>) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
-        .map(|v| std::env::split_paths(&v).collect())
-        .unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
     for d in [
         "/usr/local/cuda/lib64",
         "/usr/local/cuda/targets/x86_64-linux/lib",
@@ -422,12 +367,7 @@ fn nvrtc_files(cudarc_file: Option<&Path>) -> Vec<PathBuf> {
         dirs.push(d.into());
     }
     for sp in python_package_dirs() {
-        for sub in [
-            "nvidia/cuda_nvrtc/lib",
-            "nvidia/cu13/lib",
-            "nvidia/cu12/lib",
-            "torch/lib",
-        ] {
+        for sub in ["nvidia/cuda_nvrtc/lib", "nvidia/cu13/lib", "nvidia/cu12/lib", "torch/lib"] {
             dirs.push(sp.join(sub));
         }
     }
@@ -436,15 +376,8 @@ fn nvrtc_files(cudarc_file: Option<&Path>) -> Vec<PathBuf> {
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
         };
-        let mut here: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(is_nvrtc_file)
-            })
-            .collect();
+        let mut here: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_nvrtc_file)).collect();
         here.sort();
         files.extend(here);
     }
@@ -455,10 +388,7 @@ fn nvrtc_files(cudarc_file: Option<&Path>) -> Vec<PathBuf> {
 fn python_package_dirs() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(o) = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys; print('\\n'.join(p for p in sys.path if p))",
-        ])
+        .args(["-c", "import sys; print('\\n'.join(p for p in sys.path if p))"])
         .stderr(std::process::Stdio::null())
         .output()
     {
@@ -473,11 +403,7 @@ fn python_package_dirs() -> Vec<PathBuf> {
     for var in ["HOME", "VIRTUAL_ENV", "CONDA_PREFIX"] {
         if let Some(v) = std::env::var_os(var) {
             let base = PathBuf::from(v);
-            roots.push(if var == "HOME" {
-                base.join(".local/lib")
-            } else {
-                base.join("lib")
-            });
+            roots.push(if var == "HOME" { base.join(".local/lib") } else { base.join("lib") });
         }
     }
     for r in roots {
@@ -525,25 +451,15 @@ fn choose_nvrtc(
     }
     let loadable_name = |n: &NvrtcFound| {
         let name = n.path.file_name().and_then(|s| s.to_str()).unwrap_or("");
-        cudarc::get_lib_name_candidates("nvrtc")
-            .iter()
-            .any(|c| c == name)
+        cudarc::get_lib_name_candidates("nvrtc").iter().any(|c| c == name)
     };
-    let best = usable
-        .iter()
-        .filter(|n| fits(n))
-        .max_by_key(|n| (loadable_name(n), n.version));
+    let best = usable.iter().filter(|n| fits(n)).max_by_key(|n| (loadable_name(n), n.version));
     match best {
         Some(n) => Ok((*n).clone()),
         None => {
             let newest = usable.iter().max_by_key(|n| n.version).unwrap();
             let d = driver.expect("fits() only refuses with a driver version");
-            Err(format!(
-                "{} ({}): {}",
-                newest.path.display(),
-                newest.version,
-                nvrtc_fits_driver(newest.version, d).unwrap_err()
-            ))
+            Err(format!("{} ({}): {}", newest.path.display(), newest.version, nvrtc_fits_driver(newest.version, d).unwrap_err()))
         }
     }
 }
@@ -559,12 +475,7 @@ fn probe_headers(nvrtc: Option<&NvrtcFound>) -> Result<CudaHeaders, String> {
     let has_headers = |root: &Path| root.join("include").join("cuda_runtime.h").is_file();
     let headers = |root: &Path, cubecl_finds_them: bool| {
         let include = root.join("include");
-        CudaHeaders {
-            cuda_path: root.to_path_buf(),
-            version: header_version(&include),
-            include,
-            cubecl_finds_them,
-        }
+        CudaHeaders { cuda_path: root.to_path_buf(), version: header_version(&include), include, cubecl_finds_them }
     };
     if let Some(r) = cubecl_root.as_deref().filter(|r| has_headers(r)) {
         return Ok(headers(r, true));
@@ -594,28 +505,20 @@ fn probe_headers(nvrtc: Option<&NvrtcFound>) -> Result<CudaHeaders, String> {
         }
     }
     if let Ok(rd) = std::fs::read_dir("/usr/local") {
-        let mut versioned: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.to_string_lossy().contains("/cuda-"))
-            .collect();
+        let mut versioned: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("/cuda-")).collect();
         versioned.sort();
         roots.extend(versioned.into_iter().rev());
     }
-    let found: Vec<CudaHeaders> = roots
-        .iter()
-        .filter(|r| has_headers(r))
-        .map(|r| headers(r, false))
-        .collect();
-    let same_major = found
-        .iter()
-        .find(|h| nvrtc.is_some_and(|n| h.version.is_some_and(|v| v.major == n.major)));
+    let found: Vec<CudaHeaders> = roots.iter().filter(|r| has_headers(r)).map(|r| headers(r, false)).collect();
+    let same_major = found.iter().find(|h| nvrtc.is_some_and(|n| h.version.is_some_and(|v| v.major == n.major)));
     if let Some(h) = same_major.or(found.first()) {
         return Ok(h.clone());
     }
     let cubecl = match cubecl_root {
         Some(r) => format!("cubecl-cuda would use {} but it has no include/cuda_runtime.h", r.display()),
-        None => "cubecl-cuda would panic (\"CUDA installation not found\": no CUDA_PATH, /usr/local/cuda, /opt/cuda or /usr/bin/nvcc)".into(),
+        None => {
+            "cubecl-cuda would panic (\"CUDA installation not found\": no CUDA_PATH, /usr/local/cuda, /opt/cuda or /usr/bin/nvcc)".into()
+        }
     };
     Err(format!(
         "{cubecl}, and no cuda_runtime.h was found elsewhere (pip's nvidia-cuda-runtime packages, nvcc's folder); \
@@ -637,20 +540,10 @@ extern "C" __global__ void __launch_bounds__(256) cxr_gan_probe(float* out, unsi
 }
 "#;
     let n = Nvrtc::open(nvrtc)?;
-    let opts = vec![
-        format!("--gpu-architecture={target}"),
-        format!("--include-path={}", include.display()),
-        "-lineinfo".into(),
-    ];
+    let opts = vec![format!("--gpu-architecture={target}"), format!("--include-path={}", include.display()), "-lineinfo".into()];
     let ptx = n.compile_ptx(SOURCE, &opts)?;
-    let isa = ptx
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(".version "))
-        .unwrap_or("?")
-        .to_string();
-    Ok(format!(
-        "ok (a kernel including cuda_runtime.h, for {target}: PTX ISA {isa})"
-    ))
+    let isa = ptx.lines().find_map(|l| l.trim().strip_prefix(".version ")).unwrap_or("?").to_string();
+    Ok(format!("ok (a kernel including cuda_runtime.h, for {target}: PTX ISA {isa})"))
 }
 
 // ====================================================================== the report
@@ -669,29 +562,14 @@ fn describe_nvrtc(n: &NvrtcFound) -> String {
     };
     let builtins = match &n.builtins {
         Some(_) => String::new(),
-        None => format!(
-            "; no {} beside it: NVRTC finds it only through LD_LIBRARY_PATH",
-            builtins_name(n.version.major, n.version.minor)
-        ),
+        None => format!("; no {} beside it: NVRTC finds it only through LD_LIBRARY_PATH", builtins_name(n.version.major, n.version.minor)),
     };
-    format!(
-        "{}: NVRTC {} ({targets}{builtins})",
-        n.path.display(),
-        n.version
-    )
+    format!("{}: NVRTC {} ({targets}{builtins})", n.path.display(), n.version)
 }
 
 impl fmt::Display for CudaEnv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "CUDA driver:  {}",
-            or_reason(&self.driver, |d| format!(
-                "{}: CUDA {}",
-                d.path.display(),
-                d.version
-            ))
-        )?;
+        writeln!(f, "CUDA driver:  {}", or_reason(&self.driver, |d| format!("{}: CUDA {}", d.path.display(), d.version)))?;
         match &self.devices {
             Ok(ds) if ds.is_empty() => writeln!(f, "CUDA devices: none")?,
             Ok(ds) => {
@@ -706,11 +584,7 @@ impl fmt::Display for CudaEnv {
             }
             Err(e) => writeln!(f, "CUDA devices: {e}")?,
         }
-        writeln!(
-            f,
-            "NVRTC:        {}",
-            or_reason(&self.nvrtc, describe_nvrtc)
-        )?;
+        writeln!(f, "NVRTC:        {}", or_reason(&self.nvrtc, describe_nvrtc))?;
         let cudarc = match (&self.nvrtc_cudarc_loads, &self.nvrtc) {
             (None, _) => "none of its library names opens (libnvrtc.so, libnvrtc.so.12, .11, …; never .so.13)".into(),
             (Some(p), Ok(n)) if same_file(p, &n.path) => format!("{} (the one above)", p.display()),
@@ -728,10 +602,7 @@ impl fmt::Display for CudaEnv {
             }
         }
         let headers = or_reason(&self.headers, |h| {
-            let v = h
-                .version
-                .map(|v| format!("CUDA {v}"))
-                .unwrap_or_else(|| "version unknown".into());
+            let v = h.version.map(|v| format!("CUDA {v}")).unwrap_or_else(|| "version unknown".into());
             let how = if h.cubecl_finds_them {
                 "cubecl-cuda finds them".to_string()
             } else {
@@ -741,27 +612,12 @@ impl fmt::Display for CudaEnv {
         });
         writeln!(f, "CUDA headers: {headers}")?;
         let target = or_reason(&self.ptx_target, |t| {
-            let nv = self
-                .nvrtc
-                .as_ref()
-                .map(|n| format!(", NVRTC {} compiles for it", n.version))
-                .unwrap_or_default();
-            let drv = self
-                .driver
-                .as_ref()
-                .map(|d| format!(", the driver's CUDA {} loads its PTX", d.version))
-                .unwrap_or_default();
+            let nv = self.nvrtc.as_ref().map(|n| format!(", NVRTC {} compiles for it", n.version)).unwrap_or_default();
+            let drv = self.driver.as_ref().map(|d| format!(", the driver's CUDA {} loads its PTX", d.version)).unwrap_or_default();
             format!("{}{nv}{drv}", t.name)
         });
         writeln!(f, "PTX target:   {target}")?;
-        writeln!(
-            f,
-            "Test compile: {}",
-            or_reason(&self.test_compile, |s| s.clone())
-                .lines()
-                .next()
-                .unwrap_or("")
-        )?;
+        writeln!(f, "Test compile: {}", or_reason(&self.test_compile, |s| s.clone()).lines().next().unwrap_or(""))?;
         match self.ready() {
             Ok(()) => write!(f, "CUDA:         ready"),
             Err(e) => write!(f, "CUDA:         not ready: {e}"),
@@ -779,9 +635,7 @@ mod tests {
 
     /// nvrtcGetSupportedArchs of NVRTC 12.9 and 13.0 (as printed by the PyPI wheels' libraries; the CUDA
     /// 13.0 release notes: Maxwell, Pascal and Volta dropped, sm_101 renamed sm_110).
-    const ARCHS_12_9: &[u32] = &[
-        50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90, 100, 101, 103, 120, 121,
-    ];
+    const ARCHS_12_9: &[u32] = &[50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90, 100, 101, 103, 120, 121];
     const ARCHS_13_0: &[u32] = &[75, 80, 86, 87, 88, 89, 90, 100, 103, 110, 120, 121];
     /// CUDA 12.4 stopped at Hopper (Blackwell's sm_100 came with 12.8).
     const ARCHS_12_4: &[u32] = &[50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90];
@@ -800,14 +654,8 @@ mod tests {
     fn cudart_version_from_header() {
         let h = "#ifndef __CUDA_RUNTIME_API_H__\n#define __CUDA_RUNTIME_API_H__\n#define CUDART_VERSION  12090\n";
         assert_eq!(parse_cudart_version(h), Some(v(12, 9)));
-        assert_eq!(
-            parse_cudart_version("#define CUDART_VERSION 13000"),
-            Some(v(13, 0))
-        );
-        assert_eq!(
-            parse_cudart_version("#define CUDART_VERSION_MAJOR 13"),
-            None
-        );
+        assert_eq!(parse_cudart_version("#define CUDART_VERSION 13000"), Some(v(13, 0)));
+        assert_eq!(parse_cudart_version("#define CUDART_VERSION_MAJOR 13"), None);
         assert_eq!(parse_cudart_version("nothing here"), None);
     }
 
@@ -818,10 +666,7 @@ mod tests {
         assert!(nvrtc_fits_driver(v(12, 9), v(13, 0)).is_ok());
         // Driver 570 (CUDA 12.8) cannot JIT PTX ISA 8.8 from NVRTC 12.9, nor 13.0's.
         let e = nvrtc_fits_driver(v(12, 9), v(12, 8)).unwrap_err();
-        assert!(
-            e.contains("NVRTC 12.9") && e.contains("CUDA 12.8") && e.contains("cuModuleLoadData"),
-            "{e}"
-        );
+        assert!(e.contains("NVRTC 12.9") && e.contains("CUDA 12.8") && e.contains("cuModuleLoadData"), "{e}");
         assert!(nvrtc_fits_driver(v(13, 0), v(12, 8)).is_err());
         assert!(nvrtc_fits_driver(v(13, 1), v(13, 0)).is_err());
     }
@@ -829,100 +674,44 @@ mod tests {
     #[test]
     fn ptx_target_is_the_devices_own() {
         // H100 / H200: compute capability 9.0 → CubeCL's sm_90a; A100: 8.0 → sm_80; RTX 4090: 8.9 → sm_89.
-        assert_eq!(
-            ptx_target((9, 0), v(12, 9), ARCHS_12_9).unwrap(),
-            PtxTarget {
-                arch: 90,
-                name: "sm_90a".into()
-            }
-        );
-        assert_eq!(
-            ptx_target((9, 0), v(13, 0), ARCHS_13_0).unwrap().name,
-            "sm_90a"
-        );
-        assert_eq!(
-            ptx_target((8, 0), v(12, 9), ARCHS_12_9).unwrap().name,
-            "sm_80"
-        );
-        assert_eq!(
-            ptx_target((8, 9), v(12, 9), ARCHS_12_9).unwrap().name,
-            "sm_89"
-        );
+        assert_eq!(ptx_target((9, 0), v(12, 9), ARCHS_12_9).unwrap(), PtxTarget { arch: 90, name: "sm_90a".into() });
+        assert_eq!(ptx_target((9, 0), v(13, 0), ARCHS_13_0).unwrap().name, "sm_90a");
+        assert_eq!(ptx_target((8, 0), v(12, 9), ARCHS_12_9).unwrap().name, "sm_80");
+        assert_eq!(ptx_target((8, 9), v(12, 9), ARCHS_12_9).unwrap().name, "sm_89");
         // B200 (10.0) with NVRTC 12.4: too new for it.
         let e = ptx_target((10, 0), v(12, 4), ARCHS_12_4).unwrap_err();
-        assert!(
-            e.contains("sm_100a")
-                && e.contains("NVRTC 12.4")
-                && e.contains("too new")
-                && e.contains("sm_90"),
-            "{e}"
-        );
+        assert!(e.contains("sm_100a") && e.contains("NVRTC 12.4") && e.contains("too new") && e.contains("sm_90"), "{e}");
         // V100 (7.0) with NVRTC 13.0: dropped.
         let e = ptx_target((7, 0), v(13, 0), ARCHS_13_0).unwrap_err();
-        assert!(
-            e.contains("sm_70") && e.contains("no longer supported"),
-            "{e}"
-        );
+        assert!(e.contains("sm_70") && e.contains("no longer supported"), "{e}");
         assert!(ptx_target((9, 0), v(11, 1), &[]).is_err());
     }
 
     #[test]
     fn nvrtc_file_names() {
-        for yes in [
-            "libnvrtc.so",
-            "libnvrtc.so.12",
-            "libnvrtc.so.13",
-            "libnvrtc.so.12.9.86",
-            "libnvrtc-672ee683.so.11.2",
-        ] {
+        for yes in ["libnvrtc.so", "libnvrtc.so.12", "libnvrtc.so.13", "libnvrtc.so.12.9.86", "libnvrtc-672ee683.so.11.2"] {
             assert!(is_nvrtc_file(yes), "{yes}");
         }
-        for no in [
-            "libnvrtc-builtins.so.12.9",
-            "libnvrtc.alt.so.12",
-            "libnvrtc_static.a",
-            "libcudart.so.12",
-        ] {
+        for no in ["libnvrtc-builtins.so.12.9", "libnvrtc.alt.so.12", "libnvrtc_static.a", "libcudart.so.12"] {
             assert!(!is_nvrtc_file(no), "{no}");
         }
     }
 
     fn found(path: &str, version: CudaVersion) -> Result<NvrtcFound, (PathBuf, String)> {
-        Ok(NvrtcFound {
-            path: path.into(),
-            version,
-            archs: ARCHS_13_0.to_vec(),
-            builtins: None,
-        })
+        Ok(NvrtcFound { path: path.into(), version, archs: ARCHS_13_0.to_vec(), builtins: None })
     }
 
     #[test]
     fn choosing_an_nvrtc() {
-        let both = [
-            found("/x/libnvrtc.so.13", v(13, 0)),
-            found("/y/libnvrtc.so.12", v(12, 9)),
-        ];
+        let both = [found("/x/libnvrtc.so.13", v(13, 0)), found("/y/libnvrtc.so.12", v(12, 9))];
         // Driver 13.0: both fit; prefer the one cudarc can open by name (.so.12), though older.
-        assert_eq!(
-            choose_nvrtc(&both, None, Some(v(13, 0))).unwrap().version,
-            v(12, 9)
-        );
+        assert_eq!(choose_nvrtc(&both, None, Some(v(13, 0))).unwrap().version, v(12, 9));
         // Driver 12.8: neither fits; the reason names the newest and the rule.
         let e = choose_nvrtc(&both, None, Some(v(12, 8))).unwrap_err();
-        assert!(
-            e.contains("/x/libnvrtc.so.13") && e.contains("newer than the driver"),
-            "{e}"
-        );
+        assert!(e.contains("/x/libnvrtc.so.13") && e.contains("newer than the driver"), "{e}");
         // Only a .so.13: chosen (prepare() then says how to make cudarc load it).
-        assert_eq!(
-            choose_nvrtc(&both[..1], None, Some(v(13, 0)))
-                .unwrap()
-                .version,
-            v(13, 0)
-        );
+        assert_eq!(choose_nvrtc(&both[..1], None, Some(v(13, 0))).unwrap().version, v(13, 0));
         // Nothing found.
-        assert!(choose_nvrtc(&[], None, None)
-            .unwrap_err()
-            .contains("no NVRTC library"));
+        assert!(choose_nvrtc(&[], None, None).unwrap_err().contains("no NVRTC library"));
     }
 }

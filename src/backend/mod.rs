@@ -170,7 +170,13 @@ pub trait Backend: Send + Sync {
         self.conv2d(dy, w, p)
     }
     /// dw of conv_transpose2d: conv2d's backward-weight with the roles of input and output swapped.
-    fn conv_transpose2d_bwd_weight(&self, x: &Self::Tensor, dy: &Self::Tensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<Self::Tensor> {
+    fn conv_transpose2d_bwd_weight(
+        &self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        w_shape: [usize; 4],
+        p: Conv2dParams,
+    ) -> Result<Self::Tensor> {
         self.conv2d_bwd_weight(dy, x, w_shape, p)
     }
 
@@ -179,34 +185,66 @@ pub trait Backend: Send + Sync {
     /// PyTorch: r ← (1 − momentum)·r + momentum·stat, with the unbiased variance for `running_var`.
     #[allow(clippy::too_many_arguments)]
     fn batch_norm2d_train(
-        &self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor,
-        running_mean: &mut Self::Tensor, running_var: &mut Self::Tensor, eps: f32, momentum: f32,
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        running_mean: &mut Self::Tensor,
+        running_var: &mut Self::Tensor,
+        eps: f32,
+        momentum: f32,
     ) -> Result<(Self::Tensor, NormStats<Self::Tensor>)>;
     /// Eval-mode batch norm with the running statistics.
     fn batch_norm2d_eval(
-        &self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor,
-        running_mean: &Self::Tensor, running_var: &Self::Tensor, eps: f32,
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        running_mean: &Self::Tensor,
+        running_var: &Self::Tensor,
+        eps: f32,
     ) -> Result<Self::Tensor>;
     fn batch_norm2d_bwd(
-        &self, dy: &Self::Tensor, x: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
+        &self,
+        dy: &Self::Tensor,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        stats: &NormStats<Self::Tensor>,
     ) -> Result<NormGrads<Self::Tensor>>;
 
     /// Instance norm with affine gamma/beta, statistics over (H, W) per sample and channel.
     fn instance_norm2d(
-        &self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor, eps: f32,
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        eps: f32,
     ) -> Result<(Self::Tensor, NormStats<Self::Tensor>)>;
     fn instance_norm2d_bwd(
-        &self, dy: &Self::Tensor, x: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
+        &self,
+        dy: &Self::Tensor,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        stats: &NormStats<Self::Tensor>,
     ) -> Result<NormGrads<Self::Tensor>>;
     /// Forward-mode derivative: ẏ = ∂IN(x)/∂x · ẋ (gamma and beta held constant).
     fn instance_norm2d_jvp(
-        &self, x: &Self::Tensor, x_dot: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
+        &self,
+        x: &Self::Tensor,
+        x_dot: &Self::Tensor,
+        gamma: &Self::Tensor,
+        stats: &NormStats<Self::Tensor>,
     ) -> Result<Self::Tensor>;
     /// Reverse pass through (y, ẏ) = (IN(x), ∂IN(x)·ẋ) given cotangents ȳ and ẏ̄.
     #[allow(clippy::too_many_arguments)]
     fn instance_norm2d_jvp_bwd(
-        &self, x: &Self::Tensor, x_dot: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
-        y_bar: &Self::Tensor, y_dot_bar: &Self::Tensor,
+        &self,
+        x: &Self::Tensor,
+        x_dot: &Self::Tensor,
+        gamma: &Self::Tensor,
+        stats: &NormStats<Self::Tensor>,
+        y_bar: &Self::Tensor,
+        y_dot_bar: &Self::Tensor,
     ) -> Result<InstanceNormJvpGrads<Self::Tensor>>;
 
     // ------------------------------------------------------------------ activations
@@ -226,8 +264,13 @@ pub trait Backend: Send + Sync {
     // ------------------------------------------------------------------ optimizer
     /// One torch.optim.Adam step (`step` is 1-based, the step being taken), fused, in place.
     fn adam_step(
-        &self, param: &mut Self::Tensor, grad: &Self::Tensor, exp_avg: &mut Self::Tensor,
-        exp_avg_sq: &mut Self::Tensor, cfg: &AdamConfig, step: u64,
+        &self,
+        param: &mut Self::Tensor,
+        grad: &Self::Tensor,
+        exp_avg: &mut Self::Tensor,
+        exp_avg_sq: &mut Self::Tensor,
+        cfg: &AdamConfig,
+        step: u64,
     ) -> Result<()>;
 
     // ------------------------------------------------------------------ FID's InceptionV3 (forward only)

@@ -20,14 +20,7 @@ pub struct Nvrtc {
 }
 
 struct Fns {
-    create: unsafe extern "C" fn(
-        *mut Program,
-        *const c_char,
-        *const c_char,
-        c_int,
-        *const *const c_char,
-        *const *const c_char,
-    ) -> Status,
+    create: unsafe extern "C" fn(*mut Program, *const c_char, *const c_char, c_int, *const *const c_char, *const *const c_char) -> Status,
     compile: unsafe extern "C" fn(Program, c_int, *const *const c_char) -> Status,
     log_size: unsafe extern "C" fn(Program, *mut usize) -> Status,
     log: unsafe extern "C" fn(Program, *mut c_char) -> Status,
@@ -89,9 +82,7 @@ fn file_of(addr: *mut c_void) -> Option<PathBuf> {
         return None;
     }
     // SAFETY: dli_fname is a C string owned by the loader.
-    let name = unsafe { CStr::from_ptr(info.dli_fname) }
-        .to_string_lossy()
-        .into_owned();
+    let name = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
     Some(std::fs::canonicalize(&name).unwrap_or_else(|_| PathBuf::from(name)))
 }
 
@@ -100,9 +91,7 @@ fn file_of(addr: *mut c_void) -> Option<PathBuf> {
 pub fn first_loadable(names: &[String], symbol_name: &str) -> Option<(String, PathBuf)> {
     names.iter().find_map(|n| {
         let h = open(n, libc::RTLD_LAZY | libc::RTLD_LOCAL).ok()?;
-        let path = symbol(&h, symbol_name)
-            .and_then(file_of)
-            .unwrap_or_else(|| PathBuf::from(n));
+        let path = symbol(&h, symbol_name).and_then(file_of).unwrap_or_else(|| PathBuf::from(n));
         Some((n.clone(), path))
     })
 }
@@ -132,15 +121,11 @@ impl Nvrtc {
     /// matches NVRTC's later load by soname).
     pub fn open(path: &Path) -> Result<Nvrtc, String> {
         let h = open(&path.to_string_lossy(), libc::RTLD_NOW | libc::RTLD_LOCAL)?;
-        let need = |name: &str| {
-            symbol(&h, name)
-                .ok_or_else(|| format!("{} has no {name}: not an NVRTC library", path.display()))
-        };
+        let need = |name: &str| symbol(&h, name).ok_or_else(|| format!("{} has no {name}: not an NVRTC library", path.display()));
         let (mut major, mut minor) = (0 as c_int, 0 as c_int);
         // SAFETY: each symbol is NVRTC's, with the C signature of nvrtc.h it is cast to.
         let (version, f) = unsafe {
-            let v: unsafe extern "C" fn(*mut c_int, *mut c_int) -> Status =
-                std::mem::transmute(need("nvrtcVersion")?);
+            let v: unsafe extern "C" fn(*mut c_int, *mut c_int) -> Status = std::mem::transmute(need("nvrtcVersion")?);
             if v(&mut major, &mut minor) != 0 {
                 return Err(format!("{}: nvrtcVersion failed", path.display()));
             }
@@ -157,10 +142,7 @@ impl Nvrtc {
         };
         // nvrtcGetSupportedArchs exists from NVRTC 11.2 on.
         let mut archs = Vec::new();
-        if let (Some(num), Some(list)) = (
-            symbol(&h, "nvrtcGetNumSupportedArchs"),
-            symbol(&h, "nvrtcGetSupportedArchs"),
-        ) {
+        if let (Some(num), Some(list)) = (symbol(&h, "nvrtcGetNumSupportedArchs"), symbol(&h, "nvrtcGetSupportedArchs")) {
             // SAFETY: NVRTC's signatures; the list is sized by the count it reports.
             unsafe {
                 let num: unsafe extern "C" fn(*mut c_int) -> Status = std::mem::transmute(num);
@@ -175,24 +157,12 @@ impl Nvrtc {
             }
         }
         let mut handles = vec![h];
-        let beside = path
-            .parent()
-            .map(|d| d.join(builtins_name(version.0, version.1)));
+        let beside = path.parent().map(|d| d.join(builtins_name(version.0, version.1)));
         let builtins = beside.filter(|p| p.is_file());
         if let Some(b) = &builtins {
-            handles.push(open(
-                &b.to_string_lossy(),
-                libc::RTLD_NOW | libc::RTLD_GLOBAL,
-            )?);
+            handles.push(open(&b.to_string_lossy(), libc::RTLD_NOW | libc::RTLD_GLOBAL)?);
         }
-        Ok(Nvrtc {
-            path: path.to_path_buf(),
-            version,
-            archs,
-            builtins,
-            _handles: handles,
-            f,
-        })
+        Ok(Nvrtc { path: path.to_path_buf(), version, archs, builtins, _handles: handles, f })
     }
 
     pub fn path(&self) -> &Path {
@@ -218,24 +188,14 @@ impl Nvrtc {
     /// NVRTC's log.
     pub fn compile_ptx(&self, source: &str, options: &[String]) -> Result<String, String> {
         let src = CString::new(source).map_err(|_| "the source holds a NUL byte".to_string())?;
-        let opts: Vec<CString> = options
-            .iter()
-            .map(|o| CString::new(o.as_str()))
-            .collect::<Result<_, _>>()
-            .map_err(|_| "an option holds a NUL byte")?;
+        let opts: Vec<CString> =
+            options.iter().map(|o| CString::new(o.as_str())).collect::<Result<_, _>>().map_err(|_| "an option holds a NUL byte")?;
         let opt_ptrs: Vec<*const c_char> = opts.iter().map(|o| o.as_ptr()).collect();
         let mut prog: Program = std::ptr::null_mut();
         // SAFETY: NVRTC's C API with valid C strings that outlive the program; the program is destroyed
         // before returning.
         unsafe {
-            let st = (self.f.create)(
-                &mut prog,
-                src.as_ptr(),
-                std::ptr::null(),
-                0,
-                std::ptr::null(),
-                std::ptr::null(),
-            );
+            let st = (self.f.create)(&mut prog, src.as_ptr(), std::ptr::null(), 0, std::ptr::null(), std::ptr::null());
             if st != 0 {
                 return Err(format!("nvrtcCreateProgram failed ({st})"));
             }
@@ -245,15 +205,8 @@ impl Nvrtc {
                 (self.f.log_size)(prog, &mut n);
                 let mut buf = vec![0 as c_char; n.max(1)];
                 (self.f.log)(prog, buf.as_mut_ptr());
-                let log = CStr::from_ptr(buf.as_ptr())
-                    .to_string_lossy()
-                    .trim()
-                    .to_string();
-                Err(if log.is_empty() {
-                    format!("nvrtcCompileProgram failed ({st})")
-                } else {
-                    log
-                })
+                let log = CStr::from_ptr(buf.as_ptr()).to_string_lossy().trim().to_string();
+                Err(if log.is_empty() { format!("nvrtcCompileProgram failed ({st})") } else { log })
             } else {
                 let mut n = 0usize;
                 (self.f.ptx_size)(prog, &mut n);

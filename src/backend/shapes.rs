@@ -24,8 +24,10 @@ pub fn conv2d_out(op: &'static str, x: &[usize], w: &[usize], p: Conv2dParams) -
     }
     let (hp, wp) = (h + 2 * p.padding[0], wd + 2 * p.padding[1]);
     if kh > hp || kw > wp || kh == 0 || kw == 0 {
-        return Err(Error::shape(op, format!(
-            "kernel {kh}x{kw} of w {} does not fit x {} padded to {hp}x{wp}", fmt_shape(w), fmt_shape(x))));
+        return Err(Error::shape(
+            op,
+            format!("kernel {kh}x{kw} of w {} does not fit x {} padded to {hp}x{wp}", fmt_shape(w), fmt_shape(x)),
+        ));
     }
     Ok([n, o, (hp - kh) / p.stride[0] + 1, (wp - kw) / p.stride[1] + 1])
 }
@@ -40,7 +42,10 @@ pub fn conv_transpose2d_out(op: &'static str, x: &[usize], w: &[usize], p: Conv2
     }
     let full = [(h.max(1) - 1) * p.stride[0] + kh, (wd.max(1) - 1) * p.stride[1] + kw];
     if h == 0 || wd == 0 || full[0] <= 2 * p.padding[0] || full[1] <= 2 * p.padding[1] {
-        return Err(Error::shape(op, format!("x {} with w {} and padding {:?} gives an empty output", fmt_shape(x), fmt_shape(w), p.padding)));
+        return Err(Error::shape(
+            op,
+            format!("x {} with w {} and padding {:?} gives an empty output", fmt_shape(x), fmt_shape(w), p.padding),
+        ));
     }
     Ok([n, cout, full[0] - 2 * p.padding[0], full[1] - 2 * p.padding[1]])
 }
@@ -49,8 +54,10 @@ pub fn conv_transpose2d_out(op: &'static str, x: &[usize], w: &[usize], p: Conv2
 pub fn conv2d_bwd_data(op: &'static str, dy: &[usize], w: &[usize], x_shape: [usize; 4], p: Conv2dParams) -> Result<()> {
     let y = conv2d_out(op, &x_shape, w, p)?;
     if dy != y {
-        return Err(Error::shape(op, format!("dy {} does not match the output {} of x {} and w {}",
-            fmt_shape(dy), fmt_shape(&y), fmt_shape(&x_shape), fmt_shape(w))));
+        return Err(Error::shape(
+            op,
+            format!("dy {} does not match the output {} of x {} and w {}", fmt_shape(dy), fmt_shape(&y), fmt_shape(&x_shape), fmt_shape(w)),
+        ));
     }
     Ok(())
 }
@@ -59,8 +66,10 @@ pub fn conv2d_bwd_data(op: &'static str, dy: &[usize], w: &[usize], x_shape: [us
 pub fn conv2d_bwd_weight(op: &'static str, x: &[usize], dy: &[usize], w_shape: [usize; 4], p: Conv2dParams) -> Result<()> {
     let y = conv2d_out(op, x, &w_shape, p)?;
     if dy != y {
-        return Err(Error::shape(op, format!("dy {} does not match the output {} of x {} and w {}",
-            fmt_shape(dy), fmt_shape(&y), fmt_shape(x), fmt_shape(&w_shape))));
+        return Err(Error::shape(
+            op,
+            format!("dy {} does not match the output {} of x {} and w {}", fmt_shape(dy), fmt_shape(&y), fmt_shape(x), fmt_shape(&w_shape)),
+        ));
     }
     Ok(())
 }
@@ -137,7 +146,12 @@ pub fn instance_stat(op: &'static str, x: &[usize], name: &str, stat: &[usize]) 
 
 /// batch_norm2d_train's inputs: returns (N, C, H·W).
 pub fn batch_norm2d_train(
-    op: &'static str, x: &[usize], gamma: &[usize], beta: &[usize], running_mean: &[usize], running_var: &[usize],
+    op: &'static str,
+    x: &[usize],
+    gamma: &[usize],
+    beta: &[usize],
+    running_mean: &[usize],
+    running_var: &[usize],
 ) -> Result<(usize, usize, usize)> {
     let (n, c, hw) = batch_norm2d_eval(op, x, gamma, beta, running_mean, running_var)?;
     if n * hw < 2 {
@@ -148,7 +162,12 @@ pub fn batch_norm2d_train(
 
 /// batch_norm2d_eval's inputs: returns (N, C, H·W).
 pub fn batch_norm2d_eval(
-    op: &'static str, x: &[usize], gamma: &[usize], beta: &[usize], running_mean: &[usize], running_var: &[usize],
+    op: &'static str,
+    x: &[usize],
+    gamma: &[usize],
+    beta: &[usize],
+    running_mean: &[usize],
+    running_var: &[usize],
 ) -> Result<(usize, usize, usize)> {
     let dims = planes(op, x, gamma)?;
     norm_param(op, x, "beta", beta)?;
@@ -159,7 +178,11 @@ pub fn batch_norm2d_eval(
 
 /// batch_norm2d_bwd's inputs (per-channel statistics): returns (N, C, H·W).
 pub fn batch_norm2d_bwd(
-    op: &'static str, dy: &[usize], x: &[usize], gamma: &[usize], stats: &NormStats<&[usize]>,
+    op: &'static str,
+    dy: &[usize],
+    x: &[usize],
+    gamma: &[usize],
+    stats: &NormStats<&[usize]>,
 ) -> Result<(usize, usize, usize)> {
     same(op, "dy", dy, "x", x)?;
     let dims = planes(op, x, gamma)?;
@@ -185,7 +208,11 @@ fn instance_planes(op: &'static str, x: &[usize], gamma: &[usize], stats: &NormS
 
 /// instance_norm2d_bwd's inputs: returns (N, C, H·W).
 pub fn instance_norm2d_bwd(
-    op: &'static str, dy: &[usize], x: &[usize], gamma: &[usize], stats: &NormStats<&[usize]>,
+    op: &'static str,
+    dy: &[usize],
+    x: &[usize],
+    gamma: &[usize],
+    stats: &NormStats<&[usize]>,
 ) -> Result<(usize, usize, usize)> {
     same(op, "dy", dy, "x", x)?;
     instance_planes(op, x, gamma, stats)
@@ -193,7 +220,11 @@ pub fn instance_norm2d_bwd(
 
 /// instance_norm2d_jvp's inputs: returns (N, C, H·W).
 pub fn instance_norm2d_jvp(
-    op: &'static str, x: &[usize], x_dot: &[usize], gamma: &[usize], stats: &NormStats<&[usize]>,
+    op: &'static str,
+    x: &[usize],
+    x_dot: &[usize],
+    gamma: &[usize],
+    stats: &NormStats<&[usize]>,
 ) -> Result<(usize, usize, usize)> {
     same(op, "x_dot", x_dot, "x", x)?;
     instance_planes(op, x, gamma, stats)
@@ -201,7 +232,12 @@ pub fn instance_norm2d_jvp(
 
 /// instance_norm2d_jvp_bwd's inputs: returns (N, C, H·W).
 pub fn instance_norm2d_jvp_bwd(
-    op: &'static str, x: &[usize], x_dot: &[usize], gamma: &[usize], stats: &NormStats<&[usize]>, y_bar: &[usize],
+    op: &'static str,
+    x: &[usize],
+    x_dot: &[usize],
+    gamma: &[usize],
+    stats: &NormStats<&[usize]>,
+    y_bar: &[usize],
     y_dot_bar: &[usize],
 ) -> Result<(usize, usize, usize)> {
     same(op, "x_dot", x_dot, "x", x)?;
@@ -234,9 +270,7 @@ pub fn gradient_penalty_head(op: &'static str, g: &[usize]) -> Result<(usize, us
 }
 
 /// adam_step's four tensors share one shape, and `step` is 1-based.
-pub fn adam_step(
-    op: &'static str, param: &[usize], grad: &[usize], exp_avg: &[usize], exp_avg_sq: &[usize], step: u64,
-) -> Result<()> {
+pub fn adam_step(op: &'static str, param: &[usize], grad: &[usize], exp_avg: &[usize], exp_avg_sq: &[usize], step: u64) -> Result<()> {
     same(op, "param", param, "grad", grad)?;
     same(op, "param", param, "exp_avg", exp_avg)?;
     same(op, "param", param, "exp_avg_sq", exp_avg_sq)?;
@@ -260,8 +294,10 @@ pub fn pool2d_out(op: &'static str, x: &[usize], p: Pool2dParams) -> Result<[usi
     }
     let (hp, wp) = (h + 2 * p.padding[0], w + 2 * p.padding[1]);
     if p.kernel[0] > hp || p.kernel[1] > wp {
-        return Err(Error::shape(op, format!(
-            "window {}x{} does not fit x {} padded to {hp}x{wp}", p.kernel[0], p.kernel[1], fmt_shape(x))));
+        return Err(Error::shape(
+            op,
+            format!("window {}x{} does not fit x {} padded to {hp}x{wp}", p.kernel[0], p.kernel[1], fmt_shape(x)),
+        ));
     }
     Ok([n, c, (hp - p.kernel[0]) / p.stride[0] + 1, (wp - p.kernel[1]) / p.stride[1] + 1])
 }
@@ -294,8 +330,10 @@ pub fn concat_channels_out(op: &'static str, xs: &[&[usize]]) -> Result<[usize; 
     for (i, x) in xs.iter().enumerate() {
         let [ni, ci, hi, wi] = dims4(x, op, "every input")?;
         if (ni, hi, wi) != (n, h, w) {
-            return Err(Error::shape(op, format!(
-                "xs[{i}] {} does not match xs[0] {} outside the channel axis", fmt_shape(x), fmt_shape(first))));
+            return Err(Error::shape(
+                op,
+                format!("xs[{i}] {} does not match xs[0] {} outside the channel axis", fmt_shape(x), fmt_shape(first)),
+            ));
         }
         c_total += ci;
     }

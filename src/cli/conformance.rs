@@ -41,7 +41,8 @@ pub fn run(a: ConformanceArgs) -> Result<()> {
     let selected = selection(&a.backends, &a.require)?;
     let required = |name: &str| a.require.iter().any(|r| r == name) || backend_required(name);
     let dir = a.golden.unwrap_or_else(golden::golden_dir);
-    let mut files = golden::list(&dir).map_err(|e| Error::Other(format!("conformance: the golden files (--golden or $CXR_GAN_GOLDEN_DIR): {e}")))?;
+    let mut files =
+        golden::list(&dir).map_err(|e| Error::Other(format!("conformance: the golden files (--golden or $CXR_GAN_GOLDEN_DIR): {e}")))?;
     if let Some(only) = &a.only {
         files.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(only.as_str())));
     }

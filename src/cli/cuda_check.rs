@@ -33,54 +33,32 @@ pub struct CudaCheckArgs {
 pub fn run(a: CudaCheckArgs) -> Result<()> {
     const OP: &str = "cuda-compile-check";
     let dirs: Vec<PathBuf> = if a.wheels.is_empty() {
-        std::env::var_os(WHEELS_ENV)
-            .map(|v| {
-                std::env::split_paths(&v)
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+        std::env::var_os(WHEELS_ENV).map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect()).unwrap_or_default()
     } else {
         a.wheels.clone()
     };
     if dirs.is_empty() {
-        return Err(Error::invalid(OP, format!("no toolchain: pass --wheels DIR or set ${WHEELS_ENV} (scripts/ci-cuda-wheels.sh installs NVIDIA's wheels)")));
+        return Err(Error::invalid(
+            OP,
+            format!("no toolchain: pass --wheels DIR or set ${WHEELS_ENV} (scripts/ci-cuda-wheels.sh installs NVIDIA's wheels)"),
+        ));
     }
-    let toolchains = dirs
-        .iter()
-        .map(|d| toolchain_in(d))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::invalid(OP, e))?;
+    let toolchains = dirs.iter().map(|d| toolchain_in(d)).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::invalid(OP, e))?;
     if a.archs.is_empty() {
         return Err(Error::invalid(OP, "--archs is empty"));
     }
     let weights = match &a.weights {
         Some(p) if p.is_file() => Ok(p.clone()),
-        Some(p) => {
-            return Err(Error::invalid(
-                OP,
-                format!("--weights {}: no such file", p.display()),
-            ))
-        }
+        Some(p) => return Err(Error::invalid(OP, format!("--weights {}: no such file", p.display()))),
         None => conformance_weights(),
     };
     let scratch = std::env::temp_dir().join(format!("cxr-gan-cuda-check-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
-    let outcome = check(
-        &toolchains,
-        &a.archs,
-        weights.as_deref().map_err(|e| e.clone()),
-        &scratch,
-    );
+    let outcome = check(&toolchains, &a.archs, weights.as_deref().map_err(|e| e.clone()), &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     let outcome = outcome?;
     crate::fsio::write_atomic(&a.out, outcome.markdown.as_bytes())?;
-    println!(
-        "{} kernels, {} compiles: table in {}",
-        outcome.kernels,
-        outcome.compiles,
-        a.out.display()
-    );
+    println!("{} kernels, {} compiles: table in {}", outcome.kernels, outcome.compiles, a.out.display());
     if outcome.failures.is_empty() {
         println!("all pass: no compile error, no spill, at most 48 KiB of shared memory");
         Ok(())
@@ -88,11 +66,6 @@ pub fn run(a: CudaCheckArgs) -> Result<()> {
         for f in &outcome.failures {
             println!("FAIL: {f}");
         }
-        Err(Error::Other(format!(
-            "{OP}: {} of {} compiles fail (see {})",
-            outcome.failures.len(),
-            outcome.compiles,
-            a.out.display()
-        )))
+        Err(Error::Other(format!("{OP}: {} of {} compiles fail (see {})", outcome.failures.len(), outcome.compiles, a.out.display())))
     }
 }

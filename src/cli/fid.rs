@@ -49,7 +49,10 @@ fn source(path: &Path) -> Result<Source> {
         let files = list_images(path)?;
         if files.len() < 2 {
             return Err(Error::Other(format!(
-                "{}: {} image; FID needs at least 2 images per side (a covariance)", path.display(), files.len())));
+                "{}: {} image; FID needs at least 2 images per side (a covariance)",
+                path.display(),
+                files.len()
+            )));
         }
         return Ok(Source::Folder(files));
     }
@@ -104,7 +107,10 @@ pub fn compute(a: &FidArgs) -> Result<FidOutcome> {
         return Err(Error::invalid("fid", "--batch-size must be positive"));
     }
     if !BACKEND_NAMES.contains(&a.backend.as_str()) {
-        return Err(Error::Backend { backend: a.backend.clone(), detail: format!("unknown backend; this build has: {}", BACKEND_NAMES.join(", ")) });
+        return Err(Error::Backend {
+            backend: a.backend.clone(),
+            detail: format!("unknown backend; this build has: {}", BACKEND_NAMES.join(", ")),
+        });
     }
     if a.save_stats {
         let Source::Folder(files) = source(&a.path1)? else {
@@ -131,13 +137,19 @@ pub fn compute(a: &FidArgs) -> Result<FidOutcome> {
     if let [(d1, p1), (d2, p2)] = npz_dims[..] {
         if d1 != d2 {
             return Err(Error::Other(format!(
-                "{} holds {d1}-dimensional statistics but {} holds {d2}-dimensional ones", p1.display(), p2.display())));
+                "{} holds {d1}-dimensional statistics but {} holds {d2}-dimensional ones",
+                p1.display(),
+                p2.display()
+            )));
         }
     }
     if any_folder {
         if let Some(&(d, p)) = npz_dims.iter().find(|(d, _)| *d != a.dims) {
             return Err(Error::Other(format!(
-                "{} holds {d}-dimensional statistics but --dims is {}; pass --dims {d}", p.display(), a.dims)));
+                "{} holds {d}-dimensional statistics but --dims is {}; pass --dims {d}",
+                p.display(),
+                a.dims
+            )));
         }
     }
     let folders: Vec<(&Path, &[PathBuf])> = sources
@@ -201,4 +213,3 @@ pub fn python_repr(v: f64) -> String {
         format!("{v}")
     }
 }
-

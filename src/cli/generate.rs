@@ -112,8 +112,13 @@ impl BackendTask for Generate {
         let mut g = generator(b, widths, &mut ChaCha8Rng::seed_from_u64(0))?;
         g.load_state_dict(b, "G.", |k| ck.get(k).cloned()).map_err(|e| Error::format(&a.checkpoint, e.to_string()))?;
         prepare_out(&a.out, a.force)?;
-        let mut manifest =
-            Manifest { checkpoint: a.checkpoint.clone(), seed: a.seed, count: a.count, complete: false, files: (0..a.count).map(png_name).collect() };
+        let mut manifest = Manifest {
+            checkpoint: a.checkpoint.clone(),
+            seed: a.seed,
+            count: a.count,
+            complete: false,
+            files: (0..a.count).map(png_name).collect(),
+        };
         let save = |m: &Manifest| {
             let json = serde_json::to_string_pretty(m).map_err(|e| Error::Other(e.to_string()))?;
             write_atomic(&a.out.join(MANIFEST), json.as_bytes())

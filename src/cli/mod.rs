@@ -1,9 +1,9 @@
 //! The command line: parse, call the library, print. One file per subcommand.
 
 pub mod bench;
+pub mod conformance;
 pub mod cuda_check;
 pub mod devices;
-pub mod conformance;
 pub mod fid;
 pub mod generate;
 pub mod train;

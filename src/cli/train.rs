@@ -176,10 +176,7 @@ impl BackendTask for Train {
             )));
         }
         println!("done: {} epochs, {} iterations", s.epochs_done, s.iterations);
-        println!(
-            "outputs in {dir}: metrics.csv, loss.png, samples/epoch_NNNN.png, checkpoints/ (last: {})",
-            s.last_checkpoint.display()
-        );
+        println!("outputs in {dir}: metrics.csv, loss.png, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
         println!("mean-image correlation (64 generated vs training mean): {:.3}", s.mean_image_correlation);
         if let Some(f) = s.last_fid {
             println!(
@@ -284,7 +281,12 @@ fn prepare(a: TrainArgs, backend: String, stop: &AtomicBool) -> Result<Prepared>
             if !ignored.is_empty() {
                 let names: Vec<String> = ignored.iter().take(3).map(|p| p.display().to_string()).collect();
                 let more = if ignored.len() > 3 { format!(" and {} more", ignored.len() - 3) } else { String::new() };
-                eprintln!("note: {} holds {} entries that are not images and were skipped (sub-folders are not searched): {}{more}", d.display(), ignored.len(), names.join(", "));
+                eprintln!(
+                    "note: {} holds {} entries that are not images and were skipped (sub-folders are not searched): {}{more}",
+                    d.display(),
+                    ignored.len(),
+                    names.join(", ")
+                );
             }
             Some(files)
         }
@@ -300,7 +302,10 @@ fn prepare(a: TrainArgs, backend: String, stop: &AtomicBool) -> Result<Prepared>
         Some(f) => f,
         None => {
             let dir = created.run.demo_data();
-            println!("no --data and no CXR_GAN_DATA_DIR: generating {DEMO_IMAGES} SYNTHETIC chest-radiograph phantoms in {}", dir.display());
+            println!(
+                "no --data and no CXR_GAN_DATA_DIR: generating {DEMO_IMAGES} SYNTHETIC chest-radiograph phantoms in {}",
+                dir.display()
+            );
             cfg.data = dir.clone();
             let written = write_demo_set(&dir, DEMO_IMAGES, DEMO_SIZE, cfg.seed)?;
             Dataset::select(&written, a.images, cfg.seed)?

@@ -41,11 +41,7 @@ pub fn clahe(img: &GrayImage, clip_limit: f64, tiles: [usize; 2]) -> GrayImage {
 
     // The image the histograms are taken from: the original, or (OpenCV's `srcExt_`) its padded copy,
     // represented by index maps from padded coordinates to original ones.
-    let (pw, ph) = if w % tiles_x == 0 && h % tiles_y == 0 {
-        (w, h)
-    } else {
-        (w + tiles_x - w % tiles_x, h + tiles_y - h % tiles_y)
-    };
+    let (pw, ph) = if w % tiles_x == 0 && h % tiles_y == 0 { (w, h) } else { (w + tiles_x - w % tiles_x, h + tiles_y - h % tiles_y) };
     let col: Vec<usize> = (0..pw).map(|x| reflect_101(x as isize, w)).collect();
     let row: Vec<usize> = (0..ph).map(|y| reflect_101(y as isize, h)).collect();
     let (tile_w, tile_h) = (pw / tiles_x, ph / tiles_y);

@@ -47,11 +47,7 @@ impl Dataset {
     pub fn select(files: &[PathBuf], count: Option<usize>, seed: u64) -> Result<Vec<PathBuf>> {
         let want = count.unwrap_or(files.len());
         if files.is_empty() || want > files.len() {
-            return Err(Error::Other(format!(
-                "{}: asked for {want} images but only {} are available",
-                folder_of(files),
-                files.len()
-            )));
+            return Err(Error::Other(format!("{}: asked for {want} images but only {} are available", folder_of(files), files.len())));
         }
         if want == 0 {
             return Err(Error::invalid("Dataset::select", "image count must be positive"));
@@ -79,10 +75,13 @@ impl Dataset {
                 }
                 let g = load_gray(f)?;
                 if g.width < MIN_IMAGE_SIDE || g.height < MIN_IMAGE_SIDE {
-                    return Err(Error::format(f, format!(
-                        "image is {}×{}; a radiograph must be at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} pixels",
-                        g.width, g.height
-                    )));
+                    return Err(Error::format(
+                        f,
+                        format!(
+                            "image is {}×{}; a radiograph must be at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} pixels",
+                            g.width, g.height
+                        ),
+                    ));
                 }
                 Ok(preprocess(&g, cfg))
             })
@@ -120,9 +119,10 @@ impl Dataset {
         let per: usize = item.iter().product();
         let mut data = Vec::with_capacity(per * indices.len());
         for &i in indices {
-            let t = self.images.get(i).ok_or_else(|| {
-                Error::invalid("Dataset::gather", format!("index {i} out of range for {} images", self.len()))
-            })?;
+            let t = self
+                .images
+                .get(i)
+                .ok_or_else(|| Error::invalid("Dataset::gather", format!("index {i} out of range for {} images", self.len())))?;
             data.extend_from_slice(t.data());
         }
         let mut shape = vec![indices.len()];
@@ -164,11 +164,7 @@ impl Dataset {
         let view = st.tensor(CACHE_TENSOR).map_err(|e| fmt(format!("no tensor `{CACHE_TENSOR}`: {e}")))?;
         let shape = view.shape().to_vec();
         if view.dtype() != Dtype::F32 || shape.len() != 4 || shape[0] != files.len() {
-            return Err(fmt(format!(
-                "tensor `{CACHE_TENSOR}` is {:?} {shape:?}; expected F32 [{}, C, H, W]",
-                view.dtype(),
-                files.len()
-            )));
+            return Err(fmt(format!("tensor `{CACHE_TENSOR}` is {:?} {shape:?}; expected F32 [{}, C, H, W]", view.dtype(), files.len())));
         }
         let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let per: usize = shape[1..].iter().product();
@@ -180,4 +176,3 @@ impl Dataset {
         Ok(Dataset { files: files.into_iter().map(PathBuf::from).collect(), images })
     }
 }
-

@@ -39,10 +39,9 @@ pub fn run_golden(file: &GoldenFile) -> Result<Option<Vec<Check>>> {
             let img = gray_input(file, "in.image")?;
             let [out_w, out_h] = file.param_pair("size").unwrap_or([64, 64]);
             let mut checks = Vec::new();
-            for (name, f) in [
-                ("out.resized_linear", resize_linear as fn(&GrayImage, usize, usize) -> GrayImage),
-                ("out.resized_area", resize_area),
-            ] {
+            for (name, f) in
+                [("out.resized_linear", resize_linear as fn(&GrayImage, usize, usize) -> GrayImage), ("out.resized_area", resize_area)]
+            {
                 if file.tol.contains_key(name) {
                     checks.push(file.check(name, &as_f64(&f(&img, out_w, out_h)))?);
                 }

@@ -15,9 +15,7 @@ pub const IMAGE_EXTENSIONS: &[&str] = &["bmp", "jpg", "jpeg", "pgm", "png", "ppm
 
 /// Whether `path` has one of [`IMAGE_EXTENSIONS`] (case-insensitive).
 pub fn is_image_path(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 /// Loads an image file as 8-bit gray.
@@ -92,10 +90,7 @@ fn scale_f32_by_max(values: &[f32]) -> Vec<u8> {
     if max.is_nan() || max <= 0.0 {
         return vec![0; values.len()];
     }
-    values
-        .iter()
-        .map(|&v| if v.is_finite() { ((v as f64 / max) * 255.0).round_ties_even().clamp(0.0, 255.0) as u8 } else { 0 })
-        .collect()
+    values.iter().map(|&v| if v.is_finite() { ((v as f64 / max) * 255.0).round_ties_even().clamp(0.0, 255.0) as u8 } else { 0 }).collect()
 }
 
 /// The images of a data set folder, sorted by path.
@@ -125,10 +120,7 @@ pub fn list_images(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         }
     }
     if files.is_empty() {
-        return Err(Error::format(
-            &source,
-            format!("no images (extensions {}) in this folder", IMAGE_EXTENSIONS.join(", ")),
-        ));
+        return Err(Error::format(&source, format!("no images (extensions {}) in this folder", IMAGE_EXTENSIONS.join(", "))));
     }
     files.sort();
     Ok(files)

@@ -10,9 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
-use crate::fsio::write_atomic;
 use super::GrayImage;
 use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
 
 /// Smooth 0→1 ramp between `e0` and `e1` (GLSL's smoothstep).
 fn smoothstep(e0: f64, e1: f64, x: f64) -> f64 {
@@ -256,9 +256,7 @@ pub fn phantom(seed: u64, size: usize) -> GrayImage {
             // Clavicles: gently S-shaped from the sternal notch out and up over the lung apices
             // (a polyline through the curve).
             for side in [-1.0f64, 1.0] {
-                let curve = |s: f64| {
-                    (side * (0.08 + 0.62 * s), -0.7 - 0.14 * s - 0.05 * (std::f64::consts::PI * s).sin())
-                };
+                let curve = |s: f64| (side * (0.08 + 0.62 * s), -0.7 - 0.14 * s - 0.05 * (std::f64::consts::PI * s).sin());
                 let mut best = (f64::INFINITY, 0.0);
                 for i in 0..8 {
                     let (s0, s1) = (i as f64 / 8.0, (i + 1) as f64 / 8.0);

@@ -38,7 +38,10 @@ impl PreprocessConfig {
             // OpenCV reads a clip limit ≤ 0 as "no clipping" (plain AHE, which amplifies noise): refuse it
             // rather than silently run something other than CLAHE.
             if !(clip.is_finite() && clip > 0.0) {
-                return Err(Error::invalid("preprocess", format!("CLAHE clip limit {clip} must be a positive number (--no-clahe skips CLAHE)")));
+                return Err(Error::invalid(
+                    "preprocess",
+                    format!("CLAHE clip limit {clip} must be a positive number (--no-clahe skips CLAHE)"),
+                ));
             }
         }
         Ok(())

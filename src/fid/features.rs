@@ -22,8 +22,8 @@ use super::frechet::frechet_distance;
 use super::inception::{block_for_dims, images_to_unit, InceptionV3, INPUT_SIZE};
 use super::stats::{Statistics, StreamingStats};
 use crate::backend::Backend;
-use crate::data::load::decode_image;
 use crate::data::list_images;
+use crate::data::load::decode_image;
 use crate::error::{Error, Result};
 
 /// pytorch-fid's default batch size.
@@ -92,7 +92,12 @@ fn check_batch(batch: usize) -> Result<()> {
 /// The `dims`-dimensional features of uint8 images [N, 3, H, W], `batch` images per forward pass,
 /// pushed into `stats`.
 fn push_images<B: Backend>(
-    b: &B, model: &InceptionV3<B::Tensor>, images: &[u8], shape: [usize; 4], dims: usize, batch: usize,
+    b: &B,
+    model: &InceptionV3<B::Tensor>,
+    images: &[u8],
+    shape: [usize; 4],
+    dims: usize,
+    batch: usize,
     stats: &mut StreamingStats,
 ) -> Result<()> {
     let per = shape[1] * shape[2] * shape[3];
@@ -112,7 +117,12 @@ fn push_images<B: Backend>(
 /// The FID statistics (mean and covariance of the `dims`-dimensional features) of uint8 RGB images
 /// [N, 3, H, W], N ≥ 2, computed `batch` images at a time.
 pub fn statistics_of_images<B: Backend>(
-    b: &B, model: &InceptionV3<B::Tensor>, images: &[u8], shape: [usize; 4], dims: usize, batch: usize,
+    b: &B,
+    model: &InceptionV3<B::Tensor>,
+    images: &[u8],
+    shape: [usize; 4],
+    dims: usize,
+    batch: usize,
 ) -> Result<Statistics> {
     block_for_dims(dims)?;
     check_batch(batch)?;
@@ -125,7 +135,12 @@ pub fn statistics_of_images<B: Backend>(
 /// `reference` statistics (of the real data, e.g. from [`statistics_of_folder`] or an `.npz`). The feature
 /// size is the reference's (`reference.dims`: 64, 192, 768 or 2048); `batch` images per forward pass.
 pub fn fid_of_images<B: Backend>(
-    b: &B, model: &InceptionV3<B::Tensor>, images: &[u8], shape: [usize; 4], reference: &Statistics, batch: usize,
+    b: &B,
+    model: &InceptionV3<B::Tensor>,
+    images: &[u8],
+    shape: [usize; 4],
+    reference: &Statistics,
+    batch: usize,
 ) -> Result<f64> {
     let stats = statistics_of_images(b, model, images, shape, reference.dims, batch)?;
     frechet_distance(&stats, reference)
@@ -175,7 +190,12 @@ fn batch_input<B: Backend>(b: &B, images: &[RgbImage]) -> Result<B::Tensor> {
 /// The FID statistics of image files (any sizes, at least 2), decoded `batch` at a time in parallel.
 /// `progress` shows a bar on stderr when it is a terminal.
 pub fn statistics_of_files<B: Backend>(
-    b: &B, model: &InceptionV3<B::Tensor>, files: &[PathBuf], dims: usize, batch: usize, progress: bool,
+    b: &B,
+    model: &InceptionV3<B::Tensor>,
+    files: &[PathBuf],
+    dims: usize,
+    batch: usize,
+    progress: bool,
 ) -> Result<Statistics> {
     block_for_dims(dims)?;
     check_batch(batch)?;
@@ -201,7 +221,12 @@ pub fn statistics_of_files<B: Backend>(
 /// [`statistics_of_files`] over the images of a folder ([`list_images`]: pytorch-fid's extensions bmp, jpg,
 /// jpeg, pgm, png, ppm, tif, tiff, webp, sorted). Returns the statistics and the number of images.
 pub fn statistics_of_folder<B: Backend>(
-    b: &B, model: &InceptionV3<B::Tensor>, dir: &Path, dims: usize, batch: usize, progress: bool,
+    b: &B,
+    model: &InceptionV3<B::Tensor>,
+    dir: &Path,
+    dims: usize,
+    batch: usize,
+    progress: bool,
 ) -> Result<Statistics> {
     let files = list_images(dir)?;
     statistics_of_files(b, model, &files, dims, batch, progress).map_err(|e| match e {

@@ -70,10 +70,7 @@ fn distance(s1: &Statistics, s2: &Statistics, route: Route) -> Result<f64> {
     s1.validate()?;
     s2.validate()?;
     if s1.dims != s2.dims {
-        return Err(Error::shape(
-            OP,
-            format!("the statistics have different dimensions: {} and {}", s1.dims, s2.dims),
-        ));
+        return Err(Error::shape(OP, format!("the statistics have different dimensions: {} and {}", s1.dims, s2.dims)));
     }
     let d = s1.dims;
     let diff2: f64 = s1.mu.iter().zip(&s2.mu).map(|(a, b)| (a - b) * (a - b)).sum();
@@ -91,9 +88,7 @@ fn distance(s1: &Statistics, s2: &Statistics, route: Route) -> Result<f64> {
     }
     let fid = diff2 + traces - 2.0 * tr_covmean;
     if !fid.is_finite() {
-        return Err(Error::NonFinite(format!(
-            "{OP}: ‖Δμ‖² = {diff2}, Tr Σ1 + Tr Σ2 = {traces}, Tr √(Σ1Σ2) = {tr_covmean}"
-        )));
+        return Err(Error::NonFinite(format!("{OP}: ‖Δμ‖² = {diff2}, Tr Σ1 + Tr Σ2 = {traces}, Tr √(Σ1Σ2) = {tr_covmean}")));
     }
     // A distance is ≥ 0; below it by more than rounding, a Σ was not a covariance (not positive
     // semi-definite), and the number would mean nothing.
@@ -162,9 +157,8 @@ fn pivoted_cholesky(a: &DMatrix<f64>) -> DMatrix<f64> {
     let mut work = vec![0.0f64; d];
     let mut rank = 0;
     for k in 0..d {
-        let (q, pivot) = (k..d)
-            .map(|i| (i, diag[perm[i]] - work[i]))
-            .fold((k, f64::NEG_INFINITY), |best, c| if c.1 > best.1 { c } else { best });
+        let (q, pivot) =
+            (k..d).map(|i| (i, diag[perm[i]] - work[i])).fold((k, f64::NEG_INFINITY), |best, c| if c.1 > best.1 { c } else { best });
         if pivot.partial_cmp(&tol) != Some(std::cmp::Ordering::Greater) {
             break;
         }
@@ -183,13 +177,11 @@ fn pivoted_cholesky(a: &DMatrix<f64>) -> DMatrix<f64> {
         let (head, tail) = l.split_at_mut((k + 1) * d);
         let lk = &head[k * d..k * d + k];
         let perm = &perm;
-        tail.par_chunks_mut(d).zip(work[k + 1..].par_iter_mut()).enumerate().with_min_len(32).for_each(
-            |(t, (row, w))| {
-                let v = (col[perm[k + 1 + t]] - dot(&row[..k], lk)) / ljj;
-                row[k] = v;
-                *w += v * v;
-            },
-        );
+        tail.par_chunks_mut(d).zip(work[k + 1..].par_iter_mut()).enumerate().with_min_len(32).for_each(|(t, (row, w))| {
+            let v = (col[perm[k + 1 + t]] - dot(&row[..k], lk)) / ljj;
+            row[k] = v;
+            *w += v * v;
+        });
         rank = k + 1;
     }
     let mut b = DMatrix::zeros(d, rank);
@@ -227,8 +219,7 @@ fn par_mul(x: DMatrixView<f64>, y: DMatrixView<f64>) -> DMatrix<f64> {
     let cols = y.ncols();
     let panel = cols.div_ceil(4 * rayon::current_num_threads()).max(64);
     let starts: Vec<usize> = (0..cols).step_by(panel).collect();
-    let parts: Vec<DMatrix<f64>> =
-        starts.par_iter().map(|&c0| x * y.columns(c0, panel.min(cols - c0))).collect();
+    let parts: Vec<DMatrix<f64>> = starts.par_iter().map(|&c0| x * y.columns(c0, panel.min(cols - c0))).collect();
     let mut out = DMatrix::zeros(x.nrows(), cols);
     for (&c0, part) in starts.iter().zip(&parts) {
         out.columns_mut(c0, part.ncols()).copy_from(part);

@@ -311,7 +311,15 @@ impl<B: Backend, F: FnMut(&str, &[usize]) -> std::result::Result<Tensor, String>
     }
 
     /// `name.conv.weight` [cout, cin, kh, kw] and `name.bn.{weight, bias, running_mean, running_var}` [cout].
-    fn conv(&mut self, name: &str, cin: usize, cout: usize, k: [usize; 2], stride: usize, pad: [usize; 2]) -> Result<BasicConv2d<B::Tensor>> {
+    fn conv(
+        &mut self,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: [usize; 2],
+        stride: usize,
+        pad: [usize; 2],
+    ) -> Result<BasicConv2d<B::Tensor>> {
         let p = Conv2dParams::new([stride, stride], pad);
         let w = self.tensor(&format!("{name}.conv.weight"), &[cout, cin, k[0], k[1]]);
         let bn: Vec<Option<Tensor>> =
@@ -334,7 +342,10 @@ impl<B: Backend, F: FnMut(&str, &[usize]) -> std::result::Result<Tensor, String>
         let n = |s: &str| format!("{name}.{s}");
         Ok(InceptionA {
             branch1x1: self.conv(&n("branch1x1"), cin, 64, [1, 1], 1, [0, 0])?,
-            branch5x5: [self.conv(&n("branch5x5_1"), cin, 48, [1, 1], 1, [0, 0])?, self.conv(&n("branch5x5_2"), 48, 64, [5, 5], 1, [2, 2])?],
+            branch5x5: [
+                self.conv(&n("branch5x5_1"), cin, 48, [1, 1], 1, [0, 0])?,
+                self.conv(&n("branch5x5_2"), 48, 64, [5, 5], 1, [2, 2])?,
+            ],
             branch3x3dbl: [
                 self.conv(&n("branch3x3dbl_1"), cin, 64, [1, 1], 1, [0, 0])?,
                 self.conv(&n("branch3x3dbl_2"), 64, 96, [3, 3], 1, [1, 1])?,
@@ -380,7 +391,10 @@ impl<B: Backend, F: FnMut(&str, &[usize]) -> std::result::Result<Tensor, String>
     fn inception_d(&mut self, name: &str, cin: usize) -> Result<InceptionD<B::Tensor>> {
         let n = |s: &str| format!("{name}.{s}");
         Ok(InceptionD {
-            branch3x3: [self.conv(&n("branch3x3_1"), cin, 192, [1, 1], 1, [0, 0])?, self.conv(&n("branch3x3_2"), 192, 320, [3, 3], 2, [0, 0])?],
+            branch3x3: [
+                self.conv(&n("branch3x3_1"), cin, 192, [1, 1], 1, [0, 0])?,
+                self.conv(&n("branch3x3_2"), 192, 320, [3, 3], 2, [0, 0])?,
+            ],
             branch7x7x3: [
                 self.conv(&n("branch7x7x3_1"), cin, 192, [1, 1], 1, [0, 0])?,
                 self.conv(&n("branch7x7x3_2"), 192, 192, [1, 7], 1, [0, 3])?,
@@ -395,7 +409,10 @@ impl<B: Backend, F: FnMut(&str, &[usize]) -> std::result::Result<Tensor, String>
         Ok(InceptionE {
             branch1x1: self.conv(&n("branch1x1"), cin, 320, [1, 1], 1, [0, 0])?,
             branch3x3_1: self.conv(&n("branch3x3_1"), cin, 384, [1, 1], 1, [0, 0])?,
-            branch3x3_2: [self.conv(&n("branch3x3_2a"), 384, 384, [1, 3], 1, [0, 1])?, self.conv(&n("branch3x3_2b"), 384, 384, [3, 1], 1, [1, 0])?],
+            branch3x3_2: [
+                self.conv(&n("branch3x3_2a"), 384, 384, [1, 3], 1, [0, 1])?,
+                self.conv(&n("branch3x3_2b"), 384, 384, [3, 1], 1, [1, 0])?,
+            ],
             branch3x3dbl_12: [
                 self.conv(&n("branch3x3dbl_1"), cin, 448, [1, 1], 1, [0, 0])?,
                 self.conv(&n("branch3x3dbl_2"), 448, 384, [3, 3], 1, [1, 1])?,
@@ -502,7 +519,11 @@ impl<T: Clone> InceptionV3<T> {
             if n > SHOWN {
                 list.push_str(&format!("; and {} more", n - SHOWN));
             }
-            let hint = if bl.found == 0 { " (none of the expected tensors is there: is this pytorch-fid's FID InceptionV3 state_dict?)" } else { "" };
+            let hint = if bl.found == 0 {
+                " (none of the expected tensors is there: is this pytorch-fid's FID InceptionV3 state_dict?)"
+            } else {
+                ""
+            };
             return Err(Error::Other(format!("not the FID Inception weights{hint}: {n} tensor problem(s): {list}")));
         }
         Ok(InceptionV3 { blocks: [block0, block1, block2, block3] })
@@ -518,7 +539,11 @@ impl<T: Clone> InceptionV3<T> {
     /// pytorch-fid's modules are (`block2.3.InceptionB`; the last, `block3.3.AdaptiveAvgPool2d`, gets
     /// [N, 2048, 1, 1]).
     pub fn forward_with<B: Backend<Tensor = T>>(
-        &self, b: &B, x: &T, last_block: usize, mut tap: impl FnMut(&str, &T) -> Result<()>,
+        &self,
+        b: &B,
+        x: &T,
+        last_block: usize,
+        mut tap: impl FnMut(&str, &T) -> Result<()>,
     ) -> Result<Vec<T>> {
         let shape = b.shape(x);
         if shape.len() != 4 || shape[1] != 3 {
@@ -529,11 +554,8 @@ impl<T: Clone> InceptionV3<T> {
         }
         // pytorch-fid: F.interpolate(x, (299, 299), 'bilinear', align_corners=False), then 2x − 1. The resize
         // is exactly the identity at 299×299, so it is skipped there.
-        let mut x = if shape[2] == INPUT_SIZE && shape[3] == INPUT_SIZE {
-            x.clone()
-        } else {
-            b.resize_bilinear(x, INPUT_SIZE, INPUT_SIZE)?
-        };
+        let mut x =
+            if shape[2] == INPUT_SIZE && shape[3] == INPUT_SIZE { x.clone() } else { b.resize_bilinear(x, INPUT_SIZE, INPUT_SIZE)? };
         let (two, minus_one) = (b.full(&[3], 2.0)?, b.full(&[3], -1.0)?);
         b.affine_channels(&mut x, &two, &minus_one, false)?;
         let mut pooled = Vec::with_capacity(last_block + 1);

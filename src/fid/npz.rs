@@ -49,8 +49,7 @@ pub fn save_stats_npz(path: impl AsRef<Path>, stats: &Statistics) -> Result<()> 
 pub fn load_stats_npz(path: impl AsRef<Path>) -> Result<Statistics> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = ZipArchive::new(file)
-        .map_err(|e| Error::format(path, format!("not an .npz (a zip archive of .npy files): {e}")))?;
+    let mut zip = ZipArchive::new(file).map_err(|e| Error::format(path, format!("not an .npz (a zip archive of .npy files): {e}")))?;
     let (mu, mu_shape) = read_array(path, &mut zip, "mu")?;
     let (sigma, sigma_shape) = read_array(path, &mut zip, "sigma")?;
     // pytorch-fid applies np.atleast_1d / np.atleast_2d: a 0-d mu or sigma is a 1-dimensional statistic.
@@ -65,10 +64,7 @@ pub fn load_stats_npz(path: impl AsRef<Path>) -> Result<Statistics> {
         _ => false,
     };
     if !sigma_ok {
-        return Err(Error::format(
-            path,
-            format!("`mu` has {d} values but `sigma` has shape {sigma_shape:?}; expected ({d}, {d})"),
-        ));
+        return Err(Error::format(path, format!("`mu` has {d} values but `sigma` has shape {sigma_shape:?}; expected ({d}, {d})")));
     }
     let stats = Statistics { mu, sigma, dims: d, count: 0 };
     stats.validate().map_err(|e| Error::format(path, e.to_string()))?;
@@ -125,9 +121,8 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<(Vec<f64>, Vec<usize>), String
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
         v => return Err(format!("unsupported NPY version {v}.{}", bytes[7])),
     };
-    let header = bytes
-        .get(start..start + header_len)
-        .ok_or_else(|| format!("header of {header_len} bytes runs past the end of the file"))?;
+    let header =
+        bytes.get(start..start + header_len).ok_or_else(|| format!("header of {header_len} bytes runs past the end of the file"))?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text".to_string())?;
     let descr = dict_value(header, "descr")?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
@@ -190,10 +185,7 @@ fn dict_value<'a>(header: &'a str, key: &str) -> std::result::Result<&'a str, St
 
 /// A Python tuple of ints: `()`, `(3,)`, `(3, 3)`.
 fn parse_shape(s: &str) -> std::result::Result<Vec<usize>, String> {
-    let inner = s
-        .strip_prefix('(')
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or_else(|| format!("bad shape {s:?}"))?;
+    let inner = s.strip_prefix('(').and_then(|t| t.strip_suffix(')')).ok_or_else(|| format!("bad shape {s:?}"))?;
     inner
         .split(',')
         .map(str::trim)

@@ -68,11 +68,14 @@ impl Statistics {
             for j in 0..i {
                 let bound = (var(i) * var(j)).sqrt() * (1.0 + 1e-6) + 1e-12;
                 if self.sigma[i * d + j].abs() > bound {
-                    return Err(Error::invalid(OP, format!(
-                        "sigma is not a covariance: |sigma[{i}, {j}]| = {} exceeds √(sigma[{i}, {i}]·sigma[{j}, {j}]) = {}",
-                        self.sigma[i * d + j].abs(),
-                        (var(i) * var(j)).sqrt()
-                    )));
+                    return Err(Error::invalid(
+                        OP,
+                        format!(
+                            "sigma is not a covariance: |sigma[{i}, {j}]| = {} exceeds √(sigma[{i}, {i}]·sigma[{j}, {j}]) = {}",
+                            self.sigma[i * d + j].abs(),
+                            (var(i) * var(j)).sqrt()
+                        ),
+                    ));
                 }
             }
         }
@@ -135,11 +138,7 @@ impl StreamingStats {
         if let Some(i) = self.rows[start..].iter().position(|v| !v.is_finite()) {
             let v = self.rows[start + i];
             self.rows.truncate(start);
-            return Err(Error::NonFinite(format!(
-                "{OP}: feature {} of row {} of the batch is {v}",
-                i % self.dims,
-                i / self.dims
-            )));
+            return Err(Error::NonFinite(format!("{OP}: feature {} of row {} of the batch is {v}", i % self.dims, i / self.dims)));
         }
         Ok(())
     }
@@ -152,10 +151,7 @@ impl StreamingStats {
             return Err(Error::invalid("StreamingStats::finish", "statistics need at least 1 dimension, got 0"));
         }
         if n < 2 {
-            return Err(Error::invalid(
-                "StreamingStats::finish",
-                format!("a covariance (ddof 1) needs at least 2 samples, got {n}"),
-            ));
+            return Err(Error::invalid("StreamingStats::finish", format!("a covariance (ddof 1) needs at least 2 samples, got {n}")));
         }
         let mut rows = self.rows;
         // Pass 1: the mean, summed row by row and divided by n, as numpy's `mean(axis=0)`.

@@ -24,14 +24,22 @@ pub struct GradientPenalty<T> {
 }
 
 fn unsupported(i: usize, what: &str) -> Error {
-    Error::Other(format!("gradient penalty: main.{i} is {what}, which has no tangent pass (the critic uses conv, instance norm and (leaky) ReLU)"))
+    Error::Other(format!(
+        "gradient penalty: main.{i} is {what}, which has no tangent pass (the critic uses conv, instance norm and (leaky) ReLU)"
+    ))
 }
 
 /// Computes the penalty on x̂ = α·real + (1 − α)·fake and accumulates ∂GP/∂θ into `grads`.
 #[allow(clippy::too_many_arguments)]
 pub fn gradient_penalty<B: Backend>(
-    b: &B, critic: &mut Sequential<B::Tensor>, real: &B::Tensor, fake: &B::Tensor, alpha: &[f32], lambda: f32,
-    grads: &mut Grads<B::Tensor>, want_grad_x_hat: bool,
+    b: &B,
+    critic: &mut Sequential<B::Tensor>,
+    real: &B::Tensor,
+    fake: &B::Tensor,
+    alpha: &[f32],
+    lambda: f32,
+    grads: &mut Grads<B::Tensor>,
+    want_grad_x_hat: bool,
 ) -> Result<GradientPenalty<B::Tensor>> {
     // (1) g = ∇x̂ Σ_n C(x̂)_n: each sample's score depends on its own image only (instance norm).
     let x_hat = b.lerp_per_sample(real, fake, alpha)?;

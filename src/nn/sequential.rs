@@ -8,13 +8,30 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub enum Layer<T> {
     /// nn.Conv2d(bias=False); weight [O, C, kh, kw].
-    Conv2d { weight: T, p: Conv2dParams },
+    Conv2d {
+        weight: T,
+        p: Conv2dParams,
+    },
     /// nn.ConvTranspose2d(bias=False); weight [Cin, Cout, kh, kw].
-    ConvTranspose2d { weight: T, p: Conv2dParams },
+    ConvTranspose2d {
+        weight: T,
+        p: Conv2dParams,
+    },
     /// nn.BatchNorm2d: weight (gamma), bias (beta), running statistics.
-    BatchNorm2d { weight: T, bias: T, running_mean: T, running_var: T, eps: f32, momentum: f32 },
+    BatchNorm2d {
+        weight: T,
+        bias: T,
+        running_mean: T,
+        running_var: T,
+        eps: f32,
+        momentum: f32,
+    },
     /// nn.InstanceNorm2d(affine=True), no running statistics.
-    InstanceNorm2d { weight: T, bias: T, eps: f32 },
+    InstanceNorm2d {
+        weight: T,
+        bias: T,
+        eps: f32,
+    },
     Act(Activation),
 }
 
@@ -147,7 +164,12 @@ impl<T: Clone> Sequential<T> {
     /// Backpropagates `dy` through a training-mode forward's tape. Parameter gradients are accumulated
     /// into `grads` when given; the input gradient is computed only when `input_grad` is set.
     pub fn backward<B: Backend<Tensor = T>>(
-        &self, b: &B, tape: &Tape<T>, dy: &T, mut grads: Option<&mut Grads<T>>, input_grad: bool,
+        &self,
+        b: &B,
+        tape: &Tape<T>,
+        dy: &T,
+        mut grads: Option<&mut Grads<T>>,
+        input_grad: bool,
     ) -> Result<Option<T>> {
         let mut dy = dy.clone();
         for (i, (layer, saved)) in self.layers.iter().zip(&tape.saved).enumerate().rev() {
@@ -158,14 +180,18 @@ impl<T: Clone> Sequential<T> {
                     if let Some(g) = grads.as_deref_mut() {
                         g.accumulate(b, wname(), b.conv2d_bwd_weight(x, &dy, dims(b, weight)?, *p)?)?;
                     }
-                    if !need_dx { return Ok(None); }
+                    if !need_dx {
+                        return Ok(None);
+                    }
                     b.conv2d_bwd_data(&dy, weight, dims(b, x)?, *p)?
                 }
                 (Layer::ConvTranspose2d { weight, p }, Saved::Input(x)) => {
                     if let Some(g) = grads.as_deref_mut() {
                         g.accumulate(b, wname(), b.conv_transpose2d_bwd_weight(x, &dy, dims(b, weight)?, *p)?)?;
                     }
-                    if !need_dx { return Ok(None); }
+                    if !need_dx {
+                        return Ok(None);
+                    }
                     b.conv_transpose2d_bwd_data(&dy, weight, *p)?
                 }
                 (Layer::BatchNorm2d { weight, .. }, Saved::Norm { x, stats }) => {
@@ -203,7 +229,10 @@ impl<T: Clone> Sequential<T> {
     /// PyTorch's `load_state_dict(strict=True)`: every tensor of the model must be present in `get` with
     /// its shape; the error lists every missing or mis-shaped tensor.
     pub fn load_state_dict<B: Backend<Tensor = T>>(
-        &mut self, b: &B, prefix: &str, get: impl Fn(&str) -> Option<crate::Tensor>,
+        &mut self,
+        b: &B,
+        prefix: &str,
+        get: impl Fn(&str) -> Option<crate::Tensor>,
     ) -> Result<()> {
         let mut problems = Vec::new();
         let mut loaded = Vec::new();

@@ -173,7 +173,16 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
             let row = match &mut gan {
                 Gan::Dcgan(gan) => {
                     let s = gan.step(b, &real, &b.upload(&noise(&mut rng, n, cfg.widths.nz))?)?;
-                    Row { epoch: p.epoch, iteration: p.iteration, loss_d: s.loss_d, loss_g: Some(s.loss_g), d_real: s.d_x, d_fake: s.d_g_z1, gp: None, seconds: 0.0 }
+                    Row {
+                        epoch: p.epoch,
+                        iteration: p.iteration,
+                        loss_d: s.loss_d,
+                        loss_g: Some(s.loss_g),
+                        d_real: s.d_x,
+                        d_fake: s.d_g_z1,
+                        gp: None,
+                        seconds: 0.0,
+                    }
                 }
                 Gan::WganGp(gan) => {
                     let z = noise(&mut rng, n, cfg.widths.nz);
@@ -185,7 +194,16 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
                     } else {
                         None
                     };
-                    Row { epoch: p.epoch, iteration: p.iteration, loss_d: c.loss_c, loss_g, d_real: c.c_real, d_fake: c.c_fake, gp: Some(c.gp), seconds: 0.0 }
+                    Row {
+                        epoch: p.epoch,
+                        iteration: p.iteration,
+                        loss_d: c.loss_c,
+                        loss_g,
+                        d_real: c.c_real,
+                        d_fake: c.c_fake,
+                        gp: Some(c.gp),
+                        seconds: 0.0,
+                    }
                 }
             };
             let row = Row { seconds: t0.elapsed().as_secs_f64(), ..row };
@@ -200,7 +218,12 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
                 )));
             }
             metrics.append(&row.csv())?;
-            bar.set_message(format!("epoch {} loss_d {:.3} loss_g {}", p.epoch, row.loss_d, row.loss_g.map_or("-".into(), |v| format!("{v:.3}"))));
+            bar.set_message(format!(
+                "epoch {} loss_d {:.3} loss_g {}",
+                p.epoch,
+                row.loss_d,
+                row.loss_g.map_or("-".into(), |v| format!("{v:.3}"))
+            ));
             bar.inc(1);
             p.iteration += 1;
             p.batch += 1;
@@ -239,7 +262,14 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     bar.finish_and_clear();
     let generated = sample(b, gan.generator(), &fixed)?;
     let corr = pearson(&mean_image(&generated)?, &mean_image(&dataset.to_batch_tensor()?)?);
-    let summary = Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, mean_image_correlation: corr, last_checkpoint: run.last(), last_fid };
+    let summary = Summary {
+        epochs_done: p.epoch,
+        iterations: p.iteration,
+        interrupted,
+        mean_image_correlation: corr,
+        last_checkpoint: run.last(),
+        last_fid,
+    };
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
     write_atomic(&run.summary(), json.as_bytes())?;
     Ok(summary)

@@ -49,7 +49,9 @@ fn check_finite(batch: &Tensor, path: &Path) -> Result<()> {
         None => Ok(()),
         Some(i) => Err(Error::NonFinite(format!(
             "the generator's output holds {} (element {i} of {:?}); nothing written to {} (is the checkpoint diverged?)",
-            batch.data()[i], batch.shape(), path.display()
+            batch.data()[i],
+            batch.shape(),
+            path.display()
         ))),
     }
 }

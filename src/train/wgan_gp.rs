@@ -63,7 +63,16 @@ impl<T: Clone> WganGp<T> {
         let gp = gradient_penalty(b, &mut self.c, real, &fake, alpha, self.lambda, &mut grads_c, false)?;
         let (c_real, c_fake) = (b.mean(&c_real)?, b.mean(&c_fake)?);
         self.opt_c.step(b, &mut self.c, &grads_c)?;
-        Ok(CriticStep { loss_c: c_fake - c_real + gp.gp, gp: gp.gp, grad_norm: gp.grad_norm, wasserstein: c_real - c_fake, c_real, c_fake, fake, grads_c })
+        Ok(CriticStep {
+            loss_c: c_fake - c_real + gp.gp,
+            gp: gp.gp,
+            grad_norm: gp.grad_norm,
+            wasserstein: c_real - c_fake,
+            c_real,
+            c_fake,
+            fake,
+            grads_c,
+        })
     }
 
     /// One generator iteration through the current critic.

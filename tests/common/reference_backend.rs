@@ -2,8 +2,7 @@
 //! golden dispatch run on it. Every op is one call into the oracle; data stays f64 end to end.
 
 use cxr_gan::backend::{
-    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats,
-    PenaltyHead, Pool2dParams,
+    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
 };
 use cxr_gan::{Result, Tensor};
 use cxr_gan_reference as oracle;
@@ -112,10 +111,25 @@ impl Backend for ReferenceBackend {
         Ok(oracle::conv_transpose2d_bwd_weight(x, dy, w_shape, p.stride, p.padding))
     }
     fn batch_norm2d_train(
-        &self, x: &Array, gamma: &Array, beta: &Array, running_mean: &mut Array, running_var: &mut Array, eps: f32, momentum: f32,
+        &self,
+        x: &Array,
+        gamma: &Array,
+        beta: &Array,
+        running_mean: &mut Array,
+        running_var: &mut Array,
+        eps: f32,
+        momentum: f32,
     ) -> Result<(Array, NormStats<Array>)> {
         shapes::norm_param("batch_norm2d_train", &x.shape, "gamma", &gamma.shape)?;
-        let (y, s) = oracle::batch_norm2d_train(x, &gamma.data, &beta.data, &mut running_mean.data, &mut running_var.data, eps as f64, momentum as f64);
+        let (y, s) = oracle::batch_norm2d_train(
+            x,
+            &gamma.data,
+            &beta.data,
+            &mut running_mean.data,
+            &mut running_var.data,
+            eps as f64,
+            momentum as f64,
+        );
         Ok((y, from_stats(s)))
     }
     fn batch_norm2d_eval(&self, x: &Array, gamma: &Array, beta: &Array, rm: &Array, rv: &Array, eps: f32) -> Result<Array> {
@@ -137,7 +151,13 @@ impl Backend for ReferenceBackend {
         Ok(oracle::instance_norm2d_jvp(x, x_dot, &gamma.data, &stats(s)))
     }
     fn instance_norm2d_jvp_bwd(
-        &self, x: &Array, x_dot: &Array, gamma: &Array, s: &NormStats<Array>, y_bar: &Array, y_dot_bar: &Array,
+        &self,
+        x: &Array,
+        x_dot: &Array,
+        gamma: &Array,
+        s: &NormStats<Array>,
+        y_bar: &Array,
+        y_dot_bar: &Array,
     ) -> Result<InstanceNormJvpGrads<Array>> {
         let r = oracle::instance_norm2d_jvp_bwd(x, x_dot, &gamma.data, &stats(s), y_bar, y_dot_bar);
         Ok(InstanceNormJvpGrads { x_bar: r.x_bar, x_dot_bar: r.x_dot_bar, dgamma: vec1(r.dgamma), dbeta: vec1(r.dbeta) })

@@ -22,9 +22,7 @@ fn kind(e: &Error) -> Option<Rejection> {
 
 /// `ours` and `cpu` must both be errors of `expected` kind with the same message, and the message must name
 /// every string in `names` (shapes as `[a, b, ..]`). Returns the message.
-pub fn assert_rejected<T, U>(
-    what: &str, expected: Rejection, ours: cxr_gan::Result<T>, cpu: cxr_gan::Result<U>, names: &[&str],
-) -> String {
+pub fn assert_rejected<T, U>(what: &str, expected: Rejection, ours: cxr_gan::Result<T>, cpu: cxr_gan::Result<U>, names: &[&str]) -> String {
     let cpu = match cpu {
         Err(e) if kind(&e) == Some(expected) => e.to_string(),
         Err(e) => panic!("{what}: expected the cpu backend to give {expected:?}, got {e:?}"),

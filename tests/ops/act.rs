@@ -48,7 +48,13 @@ pub fn activations_fwd_bwd<B: Backend>(b: &BackendUnderTest<B>) {
         let nan = Tensor::new(&[1, 1, 1, 3], vec![f32::NAN, 1.0, -1.0]).unwrap();
         let ours_nan = b.down(&b.activation(ours, &b.up(&nan)).unwrap());
         let cpu_nan = CpuBackend::new().activation(ours, &nan).unwrap();
-        assert_eq!(ours_nan.data()[0].is_nan(), cpu_nan.data()[0].is_nan(), "{ours:?}(NaN): {} vs cpu {}", ours_nan.data()[0], cpu_nan.data()[0]);
+        assert_eq!(
+            ours_nan.data()[0].is_nan(),
+            cpu_nan.data()[0].is_nan(),
+            "{ours:?}(NaN): {} vs cpu {}",
+            ours_nan.data()[0],
+            cpu_nan.data()[0]
+        );
         if !matches!(ours, Activation::Tanh | Activation::Sigmoid) {
             for (i, &v) in x.data().iter().enumerate() {
                 if v == 0.0 {

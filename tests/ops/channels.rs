@@ -59,7 +59,8 @@ pub fn channels_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
     let (xt, ot) = (b.up(&x), b.up(&other));
     let (xo, oo) = (o.upload(&x).unwrap(), o.upload(&other).unwrap());
     let what = "concat_channels H mismatch";
-    let msg = assert_rejected(what, Shape, b.concat_channels(&[&xt, &ot]), c.concat_channels(&[&x, &other]), &["[1, 2, 4, 5]", "[1, 2, 5, 5]"]);
+    let msg =
+        assert_rejected(what, Shape, b.concat_channels(&[&xt, &ot]), c.concat_channels(&[&x, &other]), &["[1, 2, 4, 5]", "[1, 2, 5, 5]"]);
     assert_oracle_rejects_alike(what, o.concat_channels(&[&xo, &oo]), &msg);
     let what = "concat_channels nothing";
     let msg = assert_rejected(what, InvalidArgument, b.concat_channels(&[]), c.concat_channels(&[]), &[]);

@@ -173,9 +173,21 @@ pub fn conv_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
     let x = rand_tensor(&mut r, &[2, 3, 8, 8], -1.0, 1.0);
     let xt = b.up(&x);
     let w_bad_c = rand_tensor(&mut r, &[4, 5, 3, 3], -1.0, 1.0);
-    assert_rejected("conv2d channels", Shape, b.conv2d(&xt, &b.up(&w_bad_c), p), c.conv2d(&x, &w_bad_c, p), &["[2, 3, 8, 8]", "[4, 5, 3, 3]"]);
+    assert_rejected(
+        "conv2d channels",
+        Shape,
+        b.conv2d(&xt, &b.up(&w_bad_c), p),
+        c.conv2d(&x, &w_bad_c, p),
+        &["[2, 3, 8, 8]", "[4, 5, 3, 3]"],
+    );
     let w_big = rand_tensor(&mut r, &[4, 3, 9, 3], -1.0, 1.0);
-    assert_rejected("conv2d kernel too large", Shape, b.conv2d(&xt, &b.up(&w_big), p), c.conv2d(&x, &w_big, p), &["[2, 3, 8, 8]", "[4, 3, 9, 3]"]);
+    assert_rejected(
+        "conv2d kernel too large",
+        Shape,
+        b.conv2d(&xt, &b.up(&w_big), p),
+        c.conv2d(&x, &w_big, p),
+        &["[2, 3, 8, 8]", "[4, 3, 9, 3]"],
+    );
 
     let w = rand_tensor(&mut r, &[4, 3, 3, 3], -1.0, 1.0);
     let dy_bad = rand_tensor(&mut r, &[2, 4, 5, 6], -1.0, 1.0);

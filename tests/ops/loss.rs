@@ -14,7 +14,21 @@ pub fn bce_and_bce_logits<B: Backend>(b: &BackendUnderTest<B>) {
     let mut r = rng(91);
     let shape = [64, 1, 1, 1];
     let mut p = rand_tensor(&mut r, &shape, 0.0, 1.0);
-    let t = Tensor::new(&shape, (0..64).map(|i| if i % 3 == 0 { 1.0 } else if i % 3 == 1 { 0.0 } else { 0.9 }).collect()).unwrap();
+    let t = Tensor::new(
+        &shape,
+        (0..64)
+            .map(|i| {
+                if i % 3 == 0 {
+                    1.0
+                } else if i % 3 == 1 {
+                    0.0
+                } else {
+                    0.9
+                }
+            })
+            .collect(),
+    )
+    .unwrap();
     // Saturated probabilities: the clamps at −100 and 1e-12 keep both the loss and the gradient finite.
     p.data_mut()[0] = 0.0;
     p.data_mut()[1] = 1.0;

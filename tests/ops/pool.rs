@@ -34,7 +34,8 @@ pub fn pools_match_the_oracle_on_random_shapes<B: Backend>(b: &BackendUnderTest<
         let kernel = [r.gen_range(1..=5), r.gen_range(1..=5)];
         let padding = [r.gen_range(0..=kernel[0] / 2), r.gen_range(0..=kernel[1] / 2)];
         let stride = [r.gen_range(1..=3), r.gen_range(1..=3)];
-        let shape = [r.gen_range(1..=3), r.gen_range(1..=5), r.gen_range(kernel[0]..=kernel[0] + 12), r.gen_range(kernel[1]..=kernel[1] + 12)];
+        let shape =
+            [r.gen_range(1..=3), r.gen_range(1..=5), r.gen_range(kernel[0]..=kernel[0] + 12), r.gen_range(kernel[1]..=kernel[1] + 12)];
         let p = Pool2dParams::new(kernel, stride, padding);
         let x = rand_tensor(&mut r, &shape, -2.0, 2.0);
         check_pools(b, &format!("#{case} x {shape:?} {p:?}"), &x, p);
@@ -94,7 +95,8 @@ pub fn pool_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
     assert_oracle_rejects_alike(what, o.max_pool2d(&xo, too_much_pad), &msg);
     let zero_stride = Pool2dParams::new([3, 3], [0, 1], [0, 0]);
     let what = "avg_pool2d zero stride";
-    let msg = assert_rejected(what, InvalidArgument, b.avg_pool2d(&xt, zero_stride, false), c.avg_pool2d(&x, zero_stride, false), &["[0, 1]"]);
+    let msg =
+        assert_rejected(what, InvalidArgument, b.avg_pool2d(&xt, zero_stride, false), c.avg_pool2d(&x, zero_stride, false), &["[0, 1]"]);
     assert_oracle_rejects_alike(what, o.avg_pool2d(&xo, zero_stride, false), &msg);
     let big = Pool2dParams::new([7, 3], [1, 1], [0, 0]);
     let what = "avg_pool2d window too big";

@@ -78,9 +78,7 @@ pub fn activation(x: &Array<f32>, y: &mut Array<f32>, slope: f32, #[comptime] ac
 
 /// dx given x, y = act(x) and dy: relu / leaky_relu read x, tanh / sigmoid read y.
 #[cube(launch)]
-pub fn activation_bwd(
-    x: &Array<f32>, y: &Array<f32>, dy: &Array<f32>, dx: &mut Array<f32>, slope: f32, #[comptime] act: ActKind,
-) {
+pub fn activation_bwd(x: &Array<f32>, y: &Array<f32>, dy: &Array<f32>, dx: &mut Array<f32>, slope: f32, #[comptime] act: ActKind) {
     let n = dx.len();
     let mut i = grid_start();
     while i < n {

@@ -23,7 +23,13 @@ pub fn concat_channels(x: &Array<f32>, y: &mut Array<f32>, c: usize, c_total: us
 /// y = scale[c]·x + shift[c], then `v < 0 ? 0 : v` when `relu` (NaN stays NaN, as torch.relu).
 #[cube(launch)]
 pub fn affine_channels(
-    x: &Array<f32>, scale: &Array<f32>, shift: &Array<f32>, y: &mut Array<f32>, c: usize, hw: usize, #[comptime] relu: bool,
+    x: &Array<f32>,
+    scale: &Array<f32>,
+    shift: &Array<f32>,
+    y: &mut Array<f32>,
+    c: usize,
+    hw: usize,
+    #[comptime] relu: bool,
 ) {
     let n = y.len();
     let mut i = grid_start();

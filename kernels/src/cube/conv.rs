@@ -230,7 +230,12 @@ pub fn conv2d(x: &Array<f32>, w: &Array<f32>, y: &mut Array<f32>, g: Conv2dGeom,
 /// reduction runs over O·taps_h·taps_w, as conv2d. A phase without taps (s > kernel) writes zeros.
 #[cube(launch_unchecked)]
 pub fn conv2d_bwd_data(
-    dy: &Array<f32>, w: &Array<f32>, dx: &mut Array<f32>, g: Conv2dGeom, phase: BwdDataPhase, split: SplitK,
+    dy: &Array<f32>,
+    w: &Array<f32>,
+    dx: &mut Array<f32>,
+    g: Conv2dGeom,
+    phase: BwdDataPhase,
+    split: SplitK,
     #[comptime] tile: ConvTile,
 ) {
     let tm = comptime![tile.rows_per_unit()];
@@ -340,9 +345,7 @@ pub fn conv2d_bwd_data(
 /// TILE_K, `split.out_len` = O·C·kh·kw. With one split, `part` is dw itself ([O, C, kh, kw] is the GEMM's
 /// row-major layout).
 #[cube(launch_unchecked)]
-pub fn conv2d_bwd_weight(
-    x: &Array<f32>, dy: &Array<f32>, part: &mut Array<f32>, g: Conv2dGeom, split: SplitK, #[comptime] tile: ConvTile,
-) {
+pub fn conv2d_bwd_weight(x: &Array<f32>, dy: &Array<f32>, part: &mut Array<f32>, g: Conv2dGeom, split: SplitK, #[comptime] tile: ConvTile) {
     let tm = comptime![tile.rows_per_unit()];
     let tile_m = comptime![tile.rows()];
     let mut a_s = SharedMemory::<f32>::new(TILE_K * tile_m);

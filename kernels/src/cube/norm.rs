@@ -70,8 +70,13 @@ fn channel_elem(j: usize, ch: usize, c: usize, hw: usize) -> usize {
 /// update r ← (1 − momentum)·r + momentum·stat with the unbiased variance (into fresh buffers).
 #[cube(launch)]
 pub fn batch_norm2d_train_stats(
-    x: &Array<f32>, stats: &mut NormStatsArgs, running: &RunningStatsArgs, running_out: &mut RunningStatsArgs,
-    d: NormDims, eps: f32, momentum: f32,
+    x: &Array<f32>,
+    stats: &mut NormStatsArgs,
+    running: &RunningStatsArgs,
+    running_out: &mut RunningStatsArgs,
+    d: NormDims,
+    eps: f32,
+    momentum: f32,
 ) {
     let mut sh = SharedMemory::<f32>::new(BLOCK);
     let (c, hw) = (d.c, d.hw);
@@ -125,7 +130,12 @@ pub fn norm_affine(x: &Array<f32>, stats: &NormStatsArgs, gamma: &Array<f32>, be
 /// Eval-mode batch norm: y = γ·(x − running_mean)/√(running_var + eps) + β.
 #[cube(launch)]
 pub fn batch_norm2d_eval(
-    x: &Array<f32>, running: &RunningStatsArgs, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>, d: NormDims,
+    x: &Array<f32>,
+    running: &RunningStatsArgs,
+    gamma: &Array<f32>,
+    beta: &Array<f32>,
+    y: &mut Array<f32>,
+    d: NormDims,
     eps: f32,
 ) {
     let n = y.len();
@@ -142,7 +152,12 @@ pub fn batch_norm2d_eval(
 /// dx = k·dy + kx·xc + k0 with k = γr, k0 = −k·Σdy/M, kx = −k·r²·Σ(dy·xc)/M; dgamma = r·Σ(dy·xc), dbeta = Σdy.
 #[cube(launch)]
 pub fn batch_norm2d_bwd(
-    dy: &Array<f32>, x: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, grads: &mut NormGradsArgs, d: NormDims,
+    dy: &Array<f32>,
+    x: &Array<f32>,
+    gamma: &Array<f32>,
+    stats: &NormStatsArgs,
+    grads: &mut NormGradsArgs,
+    d: NormDims,
 ) {
     let mut sh = SharedMemory::<f32>::new(2 * BLOCK);
     let (c, hw) = (d.c, d.hw);
@@ -189,7 +204,12 @@ pub fn batch_norm2d_bwd(
 /// Instance norm forward, one cube per plane (n, c): mean, invstd (two passes) and y.
 #[cube(launch)]
 pub fn instance_norm2d(
-    x: &Array<f32>, gamma: &Array<f32>, beta: &Array<f32>, y: &mut Array<f32>, stats: &mut NormStatsArgs, d: NormDims,
+    x: &Array<f32>,
+    gamma: &Array<f32>,
+    beta: &Array<f32>,
+    y: &mut Array<f32>,
+    stats: &mut NormStatsArgs,
+    d: NormDims,
     eps: f32,
 ) {
     let mut sh = SharedMemory::<f32>::new(BLOCK);
@@ -242,7 +262,12 @@ pub fn instance_norm2d(
 /// plane's dgamma / dbeta shares r·Σ(dy·xc), Σdy (summed over the batch by [`super::per_channel_sum`]).
 #[cube(launch)]
 pub fn instance_norm2d_bwd(
-    dy: &Array<f32>, x: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, grads: &mut NormGradsArgs, d: NormDims,
+    dy: &Array<f32>,
+    x: &Array<f32>,
+    gamma: &Array<f32>,
+    stats: &NormStatsArgs,
+    grads: &mut NormGradsArgs,
+    d: NormDims,
 ) {
     let mut sh = SharedMemory::<f32>::new(2 * BLOCK);
     let np = d.n * d.c;
@@ -289,7 +314,12 @@ pub fn instance_norm2d_bwd(
 /// = k·(ẋ − mean ẋ) + kx·xc with k = γr, kx = −k·r²·P/M, P = Σ xc·ẋ.
 #[cube(launch)]
 pub fn instance_norm2d_jvp(
-    x: &Array<f32>, x_dot: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, y_dot: &mut Array<f32>, d: NormDims,
+    x: &Array<f32>,
+    x_dot: &Array<f32>,
+    gamma: &Array<f32>,
+    stats: &NormStatsArgs,
+    y_dot: &mut Array<f32>,
+    d: NormDims,
 ) {
     let mut sh = SharedMemory::<f32>::new(2 * BLOCK);
     let np = d.n * d.c;
@@ -337,8 +367,13 @@ pub fn instance_norm2d_jvp(
 /// and the plane's shares dgamma = r Σȳxc + r A' − r³ P Σẏ̄xc/M, dbeta = Σȳ.
 #[cube(launch)]
 pub fn instance_norm2d_jvp_bwd(
-    x: &Array<f32>, x_dot: &Array<f32>, gamma: &Array<f32>, stats: &NormStatsArgs, cot: &JvpCotangentsArgs,
-    out: &mut InstanceNormJvpGradsArgs, d: NormDims,
+    x: &Array<f32>,
+    x_dot: &Array<f32>,
+    gamma: &Array<f32>,
+    stats: &NormStatsArgs,
+    cot: &JvpCotangentsArgs,
+    out: &mut InstanceNormJvpGradsArgs,
+    d: NormDims,
 ) {
     let mut sh = SharedMemory::<f32>::new(4 * BLOCK);
     let np = d.n * d.c;

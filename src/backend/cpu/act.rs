@@ -40,16 +40,15 @@ pub(super) fn activation_bwd(be: &CpuBackend, act: Activation, x: &Tensor, y: &T
     shapes::activation_bwd("activation_bwd", x.shape(), y.shape(), dy.shape())?;
     let mut dx = be.alloc(x.shape());
     let c = ELEMWISE_CHUNK;
-    dx.data_mut()
-        .par_chunks_mut(c)
-        .zip(x.data().par_chunks(c).zip(y.data().par_chunks(c)).zip(dy.data().par_chunks(c)))
-        .for_each(|(dx, ((x, y), dy))| match act {
+    dx.data_mut().par_chunks_mut(c).zip(x.data().par_chunks(c).zip(y.data().par_chunks(c)).zip(dy.data().par_chunks(c))).for_each(
+        |(dx, ((x, y), dy))| match act {
             Activation::Relu => dx.iter_mut().zip(x).zip(dy).for_each(|((dx, &x), &g)| *dx = if x > 0.0 { g } else { 0.0 }),
             Activation::LeakyRelu { slope } => {
                 dx.iter_mut().zip(x).zip(dy).for_each(|((dx, &x), &g)| *dx = if x > 0.0 { g } else { slope * g })
             }
             Activation::Tanh => dx.iter_mut().zip(y).zip(dy).for_each(|((dx, &y), &g)| *dx = g * (1.0 - y * y)),
             Activation::Sigmoid => dx.iter_mut().zip(y).zip(dy).for_each(|((dx, &y), &g)| *dx = g * y * (1.0 - y)),
-        });
+        },
+    );
     Ok(dx)
 }

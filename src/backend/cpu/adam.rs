@@ -12,7 +12,12 @@ use crate::tensor::Tensor;
 /// m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; denom = √v / √(1−b2^t) + eps; p ← p − (lr/(1−b1^t))·m/denom,
 /// with the scalars of [`AdamScalars`].
 pub(super) fn adam_step(
-    param: &mut Tensor, grad: &Tensor, exp_avg: &mut Tensor, exp_avg_sq: &mut Tensor, cfg: &AdamConfig, step: u64,
+    param: &mut Tensor,
+    grad: &Tensor,
+    exp_avg: &mut Tensor,
+    exp_avg_sq: &mut Tensor,
+    cfg: &AdamConfig,
+    step: u64,
 ) -> Result<()> {
     shapes::adam_step("adam_step", param.shape(), grad.shape(), exp_avg.shape(), exp_avg_sq.shape(), step)?;
     let AdamScalars { b1, b2, one_m_b1, one_m_b2, step_size, bc2_sqrt, eps } = AdamScalars::new(cfg, step);

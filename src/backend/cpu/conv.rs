@@ -447,11 +447,25 @@ unsafe fn gemm_into(dst: *mut f32, len: usize, ld: usize, accumulate: bool, lhs:
     // (or, for dst, inside the `len` elements the caller vouches for).
     unsafe {
         gemm::gemm(
-            m, n, k,
-            dst, 1, ld as isize, accumulate,
-            lhs.data.as_ptr(), lhs.cs as isize, lhs.rs as isize,
-            rhs.data.as_ptr(), rhs.cs as isize, rhs.rs as isize,
-            1.0f32, 1.0f32, false, false, false, par,
+            m,
+            n,
+            k,
+            dst,
+            1,
+            ld as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
         );
     }
 }
@@ -612,7 +626,14 @@ pub(super) fn conv2d_bwd_data(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape:
 }
 
 /// [`conv2d_bwd_data`] with the tile budget as a parameter (the tests force small tiles).
-fn conv2d_bwd_data_tiled(be: &CpuBackend, dy: &Tensor, w: &Tensor, x_shape: [usize; 4], p: Conv2dParams, tile_bytes: usize) -> Result<Tensor> {
+fn conv2d_bwd_data_tiled(
+    be: &CpuBackend,
+    dy: &Tensor,
+    w: &Tensor,
+    x_shape: [usize; 4],
+    p: Conv2dParams,
+    tile_bytes: usize,
+) -> Result<Tensor> {
     const OP: &str = "conv2d_bwd_data";
     shapes::conv2d_bwd_data(OP, dy.shape(), w.shape(), x_shape, p)?;
     let g = Geom::new(x_shape, w.dims4(OP, "w")?, dy.dims4(OP, "dy")?, p);
@@ -672,7 +693,14 @@ pub(super) fn conv2d_bwd_weight(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shap
 }
 
 /// [`conv2d_bwd_weight`] with the tile budget as a parameter (the tests force small tiles).
-fn conv2d_bwd_weight_tiled(be: &CpuBackend, x: &Tensor, dy: &Tensor, w_shape: [usize; 4], p: Conv2dParams, tile_bytes: usize) -> Result<Tensor> {
+fn conv2d_bwd_weight_tiled(
+    be: &CpuBackend,
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: [usize; 4],
+    p: Conv2dParams,
+    tile_bytes: usize,
+) -> Result<Tensor> {
     const OP: &str = "conv2d_bwd_weight";
     shapes::conv2d_bwd_weight(OP, x.shape(), dy.shape(), w_shape, p)?;
     let g = Geom::new(x.dims4(OP, "x")?, w_shape, dy.dims4(OP, "dy")?, p);

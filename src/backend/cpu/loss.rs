@@ -88,5 +88,9 @@ pub(super) fn gradient_penalty_head(be: &CpuBackend, g: &Tensor, lambda: f32) ->
 
 /// torch.clamp(log, min=-100): like `max`, but NaN stays NaN (a diverged model must show a NaN loss).
 fn clamp_log(v: f64) -> f64 {
-    if v < -100.0 { -100.0 } else { v }
+    if v < -100.0 {
+        -100.0
+    } else {
+        v
+    }
 }

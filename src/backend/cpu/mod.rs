@@ -11,8 +11,8 @@
 
 mod act;
 mod adam;
-mod conv;
 mod channels;
+mod conv;
 mod loss;
 mod norm;
 mod pool;
@@ -20,9 +20,7 @@ mod resize;
 
 use rayon::prelude::*;
 
-use super::{
-    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
-};
+use super::{shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -188,16 +186,14 @@ impl Backend for CpuBackend {
         if per == 0 {
             return Ok(out);
         }
-        out.data_mut()
-            .par_chunks_mut(per)
-            .zip(a.data().par_chunks(per).zip(b.data().par_chunks(per)))
-            .zip(alpha.par_iter())
-            .for_each(|((o, (a, b)), &al)| {
+        out.data_mut().par_chunks_mut(per).zip(a.data().par_chunks(per).zip(b.data().par_chunks(per))).zip(alpha.par_iter()).for_each(
+            |((o, (a, b)), &al)| {
                 let bl = 1.0 - al;
                 for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
                     *o = al * a + bl * b;
                 }
-            });
+            },
+        );
         Ok(out)
     }
     fn mean(&self, t: &Tensor) -> Result<f64> {
@@ -219,13 +215,25 @@ impl Backend for CpuBackend {
 
     // ------------------------------------------------------------------ normalization
     fn batch_norm2d_train(
-        &self, x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &mut Tensor, running_var: &mut Tensor, eps: f32,
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        running_mean: &mut Tensor,
+        running_var: &mut Tensor,
+        eps: f32,
         momentum: f32,
     ) -> Result<(Tensor, NormStats<Tensor>)> {
         norm::batch_norm2d_train(self, x, gamma, beta, running_mean, running_var, eps, momentum)
     }
     fn batch_norm2d_eval(
-        &self, x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &Tensor, running_var: &Tensor, eps: f32,
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        eps: f32,
     ) -> Result<Tensor> {
         norm::batch_norm2d_eval(self, x, gamma, beta, running_mean, running_var, eps)
     }
@@ -242,7 +250,13 @@ impl Backend for CpuBackend {
         norm::instance_norm2d_jvp(self, x, x_dot, gamma, stats)
     }
     fn instance_norm2d_jvp_bwd(
-        &self, x: &Tensor, x_dot: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>, y_bar: &Tensor, y_dot_bar: &Tensor,
+        &self,
+        x: &Tensor,
+        x_dot: &Tensor,
+        gamma: &Tensor,
+        stats: &NormStats<Tensor>,
+        y_bar: &Tensor,
+        y_dot_bar: &Tensor,
     ) -> Result<InstanceNormJvpGrads<Tensor>> {
         norm::instance_norm2d_jvp_bwd(self, x, x_dot, gamma, stats, y_bar, y_dot_bar)
     }
@@ -268,7 +282,13 @@ impl Backend for CpuBackend {
 
     // ------------------------------------------------------------------ optimizer
     fn adam_step(
-        &self, param: &mut Tensor, grad: &Tensor, exp_avg: &mut Tensor, exp_avg_sq: &mut Tensor, cfg: &AdamConfig, step: u64,
+        &self,
+        param: &mut Tensor,
+        grad: &Tensor,
+        exp_avg: &mut Tensor,
+        exp_avg_sq: &mut Tensor,
+        cfg: &AdamConfig,
+        step: u64,
     ) -> Result<()> {
         adam::adam_step(param, grad, exp_avg, exp_avg_sq, cfg, step)
     }

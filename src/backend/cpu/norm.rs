@@ -76,7 +76,13 @@ fn per_channel<const K: usize>(v: &[[f64; K]], c: usize) -> Vec<[f64; K]> {
 
 /// y = (x − mean)·invstd·gamma + beta per plane, with mean / invstd looked up by `stat(plane)`.
 fn normalize_affine(
-    be: &CpuBackend, x: &Tensor, c: usize, hw: usize, gamma: &[f64], beta: &[f64], stat: impl Fn(usize) -> (f64, f64) + Sync,
+    be: &CpuBackend,
+    x: &Tensor,
+    c: usize,
+    hw: usize,
+    gamma: &[f64],
+    beta: &[f64],
+    stat: impl Fn(usize) -> (f64, f64) + Sync,
 ) -> Tensor {
     let mut y = be.alloc(x.shape());
     y.data_mut().par_chunks_mut(hw).zip(x.data().par_chunks(hw)).enumerate().for_each(|(i, (y, x))| {
@@ -94,15 +100,17 @@ fn normalize_affine(
 /// group (the channel for batch norm, the plane itself for instance norm). `group(plane)` gives
 /// (mean(dy), mean(dy·(x − μ)), μ, r) of that group.
 fn input_grad(
-    be: &CpuBackend, dy: &Tensor, x: &Tensor, c: usize, hw: usize, gamma: &[f64],
+    be: &CpuBackend,
+    dy: &Tensor,
+    x: &Tensor,
+    c: usize,
+    hw: usize,
+    gamma: &[f64],
     group: impl Fn(usize) -> (f64, f64, f64, f64) + Sync,
 ) -> Tensor {
     let mut dx = be.alloc(x.shape());
-    dx.data_mut()
-        .par_chunks_mut(hw)
-        .zip(dy.data().par_chunks(hw).zip(x.data().par_chunks(hw)))
-        .enumerate()
-        .for_each(|(i, (dx, (dy, x)))| {
+    dx.data_mut().par_chunks_mut(hw).zip(dy.data().par_chunks(hw).zip(x.data().par_chunks(hw))).enumerate().for_each(
+        |(i, (dx, (dy, x)))| {
             let (mean_dy, mean_dyxc, mu, r) = group(i);
             // dx = k·dy + kx·(x − μ) + k0, from expanding the formula above.
             let k = gamma[i % c] * r;
@@ -111,17 +119,29 @@ fn input_grad(
             for ((dx, &g), &v) in dx.iter_mut().zip(dy).zip(x) {
                 *dx = (k * g as f64 + kx * (v as f64 - mu) + k0) as f32;
             }
-        });
+        },
+    );
     dx
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn batch_norm2d_train(
-    be: &CpuBackend, x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &mut Tensor, running_var: &mut Tensor,
-    eps: f32, momentum: f32,
+    be: &CpuBackend,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &mut Tensor,
+    running_var: &mut Tensor,
+    eps: f32,
+    momentum: f32,
 ) -> Result<(Tensor, NormStats<Tensor>)> {
     let (n, c, hw) = shapes::batch_norm2d_train(
-        "batch_norm2d_train", x.shape(), gamma.shape(), beta.shape(), running_mean.shape(), running_var.shape(),
+        "batch_norm2d_train",
+        x.shape(),
+        gamma.shape(),
+        beta.shape(),
+        running_mean.shape(),
+        running_var.shape(),
     )?;
     let m = (n * hw) as f64;
     // Two passes (mean, then centred squares) rather than Σx² − (Σx)²/m, which cancels badly in f32 data
@@ -136,9 +156,7 @@ pub(super) fn batch_norm2d_train(
     let y = normalize_affine(be, x, c, hw, &g, &b, |i| (mean[i % c], invstd[i % c]));
 
     let mom = momentum as f64;
-    for ((rm, rv), (&mu, &v)) in
-        running_mean.data_mut().iter_mut().zip(running_var.data_mut().iter_mut()).zip(mean.iter().zip(&var))
-    {
+    for ((rm, rv), (&mu, &v)) in running_mean.data_mut().iter_mut().zip(running_var.data_mut().iter_mut()).zip(mean.iter().zip(&var)) {
         *rm = ((1.0 - mom) * *rm as f64 + mom * mu) as f32;
         *rv = ((1.0 - mom) * *rv as f64 + mom * v * m / (m - 1.0)) as f32;
     }
@@ -147,11 +165,16 @@ pub(super) fn batch_norm2d_train(
 }
 
 pub(super) fn batch_norm2d_eval(
-    be: &CpuBackend, x: &Tensor, gamma: &Tensor, beta: &Tensor, running_mean: &Tensor, running_var: &Tensor, eps: f32,
+    be: &CpuBackend,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f32,
 ) -> Result<Tensor> {
-    let (_, c, hw) = shapes::batch_norm2d_eval(
-        "batch_norm2d_eval", x.shape(), gamma.shape(), beta.shape(), running_mean.shape(), running_var.shape(),
-    )?;
+    let (_, c, hw) =
+        shapes::batch_norm2d_eval("batch_norm2d_eval", x.shape(), gamma.shape(), beta.shape(), running_mean.shape(), running_var.shape())?;
     let rm = to_f64(running_mean);
     let r: Vec<f64> = running_var.data().iter().map(|&v| 1.0 / (v as f64 + eps as f64).sqrt()).collect();
     let (g, b) = (to_f64(gamma), to_f64(beta));
@@ -159,7 +182,11 @@ pub(super) fn batch_norm2d_eval(
 }
 
 pub(super) fn batch_norm2d_bwd(
-    be: &CpuBackend, dy: &Tensor, x: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>,
+    be: &CpuBackend,
+    dy: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+    stats: &NormStats<Tensor>,
 ) -> Result<NormGrads<Tensor>> {
     let (n, c, hw) = shapes::batch_norm2d_bwd("batch_norm2d_bwd", dy.shape(), x.shape(), gamma.shape(), &stat_shapes(stats))?;
     let (mean, invstd, g) = (to_f64(&stats.mean), to_f64(&stats.invstd), to_f64(gamma));
@@ -184,9 +211,7 @@ pub(super) fn batch_norm2d_bwd(
     Ok(NormGrads { dx, dgamma: to_tensor(be, &[c], &dgamma), dbeta: to_tensor(be, &[c], &dbeta) })
 }
 
-pub(super) fn instance_norm2d(
-    be: &CpuBackend, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32,
-) -> Result<(Tensor, NormStats<Tensor>)> {
+pub(super) fn instance_norm2d(be: &CpuBackend, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<(Tensor, NormStats<Tensor>)> {
     let (n, c, hw) = shapes::instance_norm2d("instance_norm2d", x.shape(), gamma.shape(), beta.shape())?;
     let m = hw as f64;
     let stats: Vec<(f64, f64)> = x
@@ -205,7 +230,11 @@ pub(super) fn instance_norm2d(
 }
 
 pub(super) fn instance_norm2d_bwd(
-    be: &CpuBackend, dy: &Tensor, x: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>,
+    be: &CpuBackend,
+    dy: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+    stats: &NormStats<Tensor>,
 ) -> Result<NormGrads<Tensor>> {
     let (_, c, hw) = shapes::instance_norm2d_bwd("instance_norm2d_bwd", dy.shape(), x.shape(), gamma.shape(), &stat_shapes(stats))?;
     let (mean, invstd) = (to_f64(&stats.mean), to_f64(&stats.invstd));
@@ -231,20 +260,19 @@ pub(super) fn instance_norm2d_bwd(
 }
 
 pub(super) fn instance_norm2d_jvp(
-    be: &CpuBackend, x: &Tensor, x_dot: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>,
+    be: &CpuBackend,
+    x: &Tensor,
+    x_dot: &Tensor,
+    gamma: &Tensor,
+    stats: &NormStats<Tensor>,
 ) -> Result<Tensor> {
-    let (_, c, hw) =
-        shapes::instance_norm2d_jvp("instance_norm2d_jvp", x.shape(), x_dot.shape(), gamma.shape(), &stat_shapes(stats))?;
+    let (_, c, hw) = shapes::instance_norm2d_jvp("instance_norm2d_jvp", x.shape(), x_dot.shape(), gamma.shape(), &stat_shapes(stats))?;
     let (mean, invstd) = (to_f64(&stats.mean), to_f64(&stats.invstd));
     let g = to_f64(gamma);
     let m = hw as f64;
     let mut y_dot = be.alloc(x.shape());
-    y_dot
-        .data_mut()
-        .par_chunks_mut(hw)
-        .zip(x.data().par_chunks(hw).zip(x_dot.data().par_chunks(hw)))
-        .enumerate()
-        .for_each(|(i, (yd, (x, xd)))| {
+    y_dot.data_mut().par_chunks_mut(hw).zip(x.data().par_chunks(hw).zip(x_dot.data().par_chunks(hw))).enumerate().for_each(
+        |(i, (yd, (x, xd)))| {
             let (mu, r) = (mean[i], invstd[i]);
             // ẏ = γ·(r·(ẋ − mean ẋ) − x̂·r·mean(x̂ ẋ)), x̂ = r(x − μ): with P = Σ (x − μ)ẋ,
             // ẏ = γr·ẋ − γr·mean ẋ − γr³P/m·(x − μ).
@@ -255,7 +283,8 @@ pub(super) fn instance_norm2d_jvp(
             for ((o, &v), &d) in yd.iter_mut().zip(x).zip(xd) {
                 *o = (k * d as f64 + kx * (v as f64 - mu) + k0) as f32;
             }
-        });
+        },
+    );
     Ok(y_dot)
 }
 
@@ -277,11 +306,21 @@ fn jvp_bwd_sums(x: &[f32], xd: &[f32], yb: &[f32], ydb: &[f32], mu: f64) -> [f64
 }
 
 pub(super) fn instance_norm2d_jvp_bwd(
-    be: &CpuBackend, x: &Tensor, x_dot: &Tensor, gamma: &Tensor, stats: &NormStats<Tensor>, y_bar: &Tensor,
+    be: &CpuBackend,
+    x: &Tensor,
+    x_dot: &Tensor,
+    gamma: &Tensor,
+    stats: &NormStats<Tensor>,
+    y_bar: &Tensor,
     y_dot_bar: &Tensor,
 ) -> Result<InstanceNormJvpGrads<Tensor>> {
     let (_, c, hw) = shapes::instance_norm2d_jvp_bwd(
-        "instance_norm2d_jvp_bwd", x.shape(), x_dot.shape(), gamma.shape(), &stat_shapes(stats), y_bar.shape(),
+        "instance_norm2d_jvp_bwd",
+        x.shape(),
+        x_dot.shape(),
+        gamma.shape(),
+        &stat_shapes(stats),
+        y_bar.shape(),
         y_dot_bar.shape(),
     )?;
     let (mean, invstd) = (to_f64(&stats.mean), to_f64(&stats.invstd));
@@ -327,9 +366,7 @@ pub(super) fn instance_norm2d_jvp_bwd(
             let d_ydb = k;
             let d_xc = -k * r2 * s_ydbxc / m;
             let d0 = -k * s_ydb / m;
-            for ((((xb, xdb), &x), &xd), (&yb, &ydb)) in
-                xb.iter_mut().zip(xdb.iter_mut()).zip(x).zip(xd).zip(yb.iter().zip(ydb))
-            {
+            for ((((xb, xdb), &x), &xd), (&yb, &ydb)) in xb.iter_mut().zip(xdb.iter_mut()).zip(x).zip(xd).zip(yb.iter().zip(ydb)) {
                 let xc = x as f64 - mu;
                 let (xd, yb, ydb) = (xd as f64, yb as f64, ydb as f64);
                 *xb = (c_yb * yb + c_xc * xc + c_xd * xd + c_ydb * ydb + c0) as f32;

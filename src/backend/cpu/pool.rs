@@ -59,7 +59,11 @@ fn nan_max(m: f32, v: f32) -> f32 {
 /// Reduces every (n, c) plane of x with the separable window; `finish(sum, window_h, window_w)` turns the
 /// reduced value into the output (the divisor of the average; the identity for max).
 fn pool2d(
-    be: &CpuBackend, op: &'static str, x: &Tensor, p: Pool2dParams, reduce: Reduce,
+    be: &CpuBackend,
+    op: &'static str,
+    x: &Tensor,
+    p: Pool2dParams,
+    reduce: Reduce,
     finish: impl Fn(f32, &Window, &Window) -> f32 + Sync,
 ) -> Result<Tensor> {
     let y_shape = shapes::pool2d_out(op, x.shape(), p)?;
@@ -76,40 +80,37 @@ fn pool2d(
         Reduce::Max => f32::NEG_INFINITY,
     };
     let group = planes_per_task(ho * wo);
-    y.data_mut()
-        .par_chunks_mut(ho * wo * group)
-        .zip(x.data().par_chunks(h * w * group))
-        .for_each_init(
-            || be.buffer(h * wo),
-            |tmp, (ys, xs)| {
-                for (y, x) in ys.chunks_exact_mut(ho * wo).zip(xs.chunks_exact(h * w)) {
-                    // Horizontal: tmp[r, ox] = reduce over the columns of window ox of row r.
-                    for (t, row) in tmp.chunks_exact_mut(wo).zip(x.chunks_exact(w)) {
-                        for (t, win) in t.iter_mut().zip(&ww) {
-                            let vals = &row[win.lo..win.hi];
-                            *t = match reduce {
-                                Reduce::Sum => vals.iter().sum(),
-                                Reduce::Max => vals.iter().fold(init, |m, &v| nan_max(m, v)),
-                            };
-                        }
-                    }
-                    // Vertical: y[oy, ox] = reduce over the rows of window oy of tmp[·, ox].
-                    for (yrow, winh) in y.chunks_exact_mut(wo).zip(&wh) {
-                        yrow.fill(init);
-                        for r in winh.lo..winh.hi {
-                            let trow = &tmp[r * wo..][..wo];
-                            match reduce {
-                                Reduce::Sum => yrow.iter_mut().zip(trow).for_each(|(a, &v)| *a += v),
-                                Reduce::Max => yrow.iter_mut().zip(trow).for_each(|(a, &v)| *a = nan_max(*a, v)),
-                            }
-                        }
-                        for (a, winw) in yrow.iter_mut().zip(&ww) {
-                            *a = finish(*a, winh, winw);
-                        }
+    y.data_mut().par_chunks_mut(ho * wo * group).zip(x.data().par_chunks(h * w * group)).for_each_init(
+        || be.buffer(h * wo),
+        |tmp, (ys, xs)| {
+            for (y, x) in ys.chunks_exact_mut(ho * wo).zip(xs.chunks_exact(h * w)) {
+                // Horizontal: tmp[r, ox] = reduce over the columns of window ox of row r.
+                for (t, row) in tmp.chunks_exact_mut(wo).zip(x.chunks_exact(w)) {
+                    for (t, win) in t.iter_mut().zip(&ww) {
+                        let vals = &row[win.lo..win.hi];
+                        *t = match reduce {
+                            Reduce::Sum => vals.iter().sum(),
+                            Reduce::Max => vals.iter().fold(init, |m, &v| nan_max(m, v)),
+                        };
                     }
                 }
-            },
-        );
+                // Vertical: y[oy, ox] = reduce over the rows of window oy of tmp[·, ox].
+                for (yrow, winh) in y.chunks_exact_mut(wo).zip(&wh) {
+                    yrow.fill(init);
+                    for r in winh.lo..winh.hi {
+                        let trow = &tmp[r * wo..][..wo];
+                        match reduce {
+                            Reduce::Sum => yrow.iter_mut().zip(trow).for_each(|(a, &v)| *a += v),
+                            Reduce::Max => yrow.iter_mut().zip(trow).for_each(|(a, &v)| *a = nan_max(*a, v)),
+                        }
+                    }
+                    for (a, winw) in yrow.iter_mut().zip(&ww) {
+                        *a = finish(*a, winh, winw);
+                    }
+                }
+            }
+        },
+    );
     Ok(y)
 }
 

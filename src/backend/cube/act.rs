@@ -40,8 +40,15 @@ impl<R: Runtime> CubeBackend<R> {
         if n > 0 {
             let (kind, slope) = kind(act);
             kern::act::activation_bwd::launch::<R>(
-                &self.client, grid(n), block(), arr(&x.handle, n), arr(&y.handle, n), arr(&dy.handle, n), arr(&dx.handle, n),
-                slope, kind,
+                &self.client,
+                grid(n),
+                block(),
+                arr(&x.handle, n),
+                arr(&y.handle, n),
+                arr(&dy.handle, n),
+                arr(&dx.handle, n),
+                slope,
+                kind,
             );
         }
         Ok(dx)

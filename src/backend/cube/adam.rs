@@ -14,7 +14,12 @@ use crate::error::Result;
 impl<R: Runtime> CubeBackend<R> {
     /// The new (param, exp_avg, exp_avg_sq), for the caller to rebind its tensors to.
     pub(super) fn launch_adam_step(
-        &self, param: &CubeTensor, grad: &CubeTensor, exp_avg: &CubeTensor, exp_avg_sq: &CubeTensor, cfg: &AdamConfig,
+        &self,
+        param: &CubeTensor,
+        grad: &CubeTensor,
+        exp_avg: &CubeTensor,
+        exp_avg_sq: &CubeTensor,
+        cfg: &AdamConfig,
         step: u64,
     ) -> Result<(CubeTensor, CubeTensor, CubeTensor)> {
         const OP: &str = "adam_step";
@@ -28,7 +33,12 @@ impl<R: Runtime> CubeBackend<R> {
             };
             let args = AdamArgs { b1, b2, one_m_b1, one_m_b2, step_size, bc2_sqrt, eps };
             kern::adam::adam_step::launch::<R>(
-                &self.client, grid(n), block(), state(param, exp_avg, exp_avg_sq), arr(&grad.handle, n), state(&p, &m, &v),
+                &self.client,
+                grid(n),
+                block(),
+                state(param, exp_avg, exp_avg_sq),
+                arr(&grad.handle, n),
+                state(&p, &m, &v),
                 args.launch(),
             );
         }

@@ -23,7 +23,14 @@ impl<R: Runtime> CubeBackend<R> {
             let c = x.shape()[1];
             if !x.is_empty() {
                 kern::channels::concat_channels::launch::<R>(
-                    &self.client, grid(x.len()), block(), arr(&x.handle, x.len()), arr(&y.handle, y.len()), c, c_total, offset,
+                    &self.client,
+                    grid(x.len()),
+                    block(),
+                    arr(&x.handle, x.len()),
+                    arr(&y.handle, y.len()),
+                    c,
+                    c_total,
+                    offset,
                     h * w,
                 );
             }
@@ -40,8 +47,16 @@ impl<R: Runtime> CubeBackend<R> {
         let y = self.alloc(OP, x.shape())?;
         if n > 0 {
             kern::channels::affine_channels::launch::<R>(
-                &self.client, grid(n), block(), arr(&x.handle, n), arr(&scale.handle, c), arr(&shift.handle, c), arr(&y.handle, n),
-                c, h * w, relu,
+                &self.client,
+                grid(n),
+                block(),
+                arr(&x.handle, n),
+                arr(&scale.handle, c),
+                arr(&shift.handle, c),
+                arr(&y.handle, n),
+                c,
+                h * w,
+                relu,
             );
         }
         Ok(y)

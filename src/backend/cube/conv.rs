@@ -52,17 +52,22 @@ impl<R: Runtime> CubeBackend<R> {
         // (their inputs are sized by the shape checks above); shared-memory indices stay within the tiles.
         unsafe {
             kern::conv::conv2d::launch_unchecked::<R>(
-                &self.client, tiles(OP, g.o, cols, splits)?, tile_dim(), arr(&x.handle, x.len()), arr(&w.handle, w.len()),
-                arr(&out, splits * y.len()), g.launch(), split.launch(), ConvTile::for_rows(g.o),
+                &self.client,
+                tiles(OP, g.o, cols, splits)?,
+                tile_dim(),
+                arr(&x.handle, x.len()),
+                arr(&w.handle, w.len()),
+                arr(&out, splits * y.len()),
+                g.launch(),
+                split.launch(),
+                ConvTile::for_rows(g.o),
             )
         };
         self.sum_split_parts(&out, &y, splits);
         Ok(y)
     }
 
-    pub(super) fn launch_conv2d_bwd_data(
-        &self, dy: &CubeTensor, w: &CubeTensor, xs: [usize; 4], p: Conv2dParams,
-    ) -> Result<CubeTensor> {
+    pub(super) fn launch_conv2d_bwd_data(&self, dy: &CubeTensor, w: &CubeTensor, xs: [usize; 4], p: Conv2dParams) -> Result<CubeTensor> {
         const OP: &str = "conv2d_bwd_data";
         shapes::conv2d_bwd_data(OP, dy.shape(), w.shape(), xs, p)?;
         let (ws, ys) = (dims4(w.shape(), OP, "w")?, dims4(dy.shape(), OP, "dy")?);
@@ -96,8 +101,15 @@ impl<R: Runtime> CubeBackend<R> {
                 // SAFETY: as conv2d's launch.
                 unsafe {
                     kern::conv::conv2d_bwd_data::launch_unchecked::<R>(
-                        &self.client, tiles(OP, g.c, cols, splits)?, tile_dim(), arr(&dy.handle, dy.len()),
-                        arr(&w.handle, w.len()), arr(&out, splits * dx.len()), g.launch(), phase.launch(), split.launch(),
+                        &self.client,
+                        tiles(OP, g.c, cols, splits)?,
+                        tile_dim(),
+                        arr(&dy.handle, dy.len()),
+                        arr(&w.handle, w.len()),
+                        arr(&out, splits * dx.len()),
+                        g.launch(),
+                        phase.launch(),
+                        split.launch(),
                         ConvTile::for_rows(g.c),
                     )
                 };
@@ -107,9 +119,7 @@ impl<R: Runtime> CubeBackend<R> {
         Ok(dx)
     }
 
-    pub(super) fn launch_conv2d_bwd_weight(
-        &self, x: &CubeTensor, dy: &CubeTensor, ws: [usize; 4], p: Conv2dParams,
-    ) -> Result<CubeTensor> {
+    pub(super) fn launch_conv2d_bwd_weight(&self, x: &CubeTensor, dy: &CubeTensor, ws: [usize; 4], p: Conv2dParams) -> Result<CubeTensor> {
         const OP: &str = "conv2d_bwd_weight";
         shapes::conv2d_bwd_weight(OP, x.shape(), dy.shape(), ws, p)?;
         let (xs, ys) = (dims4(x.shape(), OP, "x")?, dims4(dy.shape(), OP, "dy")?);
@@ -133,8 +143,15 @@ impl<R: Runtime> CubeBackend<R> {
         // SAFETY: as conv2d's launch.
         unsafe {
             kern::conv::conv2d_bwd_weight::launch_unchecked::<R>(
-                &self.client, tiles(OP, g.o, kdim, splits)?, tile_dim(), arr(&x.handle, x.len()), arr(&dy.handle, dy.len()),
-                arr(&part, splits * dw.len()), g.launch(), split.launch(), ConvTile::for_rows(g.o),
+                &self.client,
+                tiles(OP, g.o, kdim, splits)?,
+                tile_dim(),
+                arr(&x.handle, x.len()),
+                arr(&dy.handle, dy.len()),
+                arr(&part, splits * dw.len()),
+                g.launch(),
+                split.launch(),
+                ConvTile::for_rows(g.o),
             )
         };
         self.sum_split_parts(&part, &dw, splits);

@@ -180,7 +180,8 @@ impl<R: Runtime> CubeBackend<R> {
     /// kernels fails here, with a message, rather than in the middle of training.
     fn start(name: &'static str, device: String, client: impl FnOnce() -> ComputeClient<R>) -> Result<Self> {
         let fail = |detail: String| Error::Backend { backend: name.into(), detail: format!("{device}: {detail}") };
-        let client = catch_unwind(AssertUnwindSafe(client)).map_err(|p| fail(format!("creating the client panicked: {}", panic_text(&*p))))?;
+        let client =
+            catch_unwind(AssertUnwindSafe(client)).map_err(|p| fail(format!("creating the client panicked: {}", panic_text(&*p))))?;
         let max_buffer = largest_buffer(&client);
         let b = CubeBackend {
             client,

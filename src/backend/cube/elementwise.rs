@@ -49,7 +49,13 @@ impl<R: Runtime> CubeBackend<R> {
         }
         let al = self.upload_slice(OP, alpha)?;
         kern::elementwise::lerp_per_sample::launch::<R>(
-            &self.client, grid(n), block(), arr(&a.handle, n), arr(&b.handle, n), arr(&al, alpha.len()), arr(&out.handle, n),
+            &self.client,
+            grid(n),
+            block(),
+            arr(&a.handle, n),
+            arr(&b.handle, n),
+            arr(&al, alpha.len()),
+            arr(&out.handle, n),
             per,
         );
         Ok(out)

@@ -34,8 +34,14 @@ impl<R: Runtime> CubeBackend<R> {
         let cubes = partial_cubes(n);
         let (grad, part) = (self.alloc(op, a.shape())?, self.buffer(op, cubes)?);
         kernel(
-            &self.client, cubes_1d(cubes), block(), arr(&a.handle, n), arr(&target.handle, n), arr(&grad.handle, n),
-            arr(&part, cubes), (1.0 / n as f64) as f32,
+            &self.client,
+            cubes_1d(cubes),
+            block(),
+            arr(&a.handle, n),
+            arr(&target.handle, n),
+            arr(&grad.handle, n),
+            arr(&part, cubes),
+            (1.0 / n as f64) as f32,
         );
         Ok((self.sum_partials(op, &part, cubes)? / n as f64, grad))
     }
@@ -51,7 +57,15 @@ impl<R: Runtime> CubeBackend<R> {
         let k: Vec<f32> = grad_norm.iter().map(|&r| gradient_penalty_factor(r, lambda, n) as f32).collect();
         let kh = self.upload_slice(OP, &k)?;
         let v = self.alloc(OP, g.shape())?;
-        kern::loss::gradient_penalty_head_v::launch::<R>(&self.client, grid(len), block(), arr(&g.handle, len), arr(&kh, n), arr(&v.handle, len), per);
+        kern::loss::gradient_penalty_head_v::launch::<R>(
+            &self.client,
+            grid(len),
+            block(),
+            arr(&g.handle, len),
+            arr(&kh, n),
+            arr(&v.handle, len),
+            per,
+        );
         Ok(PenaltyHead { gp, grad_norm, v })
     }
 }

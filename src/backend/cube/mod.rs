@@ -48,10 +48,7 @@ pub use device::{cuda_status, devices_here, wgpu_adapters, AdapterInfo, AdapterK
 
 use self::device::{device_error_text, panic_text};
 use self::launch::{arr, block, grid};
-use super::{
-    Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead,
-    Pool2dParams,
-};
+use super::{Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams};
 use crate::error::{Error, Result};
 use crate::tensor::{fmt_shape, Tensor};
 
@@ -250,7 +247,10 @@ impl<R: Runtime> CubeBackend<R> {
         if len == 0 {
             return Ok(Vec::new());
         }
-        let bytes = self.client.read_one(h.clone()).map_err(|e| self.fail(op, format!("reading a buffer back failed: {}", device_error_text(&e))))?;
+        let bytes = self
+            .client
+            .read_one(h.clone())
+            .map_err(|e| self.fail(op, format!("reading a buffer back failed: {}", device_error_text(&e))))?;
         let bytes: &[u8] = &bytes;
         if bytes.len() < len * 4 {
             return Err(self.fail(op, format!("read {} bytes back for {len} f32", bytes.len())));
@@ -294,7 +294,8 @@ impl<R: Runtime> Backend for CubeBackend<R> {
     fn sync(&self) -> Result<()> {
         self.run("sync", false, || {
             self.check_device("sync")?;
-            cubecl::future::block_on(self.client.sync()).map_err(|e| self.fail("sync", format!("the device failed: {}", device_error_text(&e))))
+            cubecl::future::block_on(self.client.sync())
+                .map_err(|e| self.fail("sync", format!("the device failed: {}", device_error_text(&e))))
         })
     }
     fn max_buffer_bytes(&self) -> Option<usize> {
@@ -305,7 +306,8 @@ impl<R: Runtime> Backend for CubeBackend<R> {
     fn upload(&self, t: &Tensor) -> Result<CubeTensor> {
         self.guard("upload", || {
             self.check_len("upload", t.shape())?;
-            let handle = self.upload_bytes("upload", || format!("a {} f32 tensor", fmt_shape(t.shape())), bytemuck::cast_slice(t.data()))?;
+            let handle =
+                self.upload_bytes("upload", || format!("a {} f32 tensor", fmt_shape(t.shape())), bytemuck::cast_slice(t.data()))?;
             Ok(CubeTensor { handle, shape: t.shape().to_vec() })
         })
     }
@@ -357,8 +359,14 @@ impl<R: Runtime> Backend for CubeBackend<R> {
 
     // ------------------------------------------------------------------ normalization
     fn batch_norm2d_train(
-        &self, x: &CubeTensor, gamma: &CubeTensor, beta: &CubeTensor, running_mean: &mut CubeTensor,
-        running_var: &mut CubeTensor, eps: f32, momentum: f32,
+        &self,
+        x: &CubeTensor,
+        gamma: &CubeTensor,
+        beta: &CubeTensor,
+        running_mean: &mut CubeTensor,
+        running_var: &mut CubeTensor,
+        eps: f32,
+        momentum: f32,
     ) -> Result<(CubeTensor, NormStats<CubeTensor>)> {
         let (y, stats, (rm, rv)) =
             self.guard("batch_norm2d_train", || self.launch_batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum))?;
@@ -367,33 +375,59 @@ impl<R: Runtime> Backend for CubeBackend<R> {
         Ok((y, stats))
     }
     fn batch_norm2d_eval(
-        &self, x: &CubeTensor, gamma: &CubeTensor, beta: &CubeTensor, running_mean: &CubeTensor, running_var: &CubeTensor,
+        &self,
+        x: &CubeTensor,
+        gamma: &CubeTensor,
+        beta: &CubeTensor,
+        running_mean: &CubeTensor,
+        running_var: &CubeTensor,
         eps: f32,
     ) -> Result<CubeTensor> {
         self.guard("batch_norm2d_eval", || self.launch_batch_norm2d_eval(x, gamma, beta, running_mean, running_var, eps))
     }
     fn batch_norm2d_bwd(
-        &self, dy: &CubeTensor, x: &CubeTensor, gamma: &CubeTensor, stats: &NormStats<CubeTensor>,
+        &self,
+        dy: &CubeTensor,
+        x: &CubeTensor,
+        gamma: &CubeTensor,
+        stats: &NormStats<CubeTensor>,
     ) -> Result<NormGrads<CubeTensor>> {
         self.guard("batch_norm2d_bwd", || self.launch_batch_norm2d_bwd(dy, x, gamma, stats))
     }
     fn instance_norm2d(
-        &self, x: &CubeTensor, gamma: &CubeTensor, beta: &CubeTensor, eps: f32,
+        &self,
+        x: &CubeTensor,
+        gamma: &CubeTensor,
+        beta: &CubeTensor,
+        eps: f32,
     ) -> Result<(CubeTensor, NormStats<CubeTensor>)> {
         self.guard("instance_norm2d", || self.launch_instance_norm2d(x, gamma, beta, eps))
     }
     fn instance_norm2d_bwd(
-        &self, dy: &CubeTensor, x: &CubeTensor, gamma: &CubeTensor, stats: &NormStats<CubeTensor>,
+        &self,
+        dy: &CubeTensor,
+        x: &CubeTensor,
+        gamma: &CubeTensor,
+        stats: &NormStats<CubeTensor>,
     ) -> Result<NormGrads<CubeTensor>> {
         self.guard("instance_norm2d_bwd", || self.launch_instance_norm2d_bwd(dy, x, gamma, stats))
     }
     fn instance_norm2d_jvp(
-        &self, x: &CubeTensor, x_dot: &CubeTensor, gamma: &CubeTensor, stats: &NormStats<CubeTensor>,
+        &self,
+        x: &CubeTensor,
+        x_dot: &CubeTensor,
+        gamma: &CubeTensor,
+        stats: &NormStats<CubeTensor>,
     ) -> Result<CubeTensor> {
         self.guard("instance_norm2d_jvp", || self.launch_instance_norm2d_jvp(x, x_dot, gamma, stats))
     }
     fn instance_norm2d_jvp_bwd(
-        &self, x: &CubeTensor, x_dot: &CubeTensor, gamma: &CubeTensor, stats: &NormStats<CubeTensor>, y_bar: &CubeTensor,
+        &self,
+        x: &CubeTensor,
+        x_dot: &CubeTensor,
+        gamma: &CubeTensor,
+        stats: &NormStats<CubeTensor>,
+        y_bar: &CubeTensor,
         y_dot_bar: &CubeTensor,
     ) -> Result<InstanceNormJvpGrads<CubeTensor>> {
         self.guard("instance_norm2d_jvp_bwd", || self.launch_instance_norm2d_jvp_bwd(x, x_dot, gamma, stats, y_bar, y_dot_bar))
@@ -420,8 +454,13 @@ impl<R: Runtime> Backend for CubeBackend<R> {
 
     // ------------------------------------------------------------------ optimizer
     fn adam_step(
-        &self, param: &mut CubeTensor, grad: &CubeTensor, exp_avg: &mut CubeTensor, exp_avg_sq: &mut CubeTensor,
-        cfg: &AdamConfig, step: u64,
+        &self,
+        param: &mut CubeTensor,
+        grad: &CubeTensor,
+        exp_avg: &mut CubeTensor,
+        exp_avg_sq: &mut CubeTensor,
+        cfg: &AdamConfig,
+        step: u64,
     ) -> Result<()> {
         let (p, m, v) = self.guard("adam_step", || self.launch_adam_step(param, grad, exp_avg, exp_avg_sq, cfg, step))?;
         *param = p;

@@ -29,7 +29,15 @@ impl<R: Runtime> CubeBackend<R> {
         if n > 0 {
             let ([kernel_h, kernel_w], [stride_h, stride_w], [pad_h, pad_w]) = (p.kernel, p.stride, p.padding);
             let geom = Pool2dGeom { h, w, ho, wo, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w };
-            kern::pool::pool2d::launch::<R>(&self.client, grid(n), block(), arr(&x.handle, x.len()), arr(&y.handle, n), geom.launch(), kind);
+            kern::pool::pool2d::launch::<R>(
+                &self.client,
+                grid(n),
+                block(),
+                arr(&x.handle, x.len()),
+                arr(&y.handle, n),
+                geom.launch(),
+                kind,
+            );
         }
         Ok(y)
     }
@@ -41,7 +49,15 @@ impl<R: Runtime> CubeBackend<R> {
         let y = self.alloc(OP, &[n, c])?;
         let np = n * c;
         if np > 0 {
-            kern::pool::global_avg_pool2d::launch::<R>(&self.client, groups(np), block(), arr(&x.handle, len), arr(&y.handle, np), np, len / np);
+            kern::pool::global_avg_pool2d::launch::<R>(
+                &self.client,
+                groups(np),
+                block(),
+                arr(&x.handle, len),
+                arr(&y.handle, np),
+                np,
+                len / np,
+            );
         }
         Ok(y)
     }

@@ -33,10 +33,15 @@ impl<R: Runtime> CubeBackend<R> {
         let idx_h = self.upload_bytes(OP, || format!("{} u32 of resize taps", idx.len()), bytemuck::cast_slice(&idx))?;
         let lam_h = self.upload_slice(OP, &lam)?;
         kern::resize::resize_bilinear::launch::<R>(
-            &self.client, grid(n), block(), arr(&x.handle, x.len()),
+            &self.client,
+            grid(n),
+            block(),
+            arr(&x.handle, x.len()),
             // SAFETY: idx_h holds exactly idx.len() u32.
             unsafe { ArrayArg::from_raw_parts(idx_h, idx.len()) },
-            arr(&lam_h, lam.len()), arr(&y.handle, n), ResizeDims { h, w, out_h, out_w }.launch(),
+            arr(&lam_h, lam.len()),
+            arr(&y.handle, n),
+            ResizeDims { h, w, out_h, out_w }.launch(),
         );
         Ok(y)
     }

@@ -31,16 +31,8 @@ impl Toolchain {
 /// ptxas, the include folder). CUDA 12: nvidia-cuda-{nvrtc,nvcc,runtime}-cu12; CUDA 13: nvidia-cuda-{nvrtc,
 /// nvcc,runtime,crt}, all under nvidia/cu13.
 const WHEEL_LAYOUTS: [(&str, &str, &str); 2] = [
-    (
-        "nvidia/cuda_nvrtc/lib",
-        "nvidia/cuda_nvcc/bin/ptxas",
-        "nvidia/cuda_runtime/include",
-    ),
-    (
-        "nvidia/cu13/lib",
-        "nvidia/cu13/bin/ptxas",
-        "nvidia/cu13/include",
-    ),
+    ("nvidia/cuda_nvrtc/lib", "nvidia/cuda_nvcc/bin/ptxas", "nvidia/cuda_runtime/include"),
+    ("nvidia/cu13/lib", "nvidia/cu13/bin/ptxas", "nvidia/cu13/include"),
 ];
 
 /// The toolchain installed in `dir` (a pip `--target` folder of NVIDIA's wheels).
@@ -49,43 +41,20 @@ pub fn toolchain_in(dir: &Path) -> Result<Toolchain, String> {
         let Ok(rd) = std::fs::read_dir(dir.join(lib)) else {
             continue;
         };
-        let mut libs: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(is_nvrtc_file)
-            })
-            .collect();
+        let mut libs: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_nvrtc_file)).collect();
         libs.sort();
         let Some(nvrtc) = libs.first() else { continue };
         let (ptxas, include) = (dir.join(ptxas), dir.join(include));
         if !ptxas.is_file() {
-            return Err(format!(
-                "{}: NVRTC is there but not {}",
-                dir.display(),
-                ptxas.display()
-            ));
+            return Err(format!("{}: NVRTC is there but not {}", dir.display(), ptxas.display()));
         }
         if !include.join("cuda_runtime.h").is_file() {
-            return Err(format!(
-                "{}: NVRTC is there but not {}/cuda_runtime.h",
-                dir.display(),
-                include.display()
-            ));
+            return Err(format!("{}: NVRTC is there but not {}/cuda_runtime.h", dir.display(), include.display()));
         }
-        return Ok(Toolchain {
-            nvrtc: Nvrtc::open(nvrtc)?,
-            ptxas,
-            include,
-        });
+        return Ok(Toolchain { nvrtc: Nvrtc::open(nvrtc)?, ptxas, include });
     }
-    Err(format!(
-        "{}: no NVRTC from NVIDIA's wheels (looked in {})",
-        dir.display(),
-        WHEEL_LAYOUTS.map(|l| l.0).join(", ")
-    ))
+    Err(format!("{}: no NVRTC from NVIDIA's wheels (looked in {})", dir.display(), WHEEL_LAYOUTS.map(|l| l.0).join(", ")))
 }
 
 /// cubecl-cuda 0.10's compilation options for a device of `arch` (its `CudaServer::init`).
@@ -161,35 +130,16 @@ pub struct Compiled {
 }
 
 /// Compiles `k` for `arch` with `tc`; `scratch` is a folder for the PTX file.
-pub fn compile_one(
-    k: &LaunchedKernel,
-    tc: &Toolchain,
-    arch: u32,
-    scratch: &Path,
-    index: usize,
-) -> Compiled {
+pub fn compile_one(k: &LaunchedKernel, tc: &Toolchain, arch: u32, scratch: &Path, index: usize) -> Compiled {
     let mut dynamic_smem = 0;
     let result = (|| {
         let compiled = k
             .task
-            .compile(
-                &mut CudaCompiler::default(),
-                &cubecl_options(arch),
-                k.mode,
-                k.task.address_type(),
-            )
-            .map_err(|e| {
-                format!(
-                    "CubeCL's CUDA compiler failed: {}",
-                    e.to_string().lines().next().unwrap_or("")
-                )
-            })?;
+            .compile(&mut CudaCompiler::default(), &cubecl_options(arch), k.mode, k.task.address_type())
+            .map_err(|e| format!("CubeCL's CUDA compiler failed: {}", e.to_string().lines().next().unwrap_or("")))?;
         dynamic_smem = compiled.repr.as_ref().map_or(0, |r| r.shared_memory_size());
-        let mut opts = vec![
-            format!("--gpu-architecture={}", arch_name(arch)),
-            format!("--include-path={}", tc.include.display()),
-            "-lineinfo".into(),
-        ];
+        let mut opts =
+            vec![format!("--gpu-architecture={}", arch_name(arch)), format!("--include-path={}", tc.include.display()), "-lineinfo".into()];
         let cccl = tc.include.join("cccl");
         if cccl.exists() {
             opts.push(format!("--include-path={}", cccl.display()));
@@ -197,65 +147,31 @@ pub fn compile_one(
         let ptx = tc
             .nvrtc
             .compile_ptx(&compiled.source, &opts)
-            .map_err(|log| {
-                format!(
-                    "NVRTC: {}",
-                    log.lines().take(6).collect::<Vec<_>>().join(" | ")
-                )
-            })?;
-        let file = scratch.join(format!(
-            "k{index}_{}_{arch}.ptx",
-            tc.label().replace([' ', '.'], "_")
-        ));
+            .map_err(|log| format!("NVRTC: {}", log.lines().take(6).collect::<Vec<_>>().join(" | ")))?;
+        let file = scratch.join(format!("k{index}_{}_{arch}.ptx", tc.label().replace([' ', '.'], "_")));
         std::fs::write(&file, ptx).map_err(|e| format!("writing {}: {e}", file.display()))?;
         let out = Command::new(&tc.ptxas)
-            .args([
-                format!("-arch={}", arch_name(arch)),
-                "-v".into(),
-                "-o".into(),
-                "/dev/null".into(),
-            ])
+            .args([format!("-arch={}", arch_name(arch)), "-v".into(), "-o".into(), "/dev/null".into()])
             .arg(&file)
             .output()
             .map_err(|e| format!("running {}: {e}", tc.ptxas.display()))?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if !out.status.success() {
-            return Err(format!(
-                "ptxas: {}",
-                text.lines().take(4).collect::<Vec<_>>().join(" | ")
-            ));
+            return Err(format!("ptxas: {}", text.lines().take(4).collect::<Vec<_>>().join(" | ")));
         }
         let _ = std::fs::remove_file(&file);
         parse_ptxas(&text).ok_or_else(|| format!("ptxas -v reported no registers: {}", text.trim()))
     })();
-    Compiled {
-        toolchain: tc.label(),
-        arch,
-        dynamic_smem,
-        result,
-    }
+    Compiled { toolchain: tc.label(), arch, dynamic_smem, result }
 }
 
 /// Every kernel × toolchain × target, in parallel; results[kernel] lists toolchains × targets in order.
-pub fn compile_all(
-    kernels: &[LaunchedKernel],
-    toolchains: &[Toolchain],
-    archs: &[u32],
-    scratch: &Path,
-) -> Vec<Vec<Compiled>> {
+pub fn compile_all(kernels: &[LaunchedKernel], toolchains: &[Toolchain], archs: &[u32], scratch: &Path) -> Vec<Vec<Compiled>> {
     kernels
         .par_iter()
         .enumerate()
         .map(|(i, k)| {
-            toolchains
-                .iter()
-                .flat_map(|tc| archs.iter().map(move |&a| (tc, a)))
-                .map(|(tc, a)| compile_one(k, tc, a, scratch, i))
-                .collect()
+            toolchains.iter().flat_map(|tc| archs.iter().map(move |&a| (tc, a))).map(|(tc, a)| compile_one(k, tc, a, scratch, i)).collect()
         })
         .collect()
 }
@@ -273,16 +189,7 @@ mod tests {
                    \x20   8 bytes stack frame, 4 bytes spill stores, 12 bytes spill loads\n\
                    ptxas info    : Used 62 registers, used 1 barriers, 1024 bytes smem, 432 bytes cmem[0]\n";
         let r = parse_ptxas(out).unwrap();
-        assert_eq!(
-            r,
-            Resources {
-                registers: 62,
-                static_smem: 1024,
-                stack: 8,
-                spill_stores: 4,
-                spill_loads: 12
-            }
-        );
+        assert_eq!(r, Resources { registers: 62, static_smem: 1024, stack: 8, spill_stores: 4, spill_loads: 12 });
         assert_eq!(parse_ptxas("ptxas info    : 0 bytes gmem\n"), None);
     }
 
@@ -291,9 +198,6 @@ mod tests {
         assert_eq!(arch_name(80), "sm_80");
         assert_eq!(arch_name(89), "sm_89");
         assert_eq!(arch_name(90), "sm_90a");
-        assert!(
-            cubecl_options(90).supports_features.clusters
-                && !cubecl_options(80).supports_features.clusters
-        );
+        assert!(cubecl_options(90).supports_features.clusters && !cubecl_options(80).supports_features.clusters);
     }
 }

@@ -20,15 +20,9 @@ use runtime::{LaunchedKernel, RecordingDevice, RecordingRuntime};
 
 /// Every distinct kernel the standard workloads launch; the workloads run; those skipped (Inception
 /// without its weights file) with why.
-pub fn record_kernels(
-    inception_weights: Result<&Path, String>,
-) -> crate::Result<(Vec<LaunchedKernel>, Vec<String>, Vec<String>)> {
+pub fn record_kernels(inception_weights: Result<&Path, String>) -> crate::Result<(Vec<LaunchedKernel>, Vec<String>, Vec<String>)> {
     let client = RecordingRuntime::client(&RecordingDevice);
-    let b = CubeBackend::over_client_unprobed(
-        "cuda-recording",
-        "an H100, recorded (not run)".into(),
-        client,
-    );
+    let b = CubeBackend::over_client_unprobed("cuda-recording", "an H100, recorded (not run)".into(), client);
     runtime::take_launched();
     let (mut ran, mut skipped) = (Vec::new(), Vec::new());
     for w in workload::standard() {
@@ -40,8 +34,7 @@ pub fn record_kernels(
             (_, w) => w.as_ref().ok().copied(),
         };
         runtime::set_workload(w.short);
-        workload::run(&b, &w, weights)
-            .map_err(|e| crate::Error::Other(format!("{}: {e}", w.name)))?;
+        workload::run(&b, &w, weights).map_err(|e| crate::Error::Other(format!("{}: {e}", w.name)))?;
         ran.push(format!("{}: {}", w.short, w.name));
     }
     Ok((runtime::take_launched(), ran, skipped))
@@ -88,10 +81,5 @@ pub fn check(
     for f in &failures {
         md.push_str(&format!("\nFAIL: {f}"));
     }
-    Ok(Outcome {
-        markdown: md,
-        failures,
-        kernels: kernels.len(),
-        compiles,
-    })
+    Ok(Outcome { markdown: md, failures, kernels: kernels.len(), compiles })
 }

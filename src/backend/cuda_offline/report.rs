@@ -26,14 +26,8 @@ pub struct SmLimits {
 /// H100 (compute capability 9.0): 64K registers, 228 KiB shared memory (1 KiB reserved per block), 2048
 /// threads and 32 blocks per SM (CUDA C++ Programming Guide, "Technical Specifications per Compute
 /// Capability"; the register allocation unit 256 as in NVIDIA's occupancy calculator).
-pub const H100: SmLimits = SmLimits {
-    registers: 65536,
-    shared: 228 * 1024,
-    shared_reserved_per_block: 1024,
-    threads: 2048,
-    blocks: 32,
-    register_unit: 256,
-};
+pub const H100: SmLimits =
+    SmLimits { registers: 65536, shared: 228 * 1024, shared_reserved_per_block: 1024, threads: 2048, blocks: 32, register_unit: 256 };
 
 /// Resident blocks per SM and the fraction of the SM's warps they fill, with what limits them.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,39 +47,22 @@ pub fn occupancy(sm: &SmLimits, threads_per_block: u32, registers: u32, shared: 
         let per_warp = (registers * 32).div_ceil(sm.register_unit) * sm.register_unit;
         (sm.registers / per_warp) / warps
     };
-    let by_shared = if shared == 0 {
-        sm.blocks
-    } else {
-        sm.shared / (shared + sm.shared_reserved_per_block)
-    };
-    let (blocks, limiter) = [
-        (sm.blocks, "blocks"),
-        (by_threads, "threads"),
-        (by_registers, "registers"),
-        (by_shared, "shared memory"),
-    ]
-    .into_iter()
-    .min_by_key(|(b, _)| *b)
-    .unwrap();
-    Occupancy {
-        blocks,
-        fraction: (blocks * warps) as f64 / max_warps as f64,
-        limiter,
-    }
+    let by_shared = if shared == 0 { sm.blocks } else { sm.shared / (shared + sm.shared_reserved_per_block) };
+    let (blocks, limiter) = [(sm.blocks, "blocks"), (by_threads, "threads"), (by_registers, "registers"), (by_shared, "shared memory")]
+        .into_iter()
+        .min_by_key(|(b, _)| *b)
+        .unwrap();
+    Occupancy { blocks, fraction: (blocks * warps) as f64 / max_warps as f64, limiter }
 }
 
 /// Why a compiled kernel fails the check, if it does.
 pub fn failure(c: &Compiled) -> Option<String> {
     match &c.result {
         Err(e) => Some(e.clone()),
-        Ok(r) if r.spill_stores + r.spill_loads > 0 => Some(format!(
-            "spills ({} B stored, {} B loaded)",
-            r.spill_stores, r.spill_loads
-        )),
-        Ok(r) if c.dynamic_smem + r.static_smem as usize > MAX_SHARED => Some(format!(
-            "{} B of shared memory (more than {MAX_SHARED})",
-            c.dynamic_smem + r.static_smem as usize
-        )),
+        Ok(r) if r.spill_stores + r.spill_loads > 0 => Some(format!("spills ({} B stored, {} B loaded)", r.spill_stores, r.spill_loads)),
+        Ok(r) if c.dynamic_smem + r.static_smem as usize > MAX_SHARED => {
+            Some(format!("{} B of shared memory (more than {MAX_SHARED})", c.dynamic_smem + r.static_smem as usize))
+        }
         Ok(_) => None,
     }
 }
@@ -122,22 +99,14 @@ pub fn comptime_args(info: &str) -> String {
     fields.push(inner[start..].trim());
     fields
         .into_iter()
-        .filter(|f| {
-            !f.is_empty()
-                && !f.ends_with(": ()")
-                && !f.contains("ArrayCompilationArg { inplace: None")
-        })
+        .filter(|f| !f.is_empty() && !f.ends_with(": ()") && !f.contains("ArrayCompilationArg { inplace: None"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 fn specialization(k: &LaunchedKernel) -> String {
     let args = comptime_args(&k.id.to_string());
-    let unchecked = if matches!(k.mode, cubecl::ExecutionMode::Unchecked) {
-        " (unchecked)"
-    } else {
-        ""
-    };
+    let unchecked = if matches!(k.mode, cubecl::ExecutionMode::Unchecked) { " (unchecked)" } else { "" };
     if args.is_empty() {
         format!("—{unchecked}")
     } else {
@@ -148,14 +117,8 @@ fn specialization(k: &LaunchedKernel) -> String {
 /// The markdown table, one row per kernel; `results[i]` are kernel i's compiles (toolchains × targets in
 /// `columns` order). Returns the table and the failures (one line each).
 pub fn table(kernels: &[LaunchedKernel], results: &[Vec<Compiled>]) -> (String, Vec<String>) {
-    let columns: Vec<String> = results
-        .first()
-        .map(|r| {
-            r.iter()
-                .map(|c| format!("{} {}", c.toolchain, arch_name(c.arch)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let columns: Vec<String> =
+        results.first().map(|r| r.iter().map(|c| format!("{} {}", c.toolchain, arch_name(c.arch))).collect()).unwrap_or_default();
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -167,40 +130,15 @@ pub fn table(kernels: &[LaunchedKernel], results: &[Vec<Compiled>]) -> (String, 
     for (i, (k, rs)) in kernels.iter().zip(results).enumerate() {
         let name = short_name(k.type_name);
         let threads = k.id.cube_dim.x * k.id.cube_dim.y * k.id.cube_dim.z;
-        let regs: Vec<String> = rs
-            .iter()
-            .map(|c| {
-                c.result
-                    .as_ref()
-                    .map_or("✗".into(), |r| r.registers.to_string())
-            })
-            .collect();
-        let shared = rs
-            .iter()
-            .map(|c| c.dynamic_smem + c.result.as_ref().map_or(0, |r| r.static_smem as usize))
-            .max()
-            .unwrap_or(0);
-        let spills: u32 = rs
-            .iter()
-            .filter_map(|c| c.result.as_ref().ok())
-            .map(|r| r.spill_stores + r.spill_loads)
-            .sum();
+        let regs: Vec<String> = rs.iter().map(|c| c.result.as_ref().map_or("✗".into(), |r| r.registers.to_string())).collect();
+        let shared = rs.iter().map(|c| c.dynamic_smem + c.result.as_ref().map_or(0, |r| r.static_smem as usize)).max().unwrap_or(0);
+        let spills: u32 = rs.iter().filter_map(|c| c.result.as_ref().ok()).map(|r| r.spill_stores + r.spill_loads).sum();
         // Occupancy from the sm_90 compiles (H100), with the most registers any toolchain used.
-        let h100_regs = rs
-            .iter()
-            .filter(|c| c.arch == 90)
-            .filter_map(|c| c.result.as_ref().ok())
-            .map(|r| r.registers)
-            .max();
+        let h100_regs = rs.iter().filter(|c| c.arch == 90).filter_map(|c| c.result.as_ref().ok()).map(|r| r.registers).max();
         let occ = match h100_regs {
             Some(r) => {
                 let o = occupancy(&H100, threads, r, shared as u32);
-                format!(
-                    "{:.0}% ({} blocks; {})",
-                    o.fraction * 100.0,
-                    o.blocks,
-                    o.limiter
-                )
+                format!("{:.0}% ({} blocks; {})", o.fraction * 100.0, o.blocks, o.limiter)
             }
             None => "—".into(),
         };
@@ -214,12 +152,7 @@ pub fn table(kernels: &[LaunchedKernel], results: &[Vec<Compiled>]) -> (String, 
         );
         for c in rs {
             if let Some(why) = failure(c) {
-                failures.push(format!(
-                    "{name} ({}) with {} for {}: {why}",
-                    specialization(k),
-                    c.toolchain,
-                    arch_name(c.arch)
-                ));
+                failures.push(format!("{name} ({}) with {} for {}: {why}", specialization(k), c.toolchain, arch_name(c.arch)));
             }
         }
     }
@@ -252,14 +185,8 @@ mod tests {
 
     #[test]
     fn kernel_names() {
-        assert_eq!(
-            short_name("cxr_gan_kernels::cube::conv::conv2d::Conv2d<cxr_gan::backend::X>"),
-            "conv::conv2d"
-        );
-        assert_eq!(
-            short_name("cxr_gan_kernels::cube::sum_splits::SumSplits<R>"),
-            "cube::sum_splits"
-        );
+        assert_eq!(short_name("cxr_gan_kernels::cube::conv::conv2d::Conv2d<cxr_gan::backend::X>"), "conv::conv2d");
+        assert_eq!(short_name("cxr_gan_kernels::cube::sum_splits::SumSplits<R>"), "cube::sum_splits");
     }
 
     #[test]
@@ -267,16 +194,8 @@ mod tests {
         let info = "Conv2dCompilationInfo { tm: 4, x: ArrayCompilationArg { inplace: None, }, c: (), kh: (), }";
         assert_eq!(comptime_args(info), "tm: 4");
         let info = "Pool2dCompilationInfo { is_max: false, count_include_pad: true, x: ArrayCompilationArg { inplace: None, }, h: () }";
-        assert_eq!(
-            comptime_args(info),
-            "is_max: false, count_include_pad: true"
-        );
-        assert_eq!(
-            comptime_args(
-                "FillCompilationInfo { out: ArrayCompilationArg { inplace: None, }, value: (), }"
-            ),
-            ""
-        );
+        assert_eq!(comptime_args(info), "is_max: false, count_include_pad: true");
+        assert_eq!(comptime_args("FillCompilationInfo { out: ArrayCompilationArg { inplace: None, }, value: (), }"), "");
         assert_eq!(comptime_args("No info"), "");
     }
 }

@@ -14,13 +14,11 @@ use cubecl::cuda::{CudaCompiler, CudaRuntime};
 use cubecl::device::{Device, DeviceId, DeviceService, ServerUtilitiesHandle};
 use cubecl::features::Plane;
 use cubecl::future::DynFut;
-use cubecl::ir::{
-    DeviceProperties, HardwareProperties, MemoryDeviceProperties, TargetProperties, VectorSize,
-};
+use cubecl::ir::{DeviceProperties, HardwareProperties, MemoryDeviceProperties, TargetProperties, VectorSize};
 use cubecl::profile::{ProfileDuration, TimingMethod};
 use cubecl::server::{
-    Binding, ComputeServer, CopyDescriptor, CubeCount, ExecutionMode, KernelArguments,
-    ProfileError, ProfilingToken, ServerCommunication, ServerError, ServerUtilities,
+    Binding, ComputeServer, CopyDescriptor, CubeCount, ExecutionMode, KernelArguments, ProfileError, ProfilingToken, ServerCommunication,
+    ServerError, ServerUtilities,
 };
 use cubecl::stream_id::StreamId;
 use cubecl::zspace::{Shape, Strides};
@@ -29,8 +27,7 @@ use cubecl_runtime::allocator::ContiguousMemoryLayoutPolicy;
 use cubecl_runtime::id::KernelId;
 use cubecl_runtime::logging::ServerLogger;
 use cubecl_runtime::memory_management::{
-    ManagedMemoryHandle, MemoryAllocationMode, MemoryConfiguration, MemoryManagement,
-    MemoryManagementOptions, MemoryUsage,
+    ManagedMemoryHandle, MemoryAllocationMode, MemoryConfiguration, MemoryManagement, MemoryManagementOptions, MemoryUsage,
 };
 use cubecl_runtime::storage::{BytesResource, BytesStorage, ManagedResource};
 use cubecl_runtime::timestamp_profiler::TimestampProfiler;
@@ -81,15 +78,7 @@ fn record(kernel: Box<dyn CubeTask<CudaCompiler>>, count: &CubeCount, mode: Exec
         CubeCount::Dynamic(_) => None,
     };
     let type_name = kernel.name();
-    launched.push(LaunchedKernel {
-        task: kernel,
-        id,
-        mode,
-        type_name,
-        first_count,
-        launches: 1,
-        workloads: vec![workload],
-    });
+    launched.push(LaunchedKernel { task: kernel, id, mode, type_name, first_count, launches: 1, workloads: vec![workload] });
 }
 
 /// The recording runtime (see the module docs).
@@ -104,10 +93,7 @@ impl Device for RecordingDevice {
         RecordingDevice
     }
     fn to_id(&self) -> DeviceId {
-        DeviceId {
-            type_id: 0,
-            index_id: 0,
-        }
+        DeviceId { type_id: 0, index_id: 0 }
     }
 }
 
@@ -135,8 +121,7 @@ fn h100_properties(memory: MemoryDeviceProperties) -> DeviceProperties {
         num_cpu_cores: None,
         max_vector_size: VectorSize::MAX,
     };
-    let mut props =
-        DeviceProperties::new(Default::default(), memory, hardware, TimingMethod::System);
+    let mut props = DeviceProperties::new(Default::default(), memory, hardware, TimingMethod::System);
     cubecl_cpp::register_supported_types(&mut props);
     props.features.plane.insert(Plane::Ops);
     props.features.plane.insert(Plane::Sync);
@@ -149,10 +134,7 @@ fn h100_properties(memory: MemoryDeviceProperties) -> DeviceProperties {
 impl DeviceService for RecordingServer {
     fn init(_: DeviceId) -> Self {
         // Host pages are zero-filled lazily by the OS, so large never-written buffers cost no memory.
-        let mem = MemoryDeviceProperties {
-            max_page_size: 1 << 30,
-            alignment: 32,
-        };
+        let mem = MemoryDeviceProperties { max_page_size: 1 << 30, alignment: 32 };
         let logger = Arc::new(ServerLogger::default());
         let memory = MemoryManagement::from_configuration(
             BytesStorage::default(),
@@ -161,17 +143,8 @@ impl DeviceService for RecordingServer {
             logger.clone(),
             MemoryManagementOptions::new("recording runtime host memory"),
         );
-        let utilities = Arc::new(ServerUtilities::new(
-            h100_properties(mem),
-            logger,
-            (),
-            ContiguousMemoryLayoutPolicy::new(32),
-        ));
-        RecordingServer {
-            memory,
-            timestamps: TimestampProfiler::default(),
-            utilities,
-        }
+        let utilities = Arc::new(ServerUtilities::new(h100_properties(mem), logger, (), ContiguousMemoryLayoutPolicy::new(32)));
+        RecordingServer { memory, timestamps: TimestampProfiler::default(), utilities }
     }
 
     fn utilities(&self) -> ServerUtilitiesHandle {
@@ -192,9 +165,7 @@ impl ComputeServer for RecordingServer {
     fn initialize_memory(&mut self, memory: ManagedMemoryHandle, size: u64, _: StreamId) {
         // The memory manager fails only past its page limits, which no buffer of ours reaches.
         let reserved = self.memory.reserve(size).expect("host memory for a buffer");
-        self.memory
-            .bind(reserved, memory, 0)
-            .expect("binding a host buffer");
+        self.memory.bind(reserved, memory, 0).expect("binding a host buffer");
     }
 
     fn logger(&self) -> Arc<ServerLogger> {
@@ -205,20 +176,12 @@ impl ComputeServer for RecordingServer {
         self.utilities.clone()
     }
 
-    fn read(
-        &mut self,
-        descriptors: Vec<CopyDescriptor>,
-        _: StreamId,
-    ) -> DynFut<Result<Vec<Bytes>, ServerError>> {
+    fn read(&mut self, descriptors: Vec<CopyDescriptor>, _: StreamId) -> DynFut<Result<Vec<Bytes>, ServerError>> {
         let bytes: Result<Vec<Bytes>, ServerError> = descriptors
             .into_iter()
             .map(|d| {
                 let size = d.handle.size_in_used() as usize;
-                let r = self.memory.get_resource(
-                    d.handle.memory,
-                    d.handle.offset_start,
-                    d.handle.offset_end,
-                )?;
+                let r = self.memory.get_resource(d.handle.memory, d.handle.offset_start, d.handle.offset_end)?;
                 Ok(Bytes::from_bytes_vec(r.read()[..size].to_vec()))
             })
             .collect();
@@ -227,11 +190,7 @@ impl ComputeServer for RecordingServer {
 
     fn write(&mut self, descriptors: Vec<(CopyDescriptor, Bytes)>, _: StreamId) {
         for (d, data) in descriptors {
-            if let Ok(mut r) = self.memory.get_resource(
-                d.handle.memory,
-                d.handle.offset_start,
-                d.handle.offset_end,
-            ) {
+            if let Ok(mut r) = self.memory.get_resource(d.handle.memory, d.handle.offset_start, d.handle.offset_end) {
                 let n = data.len().min(r.read().len());
                 r.write()[..n].copy_from_slice(&data[..n]);
             }
@@ -242,27 +201,12 @@ impl ComputeServer for RecordingServer {
         Box::pin(async { Ok(()) })
     }
 
-    fn get_resource(
-        &mut self,
-        binding: Binding,
-        _: StreamId,
-    ) -> Result<ManagedResource<BytesResource>, ServerError> {
-        let r = self.memory.get_resource(
-            binding.memory.clone(),
-            binding.offset_start,
-            binding.offset_end,
-        )?;
+    fn get_resource(&mut self, binding: Binding, _: StreamId) -> Result<ManagedResource<BytesResource>, ServerError> {
+        let r = self.memory.get_resource(binding.memory.clone(), binding.offset_start, binding.offset_end)?;
         Ok(ManagedResource::new(binding.memory, r))
     }
 
-    unsafe fn launch(
-        &mut self,
-        kernel: Self::Kernel,
-        count: CubeCount,
-        _: KernelArguments,
-        mode: ExecutionMode,
-        _: StreamId,
-    ) {
+    unsafe fn launch(&mut self, kernel: Self::Kernel, count: CubeCount, _: KernelArguments, mode: ExecutionMode, _: StreamId) {
         record(kernel, &count, mode);
     }
 
@@ -282,11 +226,7 @@ impl ComputeServer for RecordingServer {
         Ok(self.timestamps.start())
     }
 
-    fn end_profile(
-        &mut self,
-        _: StreamId,
-        token: ProfilingToken,
-    ) -> Result<ProfileDuration, ProfileError> {
+    fn end_profile(&mut self, _: StreamId, token: ProfilingToken) -> Result<ProfileDuration, ProfileError> {
         self.timestamps.stop(token)
     }
 

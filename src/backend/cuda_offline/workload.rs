@@ -39,64 +39,34 @@ pub enum Kind {
 /// The paper's settings and the demo's (`cxr-gan train` without --data), whose narrower networks give
 /// other channel counts and so other conv specializations, and FID's (`fid` and the training probe).
 pub fn standard() -> Vec<Workload> {
-    let paper = Widths {
-        nz: 100,
-        ngf: 64,
-        ndf: 64,
-    };
-    let demo = Widths {
-        nz: 100,
-        ngf: 16,
-        ndf: 16,
-    };
+    let paper = Widths { nz: 100, ngf: 64, ndf: 64 };
+    let demo = Widths { nz: 100, ngf: 16, ndf: 16 };
     vec![
         Workload {
             short: "DCGAN",
             name: "DCGAN iteration and samples (batch 128, widths 64)".into(),
-            kind: Kind::Dcgan {
-                widths: paper,
-                batch: 128,
-            },
+            kind: Kind::Dcgan { widths: paper, batch: 128 },
         },
-        Workload {
-            short: "DCGAN demo",
-            name: "DCGAN demo (batch 16, widths 16)".into(),
-            kind: Kind::Dcgan {
-                widths: demo,
-                batch: 16,
-            },
-        },
+        Workload { short: "DCGAN demo", name: "DCGAN demo (batch 16, widths 16)".into(), kind: Kind::Dcgan { widths: demo, batch: 16 } },
         Workload {
             short: "WGAN-GP",
             name: "WGAN-GP critic and generator iterations (batch 128, widths 64)".into(),
-            kind: Kind::WganGp {
-                widths: paper,
-                batch: 128,
-            },
+            kind: Kind::WganGp { widths: paper, batch: 128 },
         },
         Workload {
             short: "WGAN-GP demo",
             name: "WGAN-GP demo (batch 16, widths 16)".into(),
-            kind: Kind::WganGp {
-                widths: demo,
-                batch: 16,
-            },
+            kind: Kind::WganGp { widths: demo, batch: 16 },
         },
         Workload {
             short: "FID",
             name: "InceptionV3 to the 2048-d features (batch 50, 64² resized to 299²)".into(),
-            kind: Kind::Inception {
-                batch: 50,
-                size: IMAGE_SIZE,
-            },
+            kind: Kind::Inception { batch: 50, size: IMAGE_SIZE },
         },
         Workload {
             short: "other ops",
             name: "the Backend ops no model calls, at [128, 64, 32, 32]".into(),
-            kind: Kind::OtherOps {
-                batch: 128,
-                channels: 64,
-            },
+            kind: Kind::OtherOps { batch: 128, channels: 64 },
         },
     ]
 }
@@ -128,8 +98,7 @@ pub fn run<B: Backend>(b: &B, w: &Workload, inception_weights: Option<&Path>) ->
             gan.generator_step(b, &z)?;
         }
         Kind::Inception { batch, size } => {
-            let path = inception_weights
-                .ok_or_else(|| crate::Error::Other("InceptionV3 needs its weights file".into()))?;
+            let path = inception_weights.ok_or_else(|| crate::Error::Other("InceptionV3 needs its weights file".into()))?;
             let model = InceptionV3::load(b, path)?;
             let x = b.upload(&zeros(&[batch, 3, size, size]))?;
             model.pooled(b, &x, 3)?;
@@ -140,11 +109,7 @@ pub fn run<B: Backend>(b: &B, w: &Workload, inception_weights: Option<&Path>) ->
             b.scale(&x, 0.5)?;
             b.bce_logits(&x, &x)?;
             b.batch_norm2d_eval(&x, &ones, &ones, &ones, &ones, 1e-5)?;
-            b.avg_pool2d(
-                &x,
-                crate::backend::Pool2dParams::new([3, 3], [1, 1], [1, 1]),
-                true,
-            )?;
+            b.avg_pool2d(&x, crate::backend::Pool2dParams::new([3, 3], [1, 1], [1, 1]), true)?;
         }
     }
     b.sync()

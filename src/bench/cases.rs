@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::op::Op;
 use crate::backend::cpu::CpuBackend;
-use crate::backend::{shapes, shapes_pool, Activation, Backend, Conv2dParams, Pool2dParams};
+use crate::backend::{shapes, Activation, Backend, Conv2dParams, Pool2dParams};
 use crate::error::{Error, Result};
 use crate::nn::dcgan::{BN_EPS, IN_EPS, LEAKY_SLOPE};
 use crate::tensor::Tensor;
@@ -410,7 +410,7 @@ fn inception_cases(n: usize) -> Result<Vec<Case>> {
     let g = "inception";
     let mut v = Vec::new();
     let pool = |name: &str, x: [usize; 4], p: Pool2dParams, op: Op, per_out: f64| -> Result<Case> {
-        let y = shapes_pool::pool2d_out("bench", &x, p)?;
+        let y = shapes::pool2d_out("bench", &x, p)?;
         Ok(case(g, name.to_string(), op, vec![input("x", &x, U)], per_out * len(&y)))
     };
     let s2 = Pool2dParams::new([3, 3], [2, 2], [0, 0]);

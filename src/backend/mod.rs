@@ -200,7 +200,6 @@ pub trait Backend: Send + Sync {
         &self, x: &Self::Tensor, x_dot: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
     ) -> Result<Self::Tensor>;
     /// Reverse pass through (y, ẏ) = (IN(x), ∂IN(x)·ẋ) given cotangents ȳ and ẏ̄.
-    #[allow(clippy::too_many_arguments)]
     fn instance_norm2d_jvp_bwd(
         &self, x: &Self::Tensor, x_dot: &Self::Tensor, gamma: &Self::Tensor, stats: &NormStats<Self::Tensor>,
         y_bar: &Self::Tensor, y_dot_bar: &Self::Tensor,

@@ -236,7 +236,6 @@ pub trait Backend: Send + Sync {
         stats: &NormStats<Self::Tensor>,
     ) -> Result<Self::Tensor>;
     /// Reverse pass through (y, ẏ) = (IN(x), ∂IN(x)·ẋ) given cotangents ȳ and ẏ̄.
-    #[allow(clippy::too_many_arguments)]
     fn instance_norm2d_jvp_bwd(
         &self,
         x: &Self::Tensor,

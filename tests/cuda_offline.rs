@@ -41,7 +41,7 @@ fn every_cube_kernel_compiles_for_cuda_without_spills() {
     ] {
         assert!(md.contains(k), "{k} missing from the table");
     }
-    assert!(md.contains("tm: 1") && md.contains("tm: 4"), "both conv tile heights");
+    assert!(md.contains("tile: Small") && md.contains("tile: Large"), "both conv tile heights");
     match cxr_gan::fid::inception::conformance_weights() {
         Ok(_) => {
             for k in ["`resize::resize_bilinear`", "`pool::pool2d`", "`pool::global_avg_pool2d`", "`channels::concat_channels`"] {

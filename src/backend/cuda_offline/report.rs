@@ -99,9 +99,17 @@ pub fn comptime_args(info: &str) -> String {
     fields.push(inner[start..].trim());
     fields
         .into_iter()
-        .filter(|f| !f.is_empty() && !f.ends_with(": ()") && !f.contains("ArrayCompilationArg { inplace: None"))
+        .filter(|f| !f.is_empty() && !f.ends_with(": ()") && !f.contains("ArrayCompilationArg { inplace: None") && !all_runtime(f))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Whether a field is a launch-argument struct of runtime values only (`g: Conv2dGeom { n: (), c: (), }`):
+/// nothing in it specializes the kernel.
+fn all_runtime(field: &str) -> bool {
+    field.split_once('{').is_some_and(|(_, inner)| {
+        inner.trim_end_matches('}').split(',').map(str::trim).filter(|f| !f.is_empty()).all(|f| f.ends_with(": ()"))
+    })
 }
 
 fn specialization(k: &LaunchedKernel) -> String {

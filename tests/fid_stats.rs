@@ -383,13 +383,14 @@ fn f64_bytes(v: &[f64]) -> Vec<u8> {
 fn npz_reads_float32_fortran_order_and_deflate() {
     let dir = scratch_dir("variants");
     let path = dir.join("v.npz");
-    // sigma stored column-major: (0,1) = 2 and (1,0) = 3 (not symmetric, to see the order).
+    // sigma stored column-major: (0,1) = 1 and (1,0) = 2 (not symmetric, to see the order; still within
+    // what a covariance allows, |σij| ≤ √(σii·σjj)).
     let mu: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-    let sigma_f = f64_bytes(&[1.0, 3.0, 2.0, 4.0]);
+    let sigma_f = f64_bytes(&[4.0, 2.0, 1.0, 5.0]);
     write_zip(&path, &[("mu.npy", npy("<f4", false, "(2,)", &mu)), ("sigma.npy", npy("<f8", true, "(2, 2)", &sigma_f))]);
     let s = load_stats_npz(&path).unwrap();
     assert_eq!(s.mu, vec![1.5, -2.0]);
-    assert_eq!(s.sigma, vec![1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(s.sigma, vec![4.0, 1.0, 2.0, 5.0]);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -13,6 +13,7 @@ pub mod fid;
 pub mod fsio;
 pub mod golden;
 pub mod nn;
+pub mod reproduce;
 pub mod tensor;
 pub mod train;
 

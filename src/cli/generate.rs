@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{dispatch, Backend, BackendTask};
 use crate::error::{Error, Result};
 use crate::fsio::{remove_stale_temps, write_atomic};
-use crate::nn::dcgan::generator;
-use crate::train::checkpoint::{check_compatible, Checkpoint};
+use crate::train::checkpoint::load_generator;
 use crate::train::samples::{noise, png_name, sample, save_pngs, SAMPLE_BATCH};
 
 /// The record of one `generate` in its output folder.
@@ -107,10 +106,7 @@ impl BackendTask for Generate {
     type Output = ();
     fn run<B: Backend>(self, b: &B) -> Result<()> {
         let a = self.0;
-        let ck = Checkpoint::load(&a.checkpoint)?;
-        let (_, widths) = check_compatible(&ck, &a.checkpoint, None, None)?;
-        let mut g = generator(b, widths, &mut ChaCha8Rng::seed_from_u64(0))?;
-        g.load_state_dict(b, "G.", |k| ck.get(k).cloned()).map_err(|e| Error::format(&a.checkpoint, e.to_string()))?;
+        let (g, widths) = load_generator(b, &a.checkpoint)?;
         prepare_out(&a.out, a.force)?;
         let mut manifest = Manifest {
             checkpoint: a.checkpoint.clone(),

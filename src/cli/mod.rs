@@ -6,7 +6,11 @@ pub mod cuda_check;
 pub mod devices;
 pub mod fid;
 pub mod generate;
+pub mod reproduce;
 pub mod train;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +29,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// The FID between two image folders or .npz statistics, as pytorch-fid (or --save-stats FOLDER OUT.npz).
     Fid(fid::FidArgs),
+    /// The paper's Tables 1–3 (FID vs data size, vs epochs, DCGAN vs WGAN-GP), resumable, with floors, CIs and KID.
+    Reproduce(reproduce::ReproduceArgs),
     /// Check every kernel against `cpu`, then time it; then whole DCGAN / WGAN-GP iterations and FID images/s.
     Bench(bench::BenchArgs),
     /// What each backend can run on here: for CUDA, the driver, devices, NVRTC, headers and PTX target.
@@ -41,9 +47,25 @@ pub fn main() -> crate::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Fid(a) => fid::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Devices(a) => devices::run(a),
         Command::CudaCompileCheck(a) => cuda_check::run(a),
         Command::Conformance(a) => conformance::run(a),
     }
+}
+
+/// The flag a long command polls: the first Ctrl-C sets it (the command stops at `when`, keeping what it
+/// finished, and exits 130); a second one exits 130 at once (atomic writes keep every file whole; a stray
+/// temp file is removed by the next run).
+pub fn stop_on_ctrl_c(when: &'static str) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping {when} (press again to quit at once)");
+    });
+    stop
 }

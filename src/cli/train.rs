@@ -11,7 +11,7 @@ use crate::data::{ignored_entries, list_images, write_demo_set, Dataset};
 use crate::error::{Error, Result};
 use crate::fsio::remove_stale_temps;
 use crate::nn::dcgan::Widths;
-use crate::train::wgan_gp::{LAMBDA, N_CRITIC};
+use crate::train::config::paper;
 use crate::train::{load_config, save_config, train, ModelKind, RunDir, RunOptions, TrainConfig};
 
 /// The demo set: phantoms written into RUN_DIR when no data is given.
@@ -22,19 +22,6 @@ const DEMO_BATCH: usize = 16;
 const DEMO_EPOCHS: usize = 250;
 /// Narrow networks for the demo (the paper's are 64): 16× fewer FLOPs, so enough iterations fit.
 const DEMO_WIDTH: usize = 16;
-/// The paper's batch size, epochs and widths.
-const PAPER_BATCH: usize = 128;
-const PAPER_EPOCHS: usize = 500;
-const PAPER_WIDTH: usize = 64;
-/// The DCGAN tutorial's noise size.
-const NZ: usize = 100;
-/// OpenCV CLAHE settings of the paper's preprocessing.
-const CLAHE_CLIP: f64 = 2.0;
-const CLAHE_TILES: usize = 8;
-const CHECKPOINT_EVERY: usize = 10;
-const FID_COUNT: usize = 1000;
-/// The paper reports FID on 768-d Inception features.
-const FID_DIMS: usize = 768;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Model {
@@ -177,7 +164,7 @@ impl BackendTask for Train {
         }
         println!("done: {} epochs, {} iterations", s.epochs_done, s.iterations);
         println!("outputs in {dir}: metrics.csv, loss.png, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
-        println!("mean-image correlation (64 generated vs training mean): {:.3}", s.mean_image_correlation);
+        println!("{}", s.quality.report());
         if let Some(f) = s.last_fid {
             println!(
                 "last FID{} ({} generated vs the training images): {f:.4}; all values in metrics_fid.csv",
@@ -189,16 +176,8 @@ impl BackendTask for Train {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    // Ctrl-C: the first finishes the iteration, writes last.safetensors and exits 130; a second one exits
-    // at once (atomic writes keep every file whole; a stray temp file is removed by the next run).
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nCtrl-C: stopping after this iteration (press again to quit at once)");
-    });
+    // Ctrl-C: the first finishes the iteration, writes last.safetensors and exits 130.
+    let stop = super::stop_on_ctrl_c("after this iteration");
     let backend = a.backend.clone();
     dispatch(&backend, Train { args: a, stop })
 }
@@ -247,29 +226,23 @@ fn prepare(a: TrainArgs, backend: String, stop: &AtomicBool) -> Result<Prepared>
     let model = a.model.unwrap_or(Model::Dcgan).kind();
     let data = a.data.clone().or_else(|| std::env::var_os("CXR_GAN_DATA_DIR").map(PathBuf::from));
     let synthetic = data.is_none();
-    let (batch, epochs, width) = if synthetic { (DEMO_BATCH, DEMO_EPOCHS, DEMO_WIDTH) } else { (PAPER_BATCH, PAPER_EPOCHS, PAPER_WIDTH) };
-    let mut cfg = TrainConfig {
-        model,
-        data: data.clone().unwrap_or_default(),
-        synthetic_data: synthetic,
-        images: a.images,
-        epochs: a.epochs.unwrap_or(epochs),
-        batch_size: a.batch_size.unwrap_or(batch),
-        seed: a.seed.unwrap_or(0),
-        widths: Widths { nz: a.nz.unwrap_or(NZ), ngf: a.ngf.unwrap_or(width), ndf: a.ndf.unwrap_or(width) },
-        n_critic: a.n_critic.unwrap_or(N_CRITIC),
-        lambda: LAMBDA,
-        clahe: (!a.no_clahe).then(|| (a.clahe_clip.unwrap_or(CLAHE_CLIP), a.clahe_tiles.unwrap_or(CLAHE_TILES))),
-        resize: a.resize.unwrap_or(Resize::Linear).name().into(),
-        checkpoint_every: a.checkpoint_every.unwrap_or(CHECKPOINT_EVERY),
-        backend,
-        fid_every: a.fid_every.unwrap_or(0),
-        fid_count: a.fid_count.unwrap_or(FID_COUNT),
-        fid_dims: a.fid_dims.unwrap_or(FID_DIMS),
-        fid_weights: a.fid_weights.clone(),
-        version: format!("cxr-gan {} (git {})", env!("CARGO_PKG_VERSION"), env!("CXR_GAN_GIT_COMMIT")),
-        files: Vec::new(),
-    };
+    let (batch, epochs, width) =
+        if synthetic { (DEMO_BATCH, DEMO_EPOCHS, DEMO_WIDTH) } else { (paper::BATCH, paper::EPOCHS, paper::WIDTH) };
+    let mut cfg = TrainConfig::paper(model, data.clone().unwrap_or_default(), Vec::new(), backend);
+    cfg.synthetic_data = synthetic;
+    cfg.images = a.images;
+    cfg.epochs = a.epochs.unwrap_or(epochs);
+    cfg.batch_size = a.batch_size.unwrap_or(batch);
+    cfg.seed = a.seed.unwrap_or(0);
+    cfg.widths = Widths { nz: a.nz.unwrap_or(paper::NZ), ngf: a.ngf.unwrap_or(width), ndf: a.ndf.unwrap_or(width) };
+    cfg.n_critic = a.n_critic.unwrap_or(cfg.n_critic);
+    cfg.clahe = (!a.no_clahe).then(|| (a.clahe_clip.unwrap_or(paper::CLAHE_CLIP), a.clahe_tiles.unwrap_or(paper::CLAHE_TILES)));
+    cfg.resize = a.resize.unwrap_or(Resize::Linear).name().into();
+    cfg.checkpoint_every = a.checkpoint_every.unwrap_or(cfg.checkpoint_every);
+    cfg.fid_every = a.fid_every.unwrap_or(0);
+    cfg.fid_count = a.fid_count.unwrap_or(cfg.fid_count);
+    cfg.fid_dims = a.fid_dims.unwrap_or(cfg.fid_dims);
+    cfg.fid_weights = a.fid_weights.clone();
     if a.images == Some(0) {
         return Err(Error::invalid("train", "--images must be at least 1"));
     }

@@ -114,6 +114,23 @@ fn push_images<B: Backend>(
     Ok(())
 }
 
+/// The `dims`-dimensional features of uint8 RGB images [N, 3, H, W], row-major `[N, dims]`, computed
+/// `batch` images at a time (for what needs the rows themselves: KID, bootstrap intervals, subsets).
+pub fn features_of_images<B: Backend>(
+    b: &B,
+    model: &InceptionV3<B::Tensor>,
+    images: &[u8],
+    shape: [usize; 4],
+    dims: usize,
+    batch: usize,
+) -> Result<Vec<f64>> {
+    block_for_dims(dims)?;
+    check_batch(batch)?;
+    let mut stats = StreamingStats::new(dims);
+    push_images(b, model, images, shape, dims, batch, &mut stats)?;
+    Ok(stats.into_rows())
+}
+
 /// The FID statistics (mean and covariance of the `dims`-dimensional features) of uint8 RGB images
 /// [N, 3, H, W], N ≥ 2, computed `batch` images at a time.
 pub fn statistics_of_images<B: Backend>(
@@ -124,11 +141,7 @@ pub fn statistics_of_images<B: Backend>(
     dims: usize,
     batch: usize,
 ) -> Result<Statistics> {
-    block_for_dims(dims)?;
-    check_batch(batch)?;
-    let mut stats = StreamingStats::new(dims);
-    push_images(b, model, images, shape, dims, batch, &mut stats)?;
-    stats.finish()
+    Statistics::from_features(&features_of_images(b, model, images, shape, dims, batch)?, dims)
 }
 
 /// The FID of uint8 RGB images [N, 3, H, W] (e.g. a generator's samples mapped to 0..=255) against

@@ -9,17 +9,24 @@
 //!   weights are found.
 //! - [`features`]: images (in memory or a folder) → batched Inception features → [`Statistics`], and
 //!   [`fid_of_images`] for the training loop.
+//! - [`kid`]: the Kernel Inception Distance as torch-fidelity computes it ([`kid::kid`]).
+//! - [`uncertainty`]: the real-vs-real floor and the bootstrap interval that make one FID readable;
+//!   [`score`]: FID, interval, floor and KID together ([`Score`]).
 
 pub mod features;
 pub mod frechet;
 pub mod inception;
+pub mod kid;
 pub mod npz;
+pub mod score;
 pub mod stats;
+pub mod uncertainty;
 
-pub use features::{fid_of_images, statistics_of_files, statistics_of_folder, statistics_of_images};
+pub use features::{features_of_images, fid_of_images, statistics_of_files, statistics_of_folder, statistics_of_images};
 pub use frechet::{frechet_distance, frechet_distance_eigen};
 pub use inception::InceptionV3;
 pub use npz::{load_stats_npz, save_stats_npz};
+pub use score::Score;
 pub use stats::{Statistics, StreamingStats};
 
 use crate::error::Result;

@@ -120,6 +120,11 @@ impl StreamingStats {
         self.rows.len().checked_div(self.dims).unwrap_or(0)
     }
 
+    /// The rows pushed so far, row-major `[count, dims]`.
+    pub fn into_rows(self) -> Vec<f64> {
+        self.rows
+    }
+
     /// Adds a batch: a flat row-major slice of whole rows of `dims` values. Nothing is added when the batch is
     /// rejected (a partial row, a non-finite value).
     pub fn push<T: Copy + Into<f64>>(&mut self, batch: &[T]) -> Result<()> {

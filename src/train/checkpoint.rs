@@ -7,12 +7,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
-use crate::nn::dcgan::Widths;
+use crate::nn::dcgan::{generator, Widths};
 use crate::nn::Sequential;
 use crate::tensor::Tensor;
 use crate::train::config::{ModelKind, TrainConfig};
@@ -134,6 +136,16 @@ pub fn check_compatible(ck: &Checkpoint, path: &Path, model: Option<ModelKind>, 
         return Err(Error::format(path, format!("checkpoint has widths {w:?}, this run needs {want:?}")));
     }
     Ok((m, w))
+}
+
+/// The generator of a checkpoint (any model), and its widths.
+pub fn load_generator<B: Backend>(b: &B, path: &Path) -> Result<(Sequential<B::Tensor>, Widths)> {
+    let ck = Checkpoint::load(path)?;
+    let (_, widths) = check_compatible(&ck, path, None, None)?;
+    // The initial weights are all replaced; the seed only has to make a valid network.
+    let mut g = generator(b, widths, &mut ChaCha8Rng::seed_from_u64(0))?;
+    g.load_state_dict(b, "G.", |k| ck.get(k).cloned()).map_err(|e| Error::format(path, e.to_string()))?;
+    Ok((g, widths))
 }
 
 /// Loads what [`save_training`] wrote into networks built for `cfg`, and returns where the run stood.

@@ -9,6 +9,33 @@ use crate::data::{PreprocessConfig, ResizeMode};
 use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
 use crate::nn::dcgan::{Widths, IMAGE_SIZE};
+use crate::train::wgan_gp::{LAMBDA, N_CRITIC};
+
+/// The paper's settings (the PyTorch DCGAN tutorial's, where the paper follows it).
+pub mod paper {
+    /// Images per iteration.
+    pub const BATCH: usize = 128;
+    /// Table 1's training length.
+    pub const EPOCHS: usize = 500;
+    /// Feature maps of G (ngf) and D (ndf).
+    pub const WIDTH: usize = 64;
+    /// The noise size.
+    pub const NZ: usize = 100;
+    /// OpenCV CLAHE's clip limit and tile grid (N × N) of the preprocessing.
+    pub const CLAHE_CLIP: f64 = 2.0;
+    pub const CLAHE_TILES: usize = 8;
+    /// Generated images per FID, and the Inception feature size the paper reports.
+    pub const FID_COUNT: usize = 1000;
+    pub const FID_DIMS: usize = 768;
+}
+
+/// Keep checkpoints/epoch_NNNN.safetensors every this many epochs, unless asked otherwise.
+pub const CHECKPOINT_EVERY: usize = 10;
+
+/// What wrote a file: crate version and git commit.
+pub fn version() -> String {
+    format!("cxr-gan {} (git {})", env!("CARGO_PKG_VERSION"), env!("CXR_GAN_GIT_COMMIT"))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -69,6 +96,33 @@ fn default_fid_dims() -> usize {
 }
 
 impl TrainConfig {
+    /// The paper's run of `model` on `files` (from the folder `data`), on the backend named `backend`;
+    /// callers change what they set differently.
+    pub fn paper(model: ModelKind, data: PathBuf, files: Vec<PathBuf>, backend: String) -> TrainConfig {
+        TrainConfig {
+            model,
+            data,
+            synthetic_data: false,
+            images: Some(files.len()),
+            epochs: paper::EPOCHS,
+            batch_size: paper::BATCH,
+            seed: 0,
+            widths: Widths { nz: paper::NZ, ngf: paper::WIDTH, ndf: paper::WIDTH },
+            n_critic: N_CRITIC,
+            lambda: LAMBDA,
+            clahe: Some((paper::CLAHE_CLIP, paper::CLAHE_TILES)),
+            resize: "linear".into(),
+            checkpoint_every: CHECKPOINT_EVERY,
+            backend,
+            fid_every: 0,
+            fid_count: paper::FID_COUNT,
+            fid_dims: paper::FID_DIMS,
+            fid_weights: None,
+            version: version(),
+            files,
+        }
+    }
+
     pub fn preprocess(&self) -> Result<PreprocessConfig> {
         let resize = match self.resize.as_str() {
             "linear" => ResizeMode::Linear,

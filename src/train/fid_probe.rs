@@ -11,20 +11,13 @@ use crate::error::Result;
 use crate::fid::inception::find_weights;
 use crate::fid::{fid_of_images, statistics_of_images, InceptionV3, Statistics};
 use crate::nn::Sequential;
-use crate::tensor::Tensor;
 use crate::train::config::TrainConfig;
-use crate::train::samples::{noise, sample, to_u8};
+use crate::train::samples::{noise, quantize, sample};
 
 /// Images per Inception forward pass.
 const FID_BATCH: usize = 50;
 /// Mixed into the run's seed for the FID samples' noise: a stream apart from training's and the grids'.
 const FID_NOISE_STREAM: u64 = 0xf1d0_0000;
-
-/// 8-bit images [N, 3, H, W] as `generate` writes them (torchvision's save_image mapping).
-fn quantize(batch: &Tensor) -> (Vec<u8>, [usize; 4]) {
-    let s = batch.shape();
-    (batch.data().iter().map(|&v| to_u8(v)).collect(), [s[0], s[1], s[2], s[3]])
-}
 
 pub struct FidProbe<T> {
     model: InceptionV3<T>,

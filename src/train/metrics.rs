@@ -1,5 +1,4 @@
-//! What a run measures: metrics.csv (one row per iteration), loss.png drawn from it, metrics_fid.csv, and
-//! the mean-image correlation of the summary.
+//! What a run logs: metrics.csv (one row per iteration), loss.png drawn from it, metrics_fid.csv.
 
 use std::fs;
 use std::io::Write;
@@ -7,9 +6,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
-use crate::tensor::Tensor;
 use crate::train::config::ModelKind;
-use crate::train::plots::{plot_losses, Series};
+use crate::train::plots::{plot_charts, Chart, Series};
 use crate::train::run_dir::RunDir;
 
 pub const METRICS_HEADER: &str = "epoch,iteration,loss_d,loss_g,d_real,d_fake,gp,seconds";
@@ -84,43 +82,52 @@ pub fn keep_rows_before(path: &Path, header: &str, key_column: usize, limit: u64
     write_atomic(path, out.as_bytes())
 }
 
-/// Draws loss.png from metrics.csv: the discriminator's (critic's) and the generator's loss per iteration.
-pub fn plot_metrics(run: &RunDir, model: ModelKind) -> Result<()> {
-    let text = fs::read_to_string(run.metrics()).map_err(|e| Error::io(run.metrics(), e))?;
-    let (mut d, mut g) = (Vec::new(), Vec::new());
+/// The discriminator's (critic's) and the generator's loss per iteration, from a metrics.csv; with
+/// `epochs`, only the rows of the first that many epochs.
+pub fn read_losses(path: &Path, epochs: Option<usize>) -> Result<LossCurves> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut curves = LossCurves::default();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+        if epochs.is_some_and(|e| num(0).is_none_or(|epoch| epoch >= e as f64)) {
+            continue;
+        }
         if let (Some(it), Some(ld)) = (num(1), num(2)) {
-            d.push((it, ld));
+            curves.d.push((it, ld));
             if let Some(lg) = num(3) {
-                g.push((it, lg));
+                curves.g.push((it, lg));
             }
         }
     }
-    let (d_name, title) = match model {
-        ModelKind::Dcgan => ("discriminator", "DCGAN: generator and discriminator loss"),
-        ModelKind::WganGp => ("critic", "WGAN-GP: generator and critic loss"),
-    };
-    plot_losses(&[Series { name: "generator", points: g }, Series { name: d_name, points: d }], title, &run.loss_plot())
+    Ok(curves)
 }
 
-/// Pearson correlation of two equally long vectors.
-pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    cov / (va * vb).sqrt()
+/// (iteration, loss) points of D (or the critic) and G.
+#[derive(Default)]
+pub struct LossCurves {
+    pub d: Vec<(f64, f64)>,
+    pub g: Vec<(f64, f64)>,
 }
 
-/// The per-pixel mean over a batch [N, C, H, W], averaged over channels: [H·W].
-pub fn mean_image(batch: &Tensor) -> Result<Vec<f64>> {
-    let [n, c, h, w] = batch.dims4("mean_image", "images")?;
-    let mut m = vec![0.0; h * w];
-    for (i, v) in batch.data().iter().enumerate() {
-        m[i % (h * w)] += *v as f64 / (n * c) as f64;
+impl LossCurves {
+    /// A chart of both curves, named for `model`.
+    pub fn chart(self, model: ModelKind) -> Chart<'static> {
+        let (d_name, title) = match model {
+            ModelKind::Dcgan => ("discriminator", "DCGAN: generator and discriminator loss"),
+            ModelKind::WganGp => ("critic", "WGAN-GP: generator and critic loss"),
+        };
+        Chart {
+            title,
+            x_label: "iteration",
+            y_label: "loss",
+            series: vec![Series::line("generator", self.g), Series::line(d_name, self.d)],
+            bands: Vec::new(),
+        }
     }
-    Ok(m)
+}
+
+/// Draws loss.png from metrics.csv: the discriminator's (critic's) and the generator's loss per iteration.
+pub fn plot_metrics(run: &RunDir, model: ModelKind) -> Result<()> {
+    plot_charts(&[read_losses(&run.metrics(), None)?.chart(model)], &run.loss_plot())
 }

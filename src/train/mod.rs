@@ -8,6 +8,7 @@ pub mod fid_probe;
 pub mod metrics;
 pub mod optim;
 pub mod plots;
+pub mod quality;
 pub mod run;
 pub mod run_dir;
 pub mod samples;

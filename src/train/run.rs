@@ -14,7 +14,7 @@ use std::time::Instant;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::data::Dataset;
@@ -27,9 +27,8 @@ use crate::train::checkpoint::{load_training, save_training, NetState, NetStateM
 use crate::train::config::{ModelKind, TrainConfig};
 use crate::train::dcgan::Dcgan;
 use crate::train::fid_probe::FidProbe;
-use crate::train::metrics::{
-    keep_rows_before, mean_image, optional, pearson, plot_metrics, CsvLog, Row, FID_METRICS_HEADER, METRICS_HEADER,
-};
+use crate::train::metrics::{keep_rows_before, optional, plot_metrics, CsvLog, Row, FID_METRICS_HEADER, METRICS_HEADER};
+use crate::train::quality::Quality;
 use crate::train::run_dir::RunDir;
 use crate::train::samples::{noise, sample, save_grid, SAMPLE_COUNT};
 use crate::train::wgan_gp::WganGp;
@@ -92,13 +91,14 @@ fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
 }
 
 /// What a finished (or interrupted) run reports; also written to RUN_DIR/summary.json.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub epochs_done: usize,
     pub iterations: u64,
     pub interrupted: bool,
-    /// Pearson correlation between the mean of the 64 fixed-noise samples and the mean training image.
-    pub mean_image_correlation: f64,
+    /// The 64 fixed-noise samples against (up to 64 of) the training images: mean-image correlation and
+    /// diversity ratio.
+    pub quality: Quality,
     pub last_checkpoint: PathBuf,
     /// The last FID measured during training (`--fid-every`).
     pub last_fid: Option<f64>,
@@ -261,15 +261,9 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     }
     bar.finish_and_clear();
     let generated = sample(b, gan.generator(), &fixed)?;
-    let corr = pearson(&mean_image(&generated)?, &mean_image(&dataset.to_batch_tensor()?)?);
-    let summary = Summary {
-        epochs_done: p.epoch,
-        iterations: p.iteration,
-        interrupted,
-        mean_image_correlation: corr,
-        last_checkpoint: run.last(),
-        last_fid,
-    };
+    let training = dataset.gather(&(0..dataset.len().min(SAMPLE_COUNT)).collect::<Vec<_>>())?;
+    let quality = Quality::measure(&generated, &training)?;
+    let summary = Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, quality, last_checkpoint: run.last(), last_fid };
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
     write_atomic(&run.summary(), json.as_bytes())?;
     Ok(summary)

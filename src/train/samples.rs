@@ -43,22 +43,32 @@ pub fn sample<B: Backend>(b: &B, g: &Sequential<B::Tensor>, noise: &Tensor) -> R
     Tensor::new(&shape, out)
 }
 
-/// Refuses to turn non-finite generator output into pixels (it would clamp to black or white).
-fn check_finite(batch: &Tensor, path: &Path) -> Result<()> {
+/// Refuses to turn non-finite generator output into pixels (it would clamp to black or white);
+/// `consequence` says what was therefore not done.
+pub fn check_finite(batch: &Tensor, consequence: &str) -> Result<()> {
     match batch.data().iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(Error::NonFinite(format!(
-            "the generator's output holds {} (element {i} of {:?}); nothing written to {} (is the checkpoint diverged?)",
+            "the generator's output holds {} (element {i} of {:?}); {consequence} (is the checkpoint diverged?)",
             batch.data()[i],
             batch.shape(),
-            path.display()
         ))),
     }
+}
+
+fn nothing_written_to(path: &Path) -> String {
+    format!("nothing written to {}", path.display())
 }
 
 /// torchvision `save_image(normalize=True, value_range=(-1, 1))`: (x + 1)/2 clamped to [0, 1], ·255, +0.5, truncated.
 pub fn to_u8(x: f32) -> u8 {
     (((x + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0 + 0.5) as u8
+}
+
+/// 8-bit images [N, 3, H, W] as `generate` writes them (torchvision's save_image mapping), with their shape.
+pub fn quantize(batch: &Tensor) -> (Vec<u8>, [usize; 4]) {
+    let s = batch.shape();
+    (batch.data().iter().map(|&v| to_u8(v)).collect(), [s[0], s[1], s[2], s[3]])
 }
 
 /// Sample `i` of a batch [N, 3, H, W] as interleaved RGB bytes.
@@ -88,7 +98,7 @@ pub fn png_name(i: usize) -> String {
 /// One PNG per image of the batch: `dir/` [`png_name`]`(start + i)`.
 pub fn save_pngs(batch: &Tensor, dir: &Path, start: usize) -> Result<()> {
     let [n, _, h, w] = batch.dims4("save_pngs", "images")?;
-    check_finite(batch, dir)?;
+    check_finite(batch, &nothing_written_to(dir))?;
     for i in 0..n {
         encode_png(&dir.join(png_name(start + i)), w, h, rgb_bytes(batch, i)?)?;
     }
@@ -100,7 +110,7 @@ pub fn save_grid(batch: &Tensor, path: &Path) -> Result<()> {
     const COLS: usize = 8;
     const PAD: usize = 2;
     let [n, _, h, w] = batch.dims4("save_grid", "images")?;
-    check_finite(batch, path)?;
+    check_finite(batch, &nothing_written_to(path))?;
     let cols = COLS.min(n.max(1));
     let rows = n.div_ceil(cols);
     let (gw, gh) = (cols * (w + PAD) + PAD, rows * (h + PAD) + PAD);

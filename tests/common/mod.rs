@@ -6,3 +6,4 @@ pub mod compare;
 pub mod random;
 pub mod reference_backend;
 pub mod rejection;
+pub mod shared;

@@ -2,6 +2,8 @@
 //! scripts/make_kid_golden.py), the real-vs-real floor and the bootstrap interval by their defining
 //! properties, and the demo's sample-quality numbers on a collapsed generator.
 
+mod common;
+
 use std::path::Path;
 
 use cxr_gan::fid::kid::{kid, mmd2_unbiased_polynomial};
@@ -117,4 +119,32 @@ fn a_collapsed_generator_fails_the_diversity_check_and_a_varied_one_passes() {
     assert!(constant.diversity_ratio < MIN_DIVERSITY_RATIO && constant.diversity_ratio.abs() < 1e-9, "{constant:?}");
     assert!(!constant.passes());
     assert!(constant.report().contains("mode collapse"));
+}
+
+#[test]
+fn fid_readable_prints_interval_floor_and_kid_beside_the_same_fid() {
+    let Some(weights) = common::shared::fid_weights() else { return };
+    let root = std::env::temp_dir().join(format!("cxr-gan-readable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    cxr_gan::data::write_demo_set(&root.join("a"), 8, 64, 1).unwrap();
+    cxr_gan::data::write_demo_set(&root.join("b"), 10, 64, 2).unwrap();
+    let fid = |extra: &[&str]| {
+        let (a, b) = (root.join("a"), root.join("b"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cxr-gan"))
+            .args(["fid", &a.to_string_lossy(), &b.to_string_lossy(), "--dims", "64", "--backend", "cpu"])
+            .args(extra)
+            .env("CXR_GAN_FID_WEIGHTS", &weights)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (plain, readable) = (fid(&[]), fid(&["--readable"]));
+    let fid_line = |t: &str| t.lines().find(|l| l.starts_with("FID: ")).map(str::to_owned);
+    assert_eq!(fid_line(&plain), fid_line(&readable), "{plain}\n{readable}");
+    for needle in ["95% CI", "real-vs-real floor", "KID", "8 generated vs 10 real"] {
+        assert!(readable.contains(needle), "{needle:?} missing:\n{readable}");
+    }
+    assert!(!plain.contains("KID"));
+    let _ = std::fs::remove_dir_all(root);
 }

@@ -10,7 +10,11 @@ use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::data::{write_demo_set, Dataset, PreprocessConfig};
 use cxr_gan::nn::dcgan::Widths;
 use cxr_gan::train::checkpoint::Checkpoint;
+use cxr_gan::train::quality::{Quality, MIN_DIVERSITY_RATIO, MIN_MEAN_IMAGE_CORRELATION};
 use cxr_gan::train::{save_config, train, ModelKind, RunDir, RunOptions, TrainConfig};
+
+mod common;
+use common::shared::{data_dir, fid_weights};
 
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cxr-gan-test-{tag}-{}", std::process::id()));
@@ -275,13 +279,7 @@ fn generate_maps_like_save_image() {
 /// Two epochs of DCGAN and WGAN-GP on 64 real X-rays at reduced width (skipped without the data).
 #[test]
 fn two_epochs_on_real_xrays() {
-    let dir = std::env::var_os("CXR_GAN_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mhh-covid19-299"));
-    if !dir.is_dir() {
-        println!("skipped: no X-rays at {} (set CXR_GAN_DATA_DIR)", dir.display());
-        return;
-    }
+    let Some(dir) = data_dir() else { return };
     let root = temp_dir("real");
     let files = Dataset::select(&cxr_gan::data::list_images(&dir).unwrap(), Some(64), 0).unwrap();
     let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
@@ -303,13 +301,7 @@ fn two_epochs_on_real_xrays() {
 /// `--fid-every`: FID of generated images against the training images, per epoch, into metrics_fid.csv.
 #[test]
 fn fid_during_training() {
-    let weights = std::env::var_os("CXR_GAN_FID_WEIGHTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/weights/pt_inception_fid.safetensors"));
-    if !weights.is_file() {
-        println!("skipped: no FID Inception weights at {} (set CXR_GAN_FID_WEIGHTS)", weights.display());
-        return;
-    }
+    let Some(weights) = fid_weights() else { return };
     let root = temp_dir("fid");
     let files = write_demo_set(&root.join("data"), 8, 64, 2).unwrap();
     let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
@@ -326,4 +318,24 @@ fn fid_during_training() {
     // serde_json's default float parsing is not exactly round-trip: compare to 1e-12.
     assert!((summary["last_fid"].as_f64().unwrap() - values[1]).abs() <= 1e-12 * values[1]);
     let _ = std::fs::remove_dir_all(root);
+}
+
+/// The README's main command as a newcomer runs it: the demo's samples learn the phantoms' mean anatomy and
+/// vary as the phantoms do (a collapsed generator fails the second check: tests/fid_readable.rs).
+#[test]
+fn the_demo_learns_the_anatomy_without_collapsing() {
+    let out = temp_dir("demo");
+    let o = Command::new(env!("CARGO_BIN_EXE_cxr-gan"))
+        .args(["train", "--out", &out.join("run").to_string_lossy(), "--backend", "cpu"])
+        .env_remove("CXR_GAN_DATA_DIR")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run/summary.json")).unwrap()).unwrap();
+    let q: Quality = serde_json::from_value(summary["quality"].clone()).unwrap();
+    assert!(q.mean_image_correlation >= MIN_MEAN_IMAGE_CORRELATION, "{q:?}\n{text}");
+    assert!(q.diversity_ratio >= MIN_DIVERSITY_RATIO, "{q:?}\n{text}");
+    assert!(text.contains("diversity ratio") && text.contains("mean-image correlation"), "{text}");
+    let _ = std::fs::remove_dir_all(out);
 }

@@ -19,14 +19,23 @@ pub struct Nvrtc {
     f: Fns,
 }
 
+// nvrtc.h's signatures of the functions used here.
+type CreateFn =
+    unsafe extern "C" fn(*mut Program, *const c_char, *const c_char, c_int, *const *const c_char, *const *const c_char) -> Status;
+type CompileFn = unsafe extern "C" fn(Program, c_int, *const *const c_char) -> Status;
+type SizeFn = unsafe extern "C" fn(Program, *mut usize) -> Status;
+type TextFn = unsafe extern "C" fn(Program, *mut c_char) -> Status;
+type DestroyFn = unsafe extern "C" fn(*mut Program) -> Status;
+type VersionFn = unsafe extern "C" fn(*mut c_int, *mut c_int) -> Status;
+
 struct Fns {
-    create: unsafe extern "C" fn(*mut Program, *const c_char, *const c_char, c_int, *const *const c_char, *const *const c_char) -> Status,
-    compile: unsafe extern "C" fn(Program, c_int, *const *const c_char) -> Status,
-    log_size: unsafe extern "C" fn(Program, *mut usize) -> Status,
-    log: unsafe extern "C" fn(Program, *mut c_char) -> Status,
-    ptx_size: unsafe extern "C" fn(Program, *mut usize) -> Status,
-    ptx: unsafe extern "C" fn(Program, *mut c_char) -> Status,
-    destroy: unsafe extern "C" fn(*mut Program) -> Status,
+    create: CreateFn,
+    compile: CompileFn,
+    log_size: SizeFn,
+    log: TextFn,
+    ptx_size: SizeFn,
+    ptx: TextFn,
+    destroy: DestroyFn,
 }
 
 /// A `dlopen` handle, closed on drop.
@@ -125,18 +134,18 @@ impl Nvrtc {
         let (mut major, mut minor) = (0 as c_int, 0 as c_int);
         // SAFETY: each symbol is NVRTC's, with the C signature of nvrtc.h it is cast to.
         let (version, f) = unsafe {
-            let v: unsafe extern "C" fn(*mut c_int, *mut c_int) -> Status = std::mem::transmute(need("nvrtcVersion")?);
+            let v = std::mem::transmute::<*mut c_void, VersionFn>(need("nvrtcVersion")?);
             if v(&mut major, &mut minor) != 0 {
                 return Err(format!("{}: nvrtcVersion failed", path.display()));
             }
             let f = Fns {
-                create: std::mem::transmute(need("nvrtcCreateProgram")?),
-                compile: std::mem::transmute(need("nvrtcCompileProgram")?),
-                log_size: std::mem::transmute(need("nvrtcGetProgramLogSize")?),
-                log: std::mem::transmute(need("nvrtcGetProgramLog")?),
-                ptx_size: std::mem::transmute(need("nvrtcGetPTXSize")?),
-                ptx: std::mem::transmute(need("nvrtcGetPTX")?),
-                destroy: std::mem::transmute(need("nvrtcDestroyProgram")?),
+                create: std::mem::transmute::<*mut c_void, CreateFn>(need("nvrtcCreateProgram")?),
+                compile: std::mem::transmute::<*mut c_void, CompileFn>(need("nvrtcCompileProgram")?),
+                log_size: std::mem::transmute::<*mut c_void, SizeFn>(need("nvrtcGetProgramLogSize")?),
+                log: std::mem::transmute::<*mut c_void, TextFn>(need("nvrtcGetProgramLog")?),
+                ptx_size: std::mem::transmute::<*mut c_void, SizeFn>(need("nvrtcGetPTXSize")?),
+                ptx: std::mem::transmute::<*mut c_void, TextFn>(need("nvrtcGetPTX")?),
+                destroy: std::mem::transmute::<*mut c_void, DestroyFn>(need("nvrtcDestroyProgram")?),
             };
             ((major as u32, minor as u32), f)
         };

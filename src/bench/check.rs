@@ -63,7 +63,7 @@ pub fn rel_l2(got: &[f64], want: &[f64]) -> f64 {
     }
     match (diff, norm) {
         (d, _) if d.is_nan() => f64::NAN,
-        (d, n) if n == 0.0 => {
+        (d, 0.0) => {
             if d == 0.0 {
                 0.0
             } else {

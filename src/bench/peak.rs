@@ -126,7 +126,7 @@ pub fn cpu_peak(device: String) -> Peak {
         device,
         gflops: Some(gflops),
         gbps: Some(gbps),
-        source: format!("this run: square f32 GEMM m={M} through `gemm`; parallel copy of {} MiB", COPY * 4 >> 20),
+        source: format!("this run: square f32 GEMM m={M} through `gemm`; parallel copy of {} MiB", (COPY * 4) >> 20),
     }
 }
 

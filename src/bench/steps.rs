@@ -79,7 +79,9 @@ fn finish(mut r: Row, check: Result<Check>, timing: Option<Result<Timing>>, imag
 pub fn dcgan_row<B: Backend>(b: &B, n: usize, plan: &Plan) -> Row {
     let w = Widths::default();
     let r = Row::new(ITERATION, DCGAN, batch_shapes(n, w.nz));
-    fn setup<B: Backend>(b: &B, w: Widths, batch: &Batch) -> Result<(Dcgan<B::Tensor>, B::Tensor, B::Tensor)> {
+    /// The model, and the real batch and noise on the device.
+    type Setup<T> = (Dcgan<T>, T, T);
+    fn setup<B: Backend>(b: &B, w: Widths, batch: &Batch) -> Result<Setup<B::Tensor>> {
         let mut init = ChaCha8Rng::seed_from_u64(1);
         let g = generator(b, w, &mut init)?;
         let d = discriminator(b, w.ndf, Head::Dcgan, &mut init)?;

@@ -10,9 +10,9 @@ use clap::Args;
 use crate::backend::{dispatch, Backend, BackendTask, BACKEND_NAMES};
 use crate::data::list_images;
 use crate::error::{Error, Result};
-use crate::fid::features::{statistics_of_files, DEFAULT_BATCH};
+use crate::fid::features::{features_of_files, DEFAULT_BATCH};
 use crate::fid::inception::{block_for_dims, find_weights, InceptionV3};
-use crate::fid::{frechet_distance, load_stats_npz, save_stats_npz, Statistics};
+use crate::fid::{frechet_distance, load_stats_npz, save_stats_npz, Score, Statistics};
 
 #[derive(Args, Clone, Debug)]
 pub struct FidArgs {
@@ -35,6 +35,10 @@ pub struct FidArgs {
     /// Write the statistics of the image folder PATH1 to PATH2 (.npz) instead of computing a FID.
     #[arg(long)]
     pub save_stats: bool,
+    /// With two image folders, also print what makes the FID readable: a 95 % bootstrap interval over
+    /// PATH1's images, the real-vs-real floor (FID between random halves of PATH2) and KID.
+    #[arg(long, conflicts_with = "save_stats")]
+    pub readable: bool,
 }
 
 /// What one path holds.
@@ -69,7 +73,8 @@ fn source(path: &Path) -> Result<Source> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum FidOutcome {
     /// The FID, and per path the number of images (None for `.npz` statistics).
-    Fid { value: f64, counts: [Option<usize>; 2] },
+    /// `score`: with `--readable` and two folders, the interval, floor and KID beside the FID.
+    Fid { value: f64, counts: [Option<usize>; 2], score: Option<Score> },
     /// `--save-stats`: how many images were summarised.
     Saved { count: usize },
 }
@@ -83,13 +88,14 @@ struct FolderStats<'a> {
 }
 
 impl BackendTask for FolderStats<'_> {
-    type Output = Vec<Statistics>;
-    fn run<B: Backend>(self, b: &B) -> Result<Vec<Statistics>> {
+    /// Each folder's feature rows.
+    type Output = Vec<Vec<f64>>;
+    fn run<B: Backend>(self, b: &B) -> Result<Vec<Vec<f64>>> {
         let model = InceptionV3::load(b, &self.weights)?;
         self.folders
             .iter()
             .map(|(dir, files)| {
-                statistics_of_files(b, &model, files, self.dims, self.batch, true).map_err(|e| match e {
+                features_of_files(b, &model, files, self.dims, self.batch, true).map_err(|e| match e {
                     e @ (Error::Io { .. } | Error::Format { .. }) => e,
                     other => Error::Other(format!("{}: {other}", dir.display())),
                 })
@@ -124,8 +130,8 @@ pub fn compute(a: &FidArgs) -> Result<FidOutcome> {
         }
         let weights = find_weights(a.weights.as_deref())?;
         let task = FolderStats { weights, folders: vec![(&a.path1, &files)], dims: a.dims, batch: a.batch_size };
-        let stats = dispatch(&a.backend, task)?.remove(0);
-        save_stats_npz(&a.path2, &stats)?;
+        let rows = dispatch(&a.backend, task)?.remove(0);
+        save_stats_npz(&a.path2, &Statistics::from_features(&rows, a.dims)?)?;
         return Ok(FidOutcome::Saved { count: files.len() });
     }
     let sources = [source(&a.path1)?, source(&a.path2)?];
@@ -166,17 +172,24 @@ pub fn compute(a: &FidArgs) -> Result<FidOutcome> {
     .into_iter();
     let mut counts = [None, None];
     let mut stats = Vec::with_capacity(2);
+    let mut rows = Vec::with_capacity(2);
     for (i, s) in sources.into_iter().enumerate() {
         match s {
             Source::Folder(files) => {
                 counts[i] = Some(files.len());
-                stats.push(computed.next().expect("one statistics per folder"));
+                let r = computed.next().expect("features for every folder");
+                stats.push(Statistics::from_features(&r, a.dims)?);
+                rows.push(r);
             }
             Source::Stats(st) => stats.push(st),
         }
     }
     let value = frechet_distance(&stats[0], &stats[1])?;
-    Ok(FidOutcome::Fid { value, counts })
+    let score = match &rows[..] {
+        [generated, real] if a.readable => Some(Score::of_features(generated, real, a.dims, 0)?),
+        _ => None,
+    };
+    Ok(FidOutcome::Fid { value, counts, score })
 }
 
 pub fn run(a: FidArgs) -> Result<()> {
@@ -184,7 +197,7 @@ pub fn run(a: FidArgs) -> Result<()> {
         FidOutcome::Saved { count } => {
             println!("wrote the statistics of {count} images ({} features) to {}", a.dims, a.path2.display());
         }
-        FidOutcome::Fid { value, counts } => {
+        FidOutcome::Fid { value, counts, score } => {
             for (path, count) in [&a.path1, &a.path2].iter().zip(counts) {
                 match count {
                     Some(n) => println!("{}: {n} images", path.display()),
@@ -192,6 +205,11 @@ pub fn run(a: FidArgs) -> Result<()> {
                 }
             }
             println!("FID: {}", python_repr(value));
+            match score {
+                Some(s) => println!("{s}\n  (interval: bootstrap over PATH1's images; floor: FID between random halves of PATH2)"),
+                None if a.readable => println!("(--readable needs image folders on both sides: an .npz holds no features)"),
+                None => {}
+            }
         }
     }
     Ok(())

@@ -200,16 +200,16 @@ fn batch_input<B: Backend>(b: &B, images: &[RgbImage]) -> Result<B::Tensor> {
     b.reshape(&joined, &[images.len(), 3, s, s])
 }
 
-/// The FID statistics of image files (any sizes, at least 2), decoded `batch` at a time in parallel.
-/// `progress` shows a bar on stderr when it is a terminal.
-pub fn statistics_of_files<B: Backend>(
+/// The `dims`-dimensional features of image files (any sizes, at least 2), row-major `[n, dims]`, decoded
+/// `batch` at a time in parallel. `progress` shows a bar on stderr when it is a terminal.
+pub fn features_of_files<B: Backend>(
     b: &B,
     model: &InceptionV3<B::Tensor>,
     files: &[PathBuf],
     dims: usize,
     batch: usize,
     progress: bool,
-) -> Result<Statistics> {
+) -> Result<Vec<f64>> {
     block_for_dims(dims)?;
     check_batch(batch)?;
     if files.len() < 2 {
@@ -228,7 +228,19 @@ pub fn statistics_of_files<B: Backend>(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    stats.finish()
+    Ok(stats.into_rows())
+}
+
+/// The FID statistics of image files: [`features_of_files`] → mean and covariance.
+pub fn statistics_of_files<B: Backend>(
+    b: &B,
+    model: &InceptionV3<B::Tensor>,
+    files: &[PathBuf],
+    dims: usize,
+    batch: usize,
+    progress: bool,
+) -> Result<Statistics> {
+    Statistics::from_features(&features_of_files(b, model, files, dims, batch, progress)?, dims)
 }
 
 /// [`statistics_of_files`] over the images of a folder ([`list_images`]: pytorch-fid's extensions bmp, jpg,

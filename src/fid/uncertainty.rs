@@ -81,9 +81,9 @@ pub fn real_floor(real: &[f64], dims: usize, splits: usize, seed: u64) -> Result
     Ok(MeanSd::of(&values))
 }
 
-/// The 95 % basic bootstrap interval `[2·FID − q97.5, 2·FID − q2.5]` of the FID of `generated` features
-/// against `reference`, from the percentiles q of the FIDs of `resamples` seeded resamples of the generated
-/// rows with replacement.
+/// A 95 % interval for the FID of `generated` features against `reference`: the 2.5 % and 97.5 %
+/// percentiles of the FIDs of `resamples` seeded resamples of the generated rows (with replacement),
+/// shifted by the resamples' mean bias (`FID − mean`), so that it measures the spread around the estimate.
 pub fn bootstrap_interval(generated: &[f64], reference: &Statistics, resamples: usize, seed: u64) -> Result<Interval> {
     let dims = reference.dims;
     let n = rows(generated, dims, "the generated features")?;
@@ -99,10 +99,13 @@ pub fn bootstrap_interval(generated: &[f64], reference: &Statistics, resamples: 
     values.sort_by(f64::total_cmp);
     let level = 0.95;
     let (q_lo, q_hi) = (percentile(&values, (1.0 - level) / 2.0), percentile(&values, 1.0 - (1.0 - level) / 2.0));
-    // The basic (reverse-percentile) interval: a resample repeats images, which biases its FID upwards by
-    // about as much as the resamples scatter, so the plain percentiles would sit above the estimate.
+    // A resample repeats images, which raises its FID by about the same amount every time (often more
+    // than the resamples scatter): the percentiles would sit wholly above the estimate, and the basic
+    // interval (2·FID − q) wholly below it. The spread is what the bootstrap measures; it is kept, centred
+    // on the estimate.
     let fid = frechet_distance(&Statistics::from_features(generated, dims)?, reference)?;
-    Ok(Interval { lo: 2.0 * fid - q_hi, hi: 2.0 * fid - q_lo, level })
+    let shift = fid - values.iter().sum::<f64>() / values.len() as f64;
+    Ok(Interval { lo: q_lo + shift, hi: q_hi + shift, level })
 }
 
 /// numpy's default (linear) percentile of sorted values, `q` in [0, 1].

@@ -32,7 +32,7 @@ pub fn run_dir(dir: &ReproduceDir, key: &RunKey) -> RunDir {
 }
 
 /// A config with what may differ between two calls on one run blanked: the epochs (a later table may
-/// extend the run), the backend and the version.
+/// extend the run; a call trains only as far as its own cells need), the backend and the version.
 fn comparable(c: &TrainConfig) -> TrainConfig {
     TrainConfig { epochs: 0, backend: String::new(), version: String::new(), ..c.clone() }
 }
@@ -58,7 +58,7 @@ pub fn train_run<B: Backend>(
         return Ok(());
     }
     let files = Dataset::select(all_files, Some(plan.key.images), plan.key.seed)?;
-    let mut cfg = grid.train_config(plan, last, data.to_path_buf(), files, b.name());
+    let cfg = grid.train_config(plan, last, data.to_path_buf(), files, b.name());
     let resume = run.config().exists();
     let mut created = None;
     if resume {
@@ -69,7 +69,6 @@ pub fn train_run<B: Backend>(
                 run.0.display()
             )));
         }
-        cfg.epochs = last.max(have.epochs);
         remove_stale_temps(&run.0);
         remove_stale_temps(&run.checkpoints());
     } else {

@@ -35,6 +35,16 @@ pub enum Scale {
     Tiny,
 }
 
+impl Scale {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Paper => "paper",
+            Scale::Small => "small",
+            Scale::Tiny => "tiny",
+        }
+    }
+}
+
 /// The paper's tables that `reproduce` fills (Table 4 is the classifier experiment, not here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Table {

@@ -77,8 +77,8 @@ pub fn reproduce<B: Backend>(b: &B, o: &Options) -> Result<Outcome> {
     let need = grid.images_needed(&o.tables);
     if files.len() < need {
         return Err(Error::Other(format!(
-            "--scale {:?} needs {need} images for these tables (the largest training set); {} holds {}",
-            o.scale,
+            "--scale {} needs {need} images for these tables (the largest training set); {} holds {}",
+            o.scale.name(),
             data.display(),
             files.len()
         )));
@@ -90,9 +90,9 @@ pub fn reproduce<B: Backend>(b: &B, o: &Options) -> Result<Outcome> {
     let runs = grid.runs(&o.tables, o.seeds);
     let cells = store::cells_of(&grid, &o.tables, o.seeds);
     println!(
-        "reproduce: tables {} at {:?} scale, {} training runs, {} cells ({} seeds), FID{} of {} generated images each; data {} ({} images); out {}",
+        "reproduce: tables {} at {} scale, {} training runs, {} cells ({} seeds), FID{} of {} generated images each; data {} ({} images); out {}",
         o.tables.iter().map(|t| t.number().to_string()).collect::<Vec<_>>().join(","),
-        o.scale,
+        o.scale.name(),
         runs.len(),
         cells.len(),
         o.seeds,

@@ -150,7 +150,7 @@ pub fn write(dir: &ReproduceDir, grid: &Grid, tables: &[Table], seeds: u64) -> R
         md,
         "Scale **{}**: batch {}, networks of width {}, {} generated images per FID against the run's training images, \
          seeds 0..{}. Written by `cxr-gan reproduce`; every number below is in `results.csv`.\n",
-        format!("{:?}", grid.scale).to_lowercase(),
+        grid.scale.name(),
         grid.batch_size,
         grid.width,
         grid.generated,

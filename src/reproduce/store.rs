@@ -76,10 +76,10 @@ impl ReproduceDir {
                 return Err(Error::Other(format!(
                     "{} was made with other settings ({} scale, FID{}, data {}); this call asks for {} scale, FID{}, data {}: use another --out",
                     out.display(),
-                    format!("{:?}", have.grid.scale).to_lowercase(),
+                    have.grid.scale.name(),
                     have.dims,
                     have.data.display(),
-                    format!("{:?}", settings.grid.scale).to_lowercase(),
+                    settings.grid.scale.name(),
                     settings.dims,
                     settings.data.display()
                 )));

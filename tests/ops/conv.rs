@@ -108,11 +108,14 @@ pub fn conv2d_empty_batch<B: Backend>(b: &BackendUnderTest<B>) {
     assert!(dw.data().iter().all(|&v| v == 0.0), "an empty batch contributes no gradient");
 }
 
+/// A transposed-convolution layer: (Cin, Cout, H, stride, padding).
+type TransposedLayer = (usize, usize, usize, usize, usize);
+
 pub fn conv_transpose2d_dcgan_generator_shapes<B: Backend>(b: &BackendUnderTest<B>) {
     let mut r = rng(41);
-    // (Cin, Cout, H, stride, padding): 100 → 512 (1x1 → 4x4), then doubling to 3x64x64; narrowed where the
-    // sizes are small (the full widths run in benches/ops.rs on every backend).
-    let (n, layers): (usize, &[(usize, usize, usize, usize, usize)]) = b.sizes.pick(
+    // 100 → 512 (1x1 → 4x4), then doubling to 3x64x64; narrowed where the sizes are small (the full widths
+    // run in benches/ops.rs on every backend).
+    let (n, layers): (usize, &[TransposedLayer]) = b.sizes.pick(
         (3, &[(100, 512, 1, 1, 0), (512, 256, 4, 2, 1), (256, 128, 8, 2, 1), (128, 64, 16, 2, 1), (64, 3, 32, 2, 1)]),
         (2, &[(100, 128, 1, 1, 0), (128, 64, 4, 2, 1), (64, 32, 8, 2, 1), (32, 3, 32, 2, 1)]),
     );

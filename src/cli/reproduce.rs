@@ -30,9 +30,9 @@ pub struct ReproduceArgs {
     /// WGAN-GP) or all.
     #[arg(long, value_enum, default_value = "all")]
     pub table: TableArg,
-    /// paper: the paper's grid (2000 images, 500–800 epochs, batch 128); small: 240 images, about an hour
-    /// on 2 CPU cores; tiny: 64 images, a few minutes. `cxr-gan reproduce --help` and results.md give the
-    /// exact grid.
+    /// paper: the paper's grid (2000 images, 500–800 epochs, batch 128); small: 240 images, about 25 min
+    /// on 2 CPU cores; tiny: 64 images, about 2 min. The exact grids: src/reproduce/grid.rs and the
+    /// header of results.md.
     #[arg(long, value_enum, default_value = "paper")]
     pub scale: Scale,
     /// Output folder; run the same command again to continue a stopped call (finished cells are kept).

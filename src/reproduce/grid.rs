@@ -29,7 +29,7 @@ use crate::train::ModelKind;
 pub enum Scale {
     /// The paper's grid (needs 2000 images and a GPU-sized budget).
     Paper,
-    /// About 30 min–1 h on a 2-core CPU; needs 240 images.
+    /// About 25 min on a 2-core CPU (measured: EXPERIMENTS.md); needs 240 images.
     Small,
     /// A few minutes on a 2-core CPU (CI); needs 64 images.
     Tiny,

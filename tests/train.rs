@@ -313,6 +313,13 @@ fn fid_during_training() {
     let values: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
     assert_eq!(values.len(), 2, "{csv}");
     assert!(values.iter().all(|v| v.is_finite() && *v > 0.0), "{csv}");
+    // Every FID line carries its interval, the real-vs-real floor and KID.
+    for line in csv.lines().skip(1) {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let [fid, lo, hi, floor, kid] = [f[2], f[5], f[6], f[7], f[9]];
+        assert_eq!(f.len(), 11, "{csv}");
+        assert!(lo <= fid && fid <= hi && floor > 0.0 && kid.is_finite(), "{line}");
+    }
     assert_eq!(s.last_fid, Some(values[1]));
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.summary()).unwrap()).unwrap();
     // serde_json's default float parsing is not exactly round-trip: compare to 1e-12.

@@ -1,8 +1,8 @@
 //! Images → batched Inception features → [`Statistics`], as pytorch-fid's `compute_statistics_of_path`.
 //!
-//! - In memory: uint8 RGB batches [N, 3, H, W] ([`statistics_of_images`], [`fid_of_images`] for the
-//!   training loop, which compares its samples with precomputed reference statistics).
-//! - From disk: image files ([`statistics_of_files`], [`statistics_of_folder`]), decoded in parallel and
+//! - In memory: uint8 RGB batches [N, 3, H, W] ([`features_of_images`], [`statistics_of_images`],
+//!   [`fid_of_images`] against precomputed reference statistics).
+//! - From disk: image files ([`features_of_files`], [`statistics_of_files`], [`statistics_of_folder`]), decoded in parallel and
 //!   converted as PIL's `Image.open(p).convert('RGB')`, `batch` files at a time (default 50, pytorch-fid's).
 //!
 //! Each image is resized to 299×299 by the network itself, so images of different sizes can share a batch:

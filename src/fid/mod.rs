@@ -8,7 +8,7 @@
 //! - [`inception`]: pytorch-fid's FID InceptionV3 over the `Backend` trait ([`InceptionV3`]), and where its
 //!   weights are found.
 //! - [`features`]: images (in memory or a folder) → batched Inception features → [`Statistics`], and
-//!   [`fid_of_images`] for the training loop.
+//!   [`fid_of_images`] against precomputed reference statistics; [`features_of_images`] for the rows.
 //! - [`kid`]: the Kernel Inception Distance as torch-fidelity computes it ([`kid::kid`]).
 //! - [`uncertainty`]: the real-vs-real floor and the bootstrap interval that make one FID readable;
 //!   [`score`]: FID, interval, floor and KID together ([`Score`]).

@@ -11,7 +11,7 @@ use crate::train::plots::{plot_charts, Chart, Series};
 use crate::train::run_dir::RunDir;
 
 pub const METRICS_HEADER: &str = "epoch,iteration,loss_d,loss_g,d_real,d_fake,gp,seconds";
-pub const FID_METRICS_HEADER: &str = "epoch,iteration,fid,dims,count";
+pub const FID_METRICS_HEADER: &str = "epoch,iteration,fid,dims,count,fid_ci_lo,fid_ci_hi,floor_mean,floor_sd,kid_mean,kid_std";
 
 /// One row of metrics.csv.
 pub struct Row {

@@ -241,10 +241,23 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
         if let (Some(probe), Some(log)) = (&fid, &mut fid_log) {
             if (p.epoch + 1) % cfg.fid_every == 0 {
                 bar.set_message(format!("epoch {}: FID of {} samples", p.epoch, cfg.fid_count));
-                let value = probe.measure(b, cfg, gan.generator(), p.epoch)?;
-                log.append(&format!("{},{},{value},{},{}", p.epoch, p.iteration, cfg.fid_dims, cfg.fid_count))?;
-                bar.println(format!("epoch {}: FID{} = {value:.4}", p.epoch, cfg.fid_dims));
-                last_fid = Some(value);
+                let sc = probe.measure(b, cfg, gan.generator(), p.epoch)?;
+                log.append(&format!(
+                    "{},{},{},{},{},{},{},{},{},{},{}",
+                    p.epoch,
+                    p.iteration,
+                    sc.fid,
+                    cfg.fid_dims,
+                    cfg.fid_count,
+                    sc.fid_ci.lo,
+                    sc.fid_ci.hi,
+                    sc.floor.mean,
+                    sc.floor.sd,
+                    sc.kid.mean,
+                    sc.kid.std
+                ))?;
+                bar.println(format!("epoch {}: {sc}", p.epoch));
+                last_fid = Some(sc.fid);
             }
         }
         p.epoch += 1;

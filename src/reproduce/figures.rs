@@ -16,9 +16,13 @@ pub fn draw(dir: &ReproduceDir, grid: &Grid, table: Table, rows: &[RowResults]) 
     if done.is_empty() {
         return Ok(None);
     }
+    let seeds = done.iter().map(|r| r.results.len()).max().unwrap_or(1);
+    let ours = if seeds > 1 { format!("ours (mean of {seeds} seeds; bars: their 95 % CIs)") } else { "ours (95 % CI)".to_string() };
     let (name, chart) = match table {
-        Table::T1 => ("fid_vs_images.png", fid_chart("DCGAN: FID vs training images", "training images", &done, |r| r.row.images, grid)),
-        Table::T2 => ("fid_vs_epochs.png", fid_chart("DCGAN: FID vs epochs", "epochs", &done, |r| r.row.epochs, grid)),
+        Table::T1 => {
+            ("fid_vs_images.png", fid_chart("DCGAN: FID vs training images", "training images", &ours, &done, |r| r.row.images, grid))
+        }
+        Table::T2 => ("fid_vs_epochs.png", fid_chart("DCGAN: FID vs epochs", "epochs", &ours, &done, |r| r.row.epochs, grid)),
         Table::T3 => {
             let mut charts = Vec::new();
             for r in &done {
@@ -36,10 +40,17 @@ pub fn draw(dir: &ReproduceDir, grid: &Grid, table: Table, rows: &[RowResults]) 
 }
 
 /// Ours (seed mean, with the interval), the floor as a band, and at the paper's scale the paper's values.
-fn fid_chart<'a>(title: &'a str, x_label: &'a str, rows: &[&RowResults], x: impl Fn(&RowResults) -> usize, grid: &Grid) -> Chart<'a> {
+fn fid_chart<'a>(
+    title: &'a str,
+    x_label: &'a str,
+    ours: &'a str,
+    rows: &[&RowResults],
+    x: impl Fn(&RowResults) -> usize,
+    grid: &Grid,
+) -> Chart<'a> {
     let xs: Vec<f64> = rows.iter().map(|r| x(r) as f64).collect();
     let ours = Series {
-        name: "ours (95 % CI)",
+        name: ours,
         points: xs.iter().zip(rows).map(|(&x, r)| (x, r.fid().mean)).collect(),
         errors: Some(rows.iter().map(|r| r.ci()).collect()),
         markers: true,

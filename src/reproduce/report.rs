@@ -159,7 +159,7 @@ pub fn write(dir: &ReproduceDir, grid: &Grid, tables: &[Table], seeds: u64) -> R
     let _ = writeln!(
         md,
         "How to read a row: **ours** is the FID (mean ± sd over seeds when there are several); the **95 % CI** is a \
-         bootstrap over the generated images; the **floor** is the FID between two random halves of the same \
+         bootstrap over the generated images (over several seeds: from the lowest seed's bound to the highest's); the **floor** is the FID between two random halves of the same \
          training images (mean ± sd over 10 splits): a generator indistinguishable from the data would score \
          about there, so only the distance above it measures the generator. **KID** is torch-fidelity's unbiased \
          estimate (mean ± std over 100 subsets; over seeds when there are several); unlike FID it does not grow \

@@ -10,6 +10,7 @@ mod common;
 
 use common::reference_backend::ReferenceBackend;
 use cxr_gan::backend::cube::{CudaBackend, WgpuBackend};
+use cxr_gan::backend::cuda_native::CudaNativeBackend;
 use cxr_gan::backend::{backend_required, cpu::CpuBackend, REQUIRE_BACKEND_ENV};
 use cxr_gan::conformance::{optional_backend, run_files, Subject, Tally};
 use cxr_gan::golden;
@@ -35,7 +36,13 @@ fn golden_conformance() {
     // The cube backend (our CubeCL kernels) on each runtime with a device here; in CI, wgpu on lavapipe.
     let wgpu = cube_backend("wgpu", WgpuBackend::wgpu());
     let cuda = cube_backend("cuda", CudaBackend::cuda());
-    let mut subjects: Vec<&dyn Subject> = vec![&oracle, &cpu];
+    // Our hand-written CUDA kernels: on a GPU where there is one, and always on the CPU emulator.
+    let cuda_native = cube_backend("cuda-native", CudaNativeBackend::cuda());
+    let cuda_native_emu = CudaNativeBackend::emulator();
+    let mut subjects: Vec<&dyn Subject> = vec![&oracle, &cpu, &cuda_native_emu];
+    if let Some(b) = &cuda_native {
+        subjects.push(b);
+    }
     if let Some(b) = &wgpu {
         subjects.push(b);
     }

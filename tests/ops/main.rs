@@ -26,6 +26,7 @@ mod resize;
 use common::backends::{cube_twins, Sizes};
 use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::backend::cube::{CudaBackend, WgpuBackend};
+use cxr_gan::backend::cuda_native::CudaNativeBackend;
 
 /// `backends { name(sizes) => (plain, poisoned) twins or the reason there are none, ... }` ×
 /// `checks { family: [check, ...], ... }` → one `#[test]` per backend and check, calling
@@ -72,8 +73,9 @@ op_tests! {
         cpu(Sizes::Full) => Ok((CpuBackend::new(), CpuBackend::poisoned())),
         wgpu(Sizes::Small) => WgpuBackend::wgpu().map(cube_twins),
         cuda(Sizes::Small) => CudaBackend::cuda().map(cube_twins),
-        // A new backend is one line here, e.g.
-        // cuda_native(Sizes::Small) => cxr_gan::backend::cuda_native::CudaNativeBackend::cuda().map(|b| (b.clone(), b.poisoned())),
+        // Our hand-written CUDA kernels: on a GPU, and on the CPU emulator built from the same .cu files.
+        cuda_native(Sizes::Small) => CudaNativeBackend::cuda().map(|b| (b.clone(), b.poisoned())),
+        cuda_native_emu(Sizes::Small) => Ok((CudaNativeBackend::emulator(), CudaNativeBackend::emulator().poisoned())),
     }
     checks {
         conv: [

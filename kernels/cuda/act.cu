@@ -1,0 +1,2 @@
+// act kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

@@ -1,0 +1,2 @@
+// adam kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

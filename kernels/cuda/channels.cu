@@ -1,0 +1,2 @@
+// channels kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

@@ -1,0 +1,83 @@
+// What every kernels/cuda/<family>.cu includes: fixed-width names, the launch geometry every family
+// shares, and the few device helpers (grid-stride loops, block sums, TF32 MMA) written once.
+//
+// The same files compile two ways:
+//  - by NVRTC at run time (src/backend/cuda_native), for sm_80+: the real kernels;
+//  - by the host C++ compiler with CXR_EMULATE (kernels/build.rs), against kernels/emu/emulate.h, which runs
+//    each block's threads as fibers on the CPU. That is how CI, with no GPU, executes every kernel of the
+//    cuda-native backend through the same host code and the same tests as on a GPU.
+#pragma once
+
+#ifdef CXR_EMULATE
+#include "../emu/emulate.h"
+#else
+// Registration of a kernel for the emulator; nothing on the device (kernels are found by name in PTX).
+#define CXR_EXPORT(name)
+#endif
+
+typedef unsigned int u32;
+typedef int i32;
+typedef unsigned long long u64;
+
+// Every kernel has C linkage, so PTX knows it by its plain name. The emulator compiles all families as one
+// translation unit and finds kernels through its registry, so there they stay internal to it.
+#ifdef CXR_EMULATE
+#define CXR_KERNEL static
+#else
+#define CXR_KERNEL extern "C" __global__
+#endif
+
+// Threads of the elementwise and reduction kernels' blocks (src/backend/cuda_native/launch.rs: BLOCK).
+#define CXR_BLOCK 256
+#define CXR_WARP 32
+
+// The index of this thread in a 1-d grid and the grid's stride, for grid-stride loops over n < 2^32.
+__device__ __forceinline__ u32 grid_start() { return blockIdx.x * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ u32 grid_stride() { return gridDim.x * blockDim.x; }
+
+// Σ over the warp, every lane receiving the total (butterfly; lane order fixed, so deterministic).
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int m = CXR_WARP / 2; m > 0; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+    return v;
+}
+
+// Σ over a block of CXR_BLOCK threads; every thread receives the total. `scratch` holds CXR_BLOCK/32 floats
+// of shared memory. Every thread of the block must call it (it synchronizes).
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    v = warp_sum(v);
+    const u32 warp = threadIdx.x / CXR_WARP, lane = threadIdx.x % CXR_WARP;
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float t = lane < CXR_BLOCK / CXR_WARP ? scratch[lane] : 0.0f;
+    t = warp_sum(t);
+    __syncthreads();  // scratch may be reused by the caller's next block_sum
+    return t;
+}
+
+// f32 → TF32 (round to nearest, ties away from zero: cvt.rna.tf32.f32), kept in a 32-bit register.
+__device__ __forceinline__ u32 to_tf32(float x) {
+#ifdef CXR_EMULATE
+    return cxr_emu::tf32_rna(x);
+#else
+    u32 r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+#endif
+}
+
+// D = A·B + D for one warp: A 16×8 (row-major fragment a[4]), B 8×8 (column fragment b[2]), D 16×8 (d[4]),
+// TF32 inputs, FP32 accumulation: PTX mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 (sm_80+).
+// Fragment layout (lane = 4·group + t, group = lane/4, t = lane%4):
+//   a[0] = A[group][t]   a[1] = A[group+8][t]   a[2] = A[group][t+4]   a[3] = A[group+8][t+4]
+//   b[0] = B[t][group]   b[1] = B[t+4][group]
+//   d[0] = D[group][2t]  d[1] = D[group][2t+1]  d[2] = D[group+8][2t]  d[3] = D[group+8][2t+1]
+__device__ __forceinline__ void mma_m16n8k8_tf32(float d[4], const u32 a[4], const u32 b[2]) {
+#ifdef CXR_EMULATE
+    cxr_emu::mma_m16n8k8_tf32(d, a, b);
+#else
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}

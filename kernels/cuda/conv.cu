@@ -1,0 +1,2 @@
+// conv kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

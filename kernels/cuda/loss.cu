@@ -1,0 +1,2 @@
+// loss kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

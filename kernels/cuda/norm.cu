@@ -1,0 +1,2 @@
+// norm kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

@@ -1,0 +1,2 @@
+// pool kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

@@ -1,0 +1,2 @@
+// resize kernels: see kernels/cuda/README (being written)
+#include "common.cuh"

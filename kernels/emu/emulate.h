@@ -1,0 +1,101 @@
+// The CUDA C++ subset kernels/cuda uses, on the CPU: each block's threads run as fibers (one stack each) on
+// one OS thread, switching only at __syncthreads, warp shuffles and MMA; blocks are shared among a few OS
+// threads. `__shared__` is thread_local static storage, so the fibers of one block share it and blocks on
+// other OS threads do not. Results are those of a GPU up to the libm's last bits (expf, tanhf, ...).
+// Not emulated (so not used by the kernels): atomics, dynamic shared memory, cp.async, partial-warp masks.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+struct dim3 {
+    unsigned x = 1, y = 1, z = 1;
+};
+
+namespace cxr_emu {
+
+// Where the running fiber is: its thread and block index.
+struct Place {
+    dim3 thread, block;
+    unsigned linear;  // x + y·bx + z·bx·by
+};
+const Place& here();
+const dim3& block_dim();
+const dim3& grid_dim();
+
+// Waits for every live thread of the block / of the warp.
+void syncthreads();
+void syncwarp();
+// Lane `src` of this warp's `v` (every live lane of the warp must call it).
+uint64_t warp_read(uint64_t v, unsigned src);
+
+inline uint32_t f2u(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+inline float u2f(uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline float shfl(float v, unsigned src) { return u2f(static_cast<uint32_t>(warp_read(f2u(v), src))); }
+
+// cvt.rna.tf32.f32: keep 10 mantissa bits, rounding to nearest with ties away from zero.
+inline uint32_t tf32_rna(float x) {
+    uint32_t u = f2u(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return u;  // inf, NaN unchanged
+    u += 0x1000u;                                      // half of the dropped 13 bits: ties away
+    return u & 0xffffe000u;
+}
+
+// One warp's m16n8k8 TF32 MMA, D += A·B, with PTX's fragment layout (see common.cuh).
+void mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2]);
+
+// The kernel registry: name → (function, a caller unpacking cuLaunchKernel-style argument pointers).
+using Invoke = void (*)(void* fn, void** args);
+int register_kernel_raw(const char* name, void* fn, Invoke invoke);
+
+template <typename... A, std::size_t... I>
+void call_unpacked(void (*f)(A...), void** args, std::index_sequence<I...>) {
+    f(*static_cast<std::remove_cv_t<std::remove_reference_t<A>>*>(args[I])...);
+}
+template <typename... A>
+void invoke(void* fn, void** args) {
+    call_unpacked(reinterpret_cast<void (*)(A...)>(fn), args, std::index_sequence_for<A...>{});
+}
+template <typename... A>
+int register_kernel(const char* name, void (*f)(A...)) {
+    return register_kernel_raw(name, reinterpret_cast<void*>(f), &invoke<A...>);
+}
+
+}  // namespace cxr_emu
+
+#define threadIdx (cxr_emu::here().thread)
+#define blockIdx (cxr_emu::here().block)
+#define blockDim (cxr_emu::block_dim())
+#define gridDim (cxr_emu::grid_dim())
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+#define __shared__ static thread_local
+#define __syncthreads() cxr_emu::syncthreads()
+#define __syncwarp(...) cxr_emu::syncwarp()
+#define __launch_bounds__(...)
+#define CXR_EXPORT(name) static const int cxr_registered_##name = cxr_emu::register_kernel(#name, name);
+
+inline float __shfl_xor_sync(unsigned, float v, int mask) { return cxr_emu::shfl(v, (cxr_emu::here().linear % 32) ^ mask); }
+inline float __shfl_sync(unsigned, float v, int src) { return cxr_emu::shfl(v, src & 31); }
+inline float __shfl_down_sync(unsigned, float v, unsigned d) {
+    unsigned lane = cxr_emu::here().linear % 32;
+    float r = cxr_emu::shfl(v, lane + d < 32 ? lane + d : lane);
+    return r;
+}
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __int_as_float(int i) { return cxr_emu::u2f(static_cast<uint32_t>(i)); }
+inline int __float_as_int(float f) { return static_cast<int>(cxr_emu::f2u(f)); }
+using std::isnan;

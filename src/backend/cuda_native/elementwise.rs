@@ -1,0 +1,85 @@
+//! Elementwise ops (full, add, add_assign, scale, lerp_per_sample) and the mean: launches of
+//! kernels/cuda/elementwise.cu.
+
+use cxr_gan_kernels::cuda::Family;
+
+use super::launch::{u32_of, Arg, Dims};
+use super::{CudaNativeBackend, CudaNativeTensor};
+use crate::backend::shapes;
+use crate::error::Result;
+
+const FAMILY: Family = Family::Elementwise;
+
+impl CudaNativeBackend {
+    pub(super) fn launch_full(&self, shape: &[usize], value: f32) -> Result<CudaNativeTensor> {
+        let t = self.alloc("full", shape)?;
+        if !t.is_empty() {
+            self.fill("full", t.buf.ptr, t.len(), value)?;
+        }
+        Ok(t)
+    }
+
+    pub(super) fn launch_add(&self, a: &CudaNativeTensor, b: &CudaNativeTensor) -> Result<CudaNativeTensor> {
+        const OP: &str = "add";
+        shapes::same(OP, "a", a.shape(), "b", b.shape())?;
+        let out = self.alloc(OP, a.shape())?;
+        self.add_into(OP, a, b, &out)?;
+        Ok(out)
+    }
+
+    /// a += b in place (a is first made the only holder of its buffer).
+    pub(super) fn launch_add_assign(&self, a: &mut CudaNativeTensor, b: &CudaNativeTensor) -> Result<()> {
+        const OP: &str = "add_assign";
+        shapes::same(OP, "a", a.shape(), "b", b.shape())?;
+        self.check_len(OP, a.shape())?;
+        self.make_unique(OP, a)?;
+        self.add_into(OP, a, b, a)
+    }
+
+    fn add_into(&self, op: &'static str, a: &CudaNativeTensor, b: &CudaNativeTensor, out: &CudaNativeTensor) -> Result<()> {
+        let n = u32_of(op, a.len())?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.launch(op, FAMILY, "add", Dims::grid_stride(a.len()), &[a.arg(), b.arg(), out.arg(), Arg::U32(n)])
+    }
+
+    pub(super) fn launch_scale(&self, a: &CudaNativeTensor, s: f32) -> Result<CudaNativeTensor> {
+        const OP: &str = "scale";
+        let out = self.alloc(OP, a.shape())?;
+        let n = u32_of(OP, a.len())?;
+        if n > 0 {
+            self.launch(OP, FAMILY, "scale", Dims::grid_stride(a.len()), &[a.arg(), out.arg(), Arg::U32(n), Arg::F32(s)])?;
+        }
+        Ok(out)
+    }
+
+    pub(super) fn launch_lerp_per_sample(&self, a: &CudaNativeTensor, b: &CudaNativeTensor, alpha: &[f32]) -> Result<CudaNativeTensor> {
+        const OP: &str = "lerp_per_sample";
+        let per = shapes::lerp_per_sample(OP, a.shape(), b.shape(), alpha.len())?;
+        let out = self.alloc(OP, a.shape())?;
+        if per == 0 {
+            return Ok(out);
+        }
+        let al = self.upload_slice(OP, alpha)?;
+        let (n, per) = (u32_of(OP, a.len())?, u32_of(OP, per)?);
+        self.launch(OP, FAMILY, "lerp_per_sample", Dims::grid_stride(a.len()), &[a.arg(), b.arg(), al.arg(), out.arg(), Arg::U32(n), Arg::U32(per)])?;
+        Ok(out)
+    }
+
+    pub(super) fn launch_mean(&self, t: &CudaNativeTensor) -> Result<f64> {
+        const OP: &str = "mean";
+        shapes::nonempty(OP, "the mean of an empty tensor", t.shape())?;
+        Ok(self.sum(OP, t)? / t.len() as f64)
+    }
+
+    /// Σ of every element of `t`, per-block partials on the device added in f64 on the host (the mean, the
+    /// losses' reductions).
+    pub(super) fn sum(&self, op: &'static str, t: &CudaNativeTensor) -> Result<f64> {
+        let n = u32_of(op, t.len())?;
+        let (dims, blocks) = Dims::partials(t.len());
+        let part = self.alloc(op, &[blocks])?;
+        self.launch(op, FAMILY, "sum_partials", dims, &[t.arg(), part.arg(), Arg::U32(n)])?;
+        self.sum_partials(op, &part, blocks)
+    }
+}

@@ -1,0 +1,487 @@
+//! The `cuda-native` backend: every op of the [`Backend`] trait as our own CUDA C++ (`kernels/cuda/<family>.cu`),
+//! compiled by NVRTC at run time and launched through the CUDA driver API (cudarc), with no CubeCL in between.
+//!
+//! One file per op family, beside `cpu/<family>.rs`, `cube/<family>.rs` and the kernels' `.cu`: each op checks
+//! shapes with [`shapes`](super::shapes) first (the same errors as every backend), allocates its outputs, and
+//! launches by name with typed arguments ([`launch::Arg`], `#[repr(C)]` structs mirrored in the `.cu`).
+//! Where there is no GPU, [`CudaNativeBackend::emulator`] runs the very same kernels on the CPU
+//! (`cxr_gan_kernels::cuda::emulator`: each block's threads as fibers), so CI executes every kernel, through this
+//! same host code, under the op tests and the golden conformance runner.
+//!
+//! Tensors are a shared device buffer and a shape; a clone shares the buffer. Ops write fresh outputs; the
+//! trait's in-place ops update their buffer in place when no clone shares it, and copy first when one does,
+//! so a clone is never changed behind its back. Device failures are recorded: the failing op returns
+//! [`Error::Backend`] naming it and the cause, and every later op is refused.
+
+mod act;
+mod adam;
+mod channels;
+mod conv;
+mod device;
+mod elementwise;
+pub mod launch;
+mod loss;
+mod norm;
+mod pool;
+mod resize;
+
+use std::sync::{Arc, Mutex};
+
+use cxr_gan_kernels::cuda::Family;
+
+pub use self::device::nvrtc_options;
+use self::device::{Executor, Gpu, Kernel};
+use self::launch::{Arg, Dims};
+use super::{Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams};
+use crate::backend::cuda_env::CudaEnv;
+use crate::error::{Error, Result};
+use crate::tensor::{fmt_shape, Tensor};
+
+/// How the convolutions compute (`--precision`): `fp32` runs the SIMT kernels (exact f32, the conformance
+/// reference); `tf32` runs them on tensor cores (`mma.sync` m16n8k8, TF32 inputs rounded to 10 mantissa
+/// bits, f32 accumulation), as PyTorch does by default for convolutions on Ampere and later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Tf32,
+}
+
+impl Precision {
+    pub const NAMES: &'static [&'static str] = &["fp32", "tf32"];
+
+    pub fn parse(s: &str) -> Result<Precision> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "tf32" => Ok(Precision::Tf32),
+            other => Err(Error::invalid("--precision", format!("unknown precision {other:?}; this build has: {}", Precision::NAMES.join(", ")))),
+        }
+    }
+
+    /// Relative L2 error the op tests allow against the f64 oracle, per precision. TF32 keeps 10 mantissa
+    /// bits (unit roundoff 2^-11 ≈ 4.9e-4) per input; products of two rounded inputs summed in f32 stay
+    /// within ~1e-3 relative to the result's norm for the convolutions' sums.
+    pub fn tolerance(self) -> f64 {
+        match self {
+            Precision::Fp32 => 1e-5,
+            Precision::Tf32 => 2e-3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+        }
+    }
+}
+
+/// One device allocation (freed when the last tensor holding it drops).
+struct Buffer {
+    ptr: u64,
+    bytes: usize,
+    device: Arc<Device>,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.device.exec.free(self.ptr, self.bytes);
+    }
+}
+
+/// A tensor in device memory: a buffer and the shape it is read with.
+#[derive(Clone)]
+pub struct CudaNativeTensor {
+    buf: Arc<Buffer>,
+    shape: Vec<usize>,
+}
+
+impl std::fmt::Debug for CudaNativeTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaNativeTensor{}", fmt_shape(&self.shape))
+    }
+}
+
+impl CudaNativeTensor {
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The device address, as a kernel's pointer argument.
+    fn arg(&self) -> Arg {
+        Arg::Ptr(self.buf.ptr)
+    }
+}
+
+struct Device {
+    exec: Executor,
+    /// The first device failure, `op: cause`; once set, every op is refused.
+    failure: Mutex<Option<String>>,
+}
+
+/// The cuda-native backend on one device (a GPU, or the CPU emulator).
+#[derive(Clone)]
+pub struct CudaNativeBackend {
+    device: Arc<Device>,
+    name: &'static str,
+    description: String,
+    poisoned: bool,
+    precision: Precision,
+    max_buffer: usize,
+}
+
+impl CudaNativeBackend {
+    /// The backend on CUDA device 0, or why there is none (one line: driver, device, NVRTC, target).
+    pub fn cuda() -> Result<CudaNativeBackend> {
+        let env = CudaEnv::probe();
+        let gpu = Gpu::open(&env).map_err(|detail| Error::Backend { backend: "cuda-native".into(), detail })?;
+        let description = gpu.description.clone();
+        let max_buffer = gpu.memory_bytes.max(1 << 20);
+        Ok(CudaNativeBackend::on(Executor::Gpu(gpu), "cuda-native", description, max_buffer))
+    }
+
+    /// The same kernels on the CPU emulator (always present): what CI runs the backend's tests on.
+    pub fn emulator() -> CudaNativeBackend {
+        let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+        let description = format!("CUDA emulator on the CPU ({workers} threads): kernels/cuda/*.cu built for the host");
+        CudaNativeBackend::on(Executor::Emulator { workers }, "cuda-native-emu", description, u32::MAX as usize)
+    }
+
+    fn on(exec: Executor, name: &'static str, description: String, max_buffer: usize) -> CudaNativeBackend {
+        CudaNativeBackend {
+            device: Arc::new(Device { exec, failure: Mutex::new(None) }),
+            name,
+            description,
+            poisoned: false,
+            precision: Precision::Fp32,
+            max_buffer,
+        }
+    }
+
+    /// The same device computing its convolutions at `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// A checking backend for tests: fresh outputs start as NaN, so an element a kernel fails to write
+    /// surfaces as NaN.
+    pub fn poisoned(mut self) -> Self {
+        self.poisoned = true;
+        self
+    }
+
+    pub fn unpoisoned(mut self) -> Self {
+        self.poisoned = false;
+        self
+    }
+
+    /// The device, in words.
+    pub fn device(&self) -> &str {
+        &self.description
+    }
+
+    fn err(&self, detail: String) -> Error {
+        Error::Backend { backend: self.name.to_string(), detail }
+    }
+
+    /// Records a device failure in `op` (the first is kept) and returns it as an error.
+    fn fail(&self, op: &str, cause: String) -> Error {
+        let detail = format!("{op}: {cause}");
+        self.device.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| detail.clone());
+        self.err(detail)
+    }
+
+    /// Runs op `f`, refused after an earlier device failure.
+    fn guard<T>(&self, op: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if let Some(first) = self.device.failure.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Err(self.err(format!("{op}: refused, the device failed earlier ({first})")));
+        }
+        f()
+    }
+
+    /// Launches `name` of `family` over `dims` with `args`; a refused or failed launch fails the device.
+    fn launch(&self, op: &'static str, family: Family, name: &'static str, dims: Dims, args: &[Arg]) -> Result<()> {
+        dims.check(op, name)?;
+        self.device.exec.launch(Kernel::new(family, name), dims, args).map_err(|e| self.fail(op, e))
+    }
+
+    // ------------------------------------------------------------------ buffers
+
+    /// A fresh buffer of `len` f32 (at least one); NaN-filled when poisoned.
+    fn buffer(&self, op: &'static str, len: usize) -> Result<Arc<Buffer>> {
+        let bytes = len.max(1) * 4;
+        if bytes > self.max_buffer {
+            return Err(self.err(format!(
+                "{op}: a buffer of {len} f32 needs {bytes} bytes, more than this device's {} bytes; split the work (e.g. a smaller batch)",
+                self.max_buffer
+            )));
+        }
+        let ptr = self.device.exec.alloc(bytes).map_err(|e| self.fail(op, e))?;
+        let buf = Arc::new(Buffer { ptr, bytes, device: Arc::clone(&self.device) });
+        if self.poisoned && len > 0 {
+            self.fill(op, buf.ptr, len, f32::NAN)?;
+        }
+        Ok(buf)
+    }
+
+    /// A fresh output tensor of `shape` (see [`CudaNativeBackend::buffer`]).
+    fn alloc(&self, op: &'static str, shape: &[usize]) -> Result<CudaNativeTensor> {
+        let len = self.check_len(op, shape)?;
+        Ok(CudaNativeTensor { buf: self.buffer(op, len)?, shape: shape.to_vec() })
+    }
+
+    /// A device copy of host f32 `data` (a kernel's small table: per-sample α, per-channel scalars).
+    fn upload_slice(&self, op: &'static str, data: &[f32]) -> Result<CudaNativeTensor> {
+        let buf = self.buffer(op, data.len())?;
+        self.device.exec.upload(buf.ptr, bytemuck::cast_slice(data)).map_err(|e| self.fail(op, e))?;
+        Ok(CudaNativeTensor { buf, shape: vec![data.len()] })
+    }
+
+    /// The first `len` f32 of `t`, back on the host.
+    fn read(&self, op: &str, t: &CudaNativeTensor, len: usize) -> Result<Vec<f32>> {
+        let mut out = vec![0f32; len];
+        self.device.exec.download(t.buf.ptr, bytemuck::cast_slice_mut(&mut out)).map_err(|e| self.fail(op, e))?;
+        Ok(out)
+    }
+
+    /// Σ of per-block partial sums, read back and added in f64.
+    fn sum_partials(&self, op: &str, partial: &CudaNativeTensor, blocks: usize) -> Result<f64> {
+        Ok(self.read(op, partial, blocks)?.iter().map(|&v| v as f64).sum())
+    }
+
+    fn fill(&self, op: &'static str, ptr: u64, len: usize, value: f32) -> Result<()> {
+        let n = launch::u32_of(op, len)?;
+        self.launch(op, Family::Elementwise, "fill", Dims::grid_stride(len), &[Arg::Ptr(ptr), Arg::U32(n), Arg::F32(value)])
+    }
+
+    /// Makes `t` the only holder of its buffer (copying it when a clone shares it), for an in-place update.
+    fn make_unique(&self, op: &'static str, t: &mut CudaNativeTensor) -> Result<()> {
+        if Arc::strong_count(&t.buf) > 1 {
+            let copy = self.alloc(op, &t.shape)?;
+            let n = launch::u32_of(op, t.len())?;
+            if n > 0 {
+                self.launch(op, Family::Elementwise, "copy", Dims::grid_stride(t.len()), &[t.arg(), copy.arg(), Arg::U32(n)])?;
+            }
+            *t = copy;
+        }
+        Ok(())
+    }
+
+    /// The element count of `shape`, checked against the kernels' 32-bit indexing.
+    fn check_len(&self, op: &'static str, shape: &[usize]) -> Result<usize> {
+        let n: usize = shape.iter().product();
+        launch::u32_of(op, n)?;
+        Ok(n)
+    }
+}
+
+/// The shapes of saved statistics, for the shared checks.
+fn stat_shapes(stats: &NormStats<CudaNativeTensor>) -> NormStats<&[usize]> {
+    NormStats { mean: stats.mean.shape(), invstd: stats.invstd.shape() }
+}
+
+impl Backend for CudaNativeBackend {
+    type Tensor = CudaNativeTensor;
+
+    fn name(&self) -> String {
+        self.name.to_string()
+    }
+    fn sync(&self) -> Result<()> {
+        self.guard("sync", || self.device.exec.sync().map_err(|e| self.fail("sync", e)))
+    }
+    fn max_buffer_bytes(&self) -> Option<usize> {
+        Some(self.max_buffer)
+    }
+
+    // ------------------------------------------------------------------ memory
+    fn upload(&self, t: &Tensor) -> Result<CudaNativeTensor> {
+        self.guard("upload", || {
+            let len = self.check_len("upload", t.shape())?;
+            if len * 4 > self.max_buffer {
+                return Err(self.err(format!("upload: a {} f32 tensor exceeds this device's largest buffer", fmt_shape(t.shape()))));
+            }
+            let ptr = self.device.exec.alloc(len.max(1) * 4).map_err(|e| self.fail("upload", e))?;
+            let buf = Arc::new(Buffer { ptr, bytes: len.max(1) * 4, device: Arc::clone(&self.device) });
+            self.device.exec.upload(ptr, bytemuck::cast_slice(t.data())).map_err(|e| self.fail("upload", e))?;
+            Ok(CudaNativeTensor { buf, shape: t.shape().to_vec() })
+        })
+    }
+    fn download(&self, t: &CudaNativeTensor) -> Result<Tensor> {
+        self.guard("download", || Tensor::new(&t.shape, self.read("download", t, t.len())?))
+    }
+    fn shape(&self, t: &CudaNativeTensor) -> Vec<usize> {
+        t.shape.clone()
+    }
+    fn full(&self, shape: &[usize], value: f32) -> Result<CudaNativeTensor> {
+        self.guard("full", || self.launch_full(shape, value))
+    }
+    fn reshape(&self, t: &CudaNativeTensor, shape: &[usize]) -> Result<CudaNativeTensor> {
+        let n: usize = shape.iter().product();
+        if n != t.len() {
+            return Err(Error::shape("reshape", format!("cannot view {} as {}", fmt_shape(&t.shape), fmt_shape(shape))));
+        }
+        Ok(CudaNativeTensor { buf: Arc::clone(&t.buf), shape: shape.to_vec() })
+    }
+
+    // ------------------------------------------------------------------ elementwise
+    fn add(&self, a: &CudaNativeTensor, b: &CudaNativeTensor) -> Result<CudaNativeTensor> {
+        self.guard("add", || self.launch_add(a, b))
+    }
+    fn add_assign(&self, a: &mut CudaNativeTensor, b: &CudaNativeTensor) -> Result<()> {
+        self.guard("add_assign", || self.launch_add_assign(a, b))
+    }
+    fn scale(&self, a: &CudaNativeTensor, s: f32) -> Result<CudaNativeTensor> {
+        self.guard("scale", || self.launch_scale(a, s))
+    }
+    fn lerp_per_sample(&self, a: &CudaNativeTensor, b: &CudaNativeTensor, alpha: &[f32]) -> Result<CudaNativeTensor> {
+        self.guard("lerp_per_sample", || self.launch_lerp_per_sample(a, b, alpha))
+    }
+    fn mean(&self, t: &CudaNativeTensor) -> Result<f64> {
+        self.guard("mean", || self.launch_mean(t))
+    }
+
+    // ------------------------------------------------------------------ convolution
+    fn conv2d(&self, x: &CudaNativeTensor, w: &CudaNativeTensor, p: Conv2dParams) -> Result<CudaNativeTensor> {
+        self.guard("conv2d", || self.launch_conv2d(x, w, p))
+    }
+    fn conv2d_bwd_data(&self, dy: &CudaNativeTensor, w: &CudaNativeTensor, x_shape: [usize; 4], p: Conv2dParams) -> Result<CudaNativeTensor> {
+        self.guard("conv2d_bwd_data", || self.launch_conv2d_bwd_data(dy, w, x_shape, p))
+    }
+    fn conv2d_bwd_weight(&self, x: &CudaNativeTensor, dy: &CudaNativeTensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<CudaNativeTensor> {
+        self.guard("conv2d_bwd_weight", || self.launch_conv2d_bwd_weight(x, dy, w_shape, p))
+    }
+
+    // ------------------------------------------------------------------ normalization
+    fn batch_norm2d_train(
+        &self,
+        x: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        beta: &CudaNativeTensor,
+        running_mean: &mut CudaNativeTensor,
+        running_var: &mut CudaNativeTensor,
+        eps: f32,
+        momentum: f32,
+    ) -> Result<(CudaNativeTensor, NormStats<CudaNativeTensor>)> {
+        self.guard("batch_norm2d_train", || self.launch_batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum))
+    }
+    fn batch_norm2d_eval(
+        &self,
+        x: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        beta: &CudaNativeTensor,
+        running_mean: &CudaNativeTensor,
+        running_var: &CudaNativeTensor,
+        eps: f32,
+    ) -> Result<CudaNativeTensor> {
+        self.guard("batch_norm2d_eval", || self.launch_batch_norm2d_eval(x, gamma, beta, running_mean, running_var, eps))
+    }
+    fn batch_norm2d_bwd(
+        &self,
+        dy: &CudaNativeTensor,
+        x: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        stats: &NormStats<CudaNativeTensor>,
+    ) -> Result<NormGrads<CudaNativeTensor>> {
+        self.guard("batch_norm2d_bwd", || self.launch_batch_norm2d_bwd(dy, x, gamma, stats))
+    }
+    fn instance_norm2d(
+        &self,
+        x: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        beta: &CudaNativeTensor,
+        eps: f32,
+    ) -> Result<(CudaNativeTensor, NormStats<CudaNativeTensor>)> {
+        self.guard("instance_norm2d", || self.launch_instance_norm2d(x, gamma, beta, eps))
+    }
+    fn instance_norm2d_bwd(
+        &self,
+        dy: &CudaNativeTensor,
+        x: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        stats: &NormStats<CudaNativeTensor>,
+    ) -> Result<NormGrads<CudaNativeTensor>> {
+        self.guard("instance_norm2d_bwd", || self.launch_instance_norm2d_bwd(dy, x, gamma, stats))
+    }
+    fn instance_norm2d_jvp(
+        &self,
+        x: &CudaNativeTensor,
+        x_dot: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        stats: &NormStats<CudaNativeTensor>,
+    ) -> Result<CudaNativeTensor> {
+        self.guard("instance_norm2d_jvp", || self.launch_instance_norm2d_jvp(x, x_dot, gamma, stats))
+    }
+    fn instance_norm2d_jvp_bwd(
+        &self,
+        x: &CudaNativeTensor,
+        x_dot: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        stats: &NormStats<CudaNativeTensor>,
+        y_bar: &CudaNativeTensor,
+        y_dot_bar: &CudaNativeTensor,
+    ) -> Result<InstanceNormJvpGrads<CudaNativeTensor>> {
+        self.guard("instance_norm2d_jvp_bwd", || self.launch_instance_norm2d_jvp_bwd(x, x_dot, gamma, stats, y_bar, y_dot_bar))
+    }
+
+    // ------------------------------------------------------------------ activations
+    fn activation(&self, act: Activation, x: &CudaNativeTensor) -> Result<CudaNativeTensor> {
+        self.guard("activation", || self.launch_activation(act, x))
+    }
+    fn activation_bwd(&self, act: Activation, x: &CudaNativeTensor, y: &CudaNativeTensor, dy: &CudaNativeTensor) -> Result<CudaNativeTensor> {
+        self.guard("activation_bwd", || self.launch_activation_bwd(act, x, y, dy))
+    }
+
+    // ------------------------------------------------------------------ losses
+    fn bce(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
+        self.guard("bce", || self.launch_bce(p, target))
+    }
+    fn bce_logits(&self, logits: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
+        self.guard("bce_logits", || self.launch_bce_logits(logits, target))
+    }
+    fn gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {
+        self.guard("gradient_penalty_head", || self.launch_gradient_penalty_head(g, lambda))
+    }
+
+    // ------------------------------------------------------------------ optimizer
+    fn adam_step(
+        &self,
+        param: &mut CudaNativeTensor,
+        grad: &CudaNativeTensor,
+        exp_avg: &mut CudaNativeTensor,
+        exp_avg_sq: &mut CudaNativeTensor,
+        cfg: &AdamConfig,
+        step: u64,
+    ) -> Result<()> {
+        self.guard("adam_step", || self.launch_adam_step(param, grad, exp_avg, exp_avg_sq, cfg, step))
+    }
+
+    // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
+    fn avg_pool2d(&self, x: &CudaNativeTensor, p: Pool2dParams, count_include_pad: bool) -> Result<CudaNativeTensor> {
+        self.guard("avg_pool2d", || self.launch_avg_pool2d(x, p, count_include_pad))
+    }
+    fn max_pool2d(&self, x: &CudaNativeTensor, p: Pool2dParams) -> Result<CudaNativeTensor> {
+        self.guard("max_pool2d", || self.launch_max_pool2d(x, p))
+    }
+    fn global_avg_pool2d(&self, x: &CudaNativeTensor) -> Result<CudaNativeTensor> {
+        self.guard("global_avg_pool2d", || self.launch_global_avg_pool2d(x))
+    }
+    fn resize_bilinear(&self, x: &CudaNativeTensor, out_h: usize, out_w: usize) -> Result<CudaNativeTensor> {
+        self.guard("resize_bilinear", || self.launch_resize_bilinear(x, out_h, out_w))
+    }
+    fn concat_channels(&self, xs: &[&CudaNativeTensor]) -> Result<CudaNativeTensor> {
+        self.guard("concat_channels", || self.launch_concat_channels(xs))
+    }
+    fn affine_channels(&self, x: &mut CudaNativeTensor, scale: &CudaNativeTensor, shift: &CudaNativeTensor, relu: bool) -> Result<()> {
+        self.guard("affine_channels", || self.launch_affine_channels(x, scale, shift, relu))
+    }
+}

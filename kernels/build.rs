@@ -26,6 +26,8 @@ fn main() {
         .define("CXR_EMULATE", None)
         .opt_level(2)
         .flag_if_supported("-Wno-unused-parameter")
+        // `#pragma unroll` is for NVRTC.
+        .flag_if_supported("-Wno-unknown-pragmas")
         .file(&unit_path)
         .compile("cxr_cuda_emulator");
     println!("cargo:rerun-if-changed=build.rs");

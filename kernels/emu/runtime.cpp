@@ -180,9 +180,8 @@ int register_kernel_raw(const char* name, void* fn, Invoke invoke) {
     return 0;
 }
 
-}  // namespace cxr_emu
-
-using namespace cxr_emu;
+// The C entry points stay inside the namespace (C linkage ignores it), so no using-directive leaks into the
+// kernels' translation unit.
 
 // 0: ran; 1: no kernel of that name; 2: a deadlock (the message names the block); 3: a bad launch shape.
 extern "C" int cxr_emu_launch(const char* name, const unsigned grid[3], const unsigned block[3], void** args, unsigned workers,
@@ -229,3 +228,5 @@ extern "C" int cxr_emu_launch(const char* name, const unsigned grid[3], const un
 }
 
 extern "C" int cxr_emu_has_kernel(const char* name) { return registry().count(name) ? 1 : 0; }
+
+}  // namespace cxr_emu

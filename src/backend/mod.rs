@@ -299,17 +299,37 @@ pub trait BackendTask {
     fn run<B: Backend>(self, b: &B) -> Result<Self::Output>;
 }
 
-/// The backends this build knows, for `--backend`.
-pub const BACKEND_NAMES: &[&str] = &["auto", "cpu", "wgpu", "cuda"];
+/// The backends this build knows, for `--backend`: `cuda` is our CubeCL kernels on CUDA, `cuda-native` our
+/// hand-written CUDA C++, `cuda-native-emu` the same kernels on the CPU emulator (slow; for checking).
+pub const BACKEND_NAMES: &[&str] = &["auto", "cpu", "wgpu", "cuda", "cuda-native", "cuda-native-emu"];
+
+/// The convolution precision `--precision` chose for the cuda-native backend (0: fp32, 1: tf32).
+static PRECISION: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets the precision [`dispatch`] gives the cuda-native backend (the CLI's global `--precision`).
+pub fn set_precision(p: cuda_native::Precision) {
+    PRECISION.store(p as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The precision [`set_precision`] chose (fp32 unless the CLI said otherwise).
+pub fn precision() -> cuda_native::Precision {
+    match PRECISION.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => cuda_native::Precision::Fp32,
+        _ => cuda_native::Precision::Tf32,
+    }
+}
 
 /// Runs `task` on the backend named `name`. `auto` picks the best one present: CUDA, else a hardware
 /// wgpu adapter (a CPU adapter such as lavapipe is slower than `cpu`, so only `--backend wgpu` takes it),
-/// else `cpu`. A named GPU backend without a device here is an error naming the backends that exist.
+/// else `cpu`. `auto` does not pick cuda-native: it has not yet passed the conformance suite on a GPU
+/// (BENCHMARKS.md). A named GPU backend without a device here is an error naming the backends that exist.
 pub fn dispatch<T: BackendTask>(name: &str, task: T) -> Result<T::Output> {
     match name {
         "cpu" => task.run(&cpu::CpuBackend::new()),
         "wgpu" => task.run(&cube::WgpuBackend::wgpu()?),
         "cuda" => task.run(&cube::CudaBackend::cuda()?),
+        "cuda-native" => task.run(&cuda_native::CudaNativeBackend::cuda()?.with_precision(precision())),
+        "cuda-native-emu" => task.run(&cuda_native::CudaNativeBackend::emulator().with_precision(precision())),
         "auto" => {
             if let Ok(b) = cube::CudaBackend::cuda() {
                 task.run(&b)

@@ -15,6 +15,10 @@ use crate::backend::cube::{wgpu_adapters, AdapterKind};
 pub const GPU_PEAKS: &[(&str, f64, f64)] =
     &[("H100 PCIe", 51.2, 2.0), ("H100", 67.0, 3.35), ("H200", 67.0, 4.8), ("A100", 19.5, 2.0), ("RTX 4090", 82.6, 1.0)];
 
+/// Published dense TF32 tensor-core peaks (TFLOP/s, without sparsity), for the cuda-native backend's
+/// `--precision tf32` convolutions.
+pub const GPU_TF32_PEAKS: &[(&str, f64)] = &[("H100 PCIe", 378.0), ("H100", 494.7), ("H200", 494.7), ("A100", 156.0), ("RTX 4090", 82.6)];
+
 /// The reference rates of one device.
 #[derive(Clone, Debug, Serialize)]
 pub struct Peak {
@@ -55,6 +59,16 @@ pub fn gpu_peak(device: &str) -> Peak {
             source: format!("published for {key}: {tf} TFLOP/s FP32, {tb} TB/s"),
         },
         None => Peak { device: device.into(), gflops: None, gbps: None, source: "not in the table of published peaks: no %".into() },
+    }
+}
+
+/// The published dense TF32 tensor-core peak of a GPU named `device` (memory bandwidth as [`gpu_peak`]).
+pub fn gpu_tf32_peak(device: &str) -> Peak {
+    let lower = device.to_lowercase();
+    let base = gpu_peak(device);
+    match GPU_TF32_PEAKS.iter().find(|(key, _)| lower.contains(&key.to_lowercase())) {
+        Some((key, tf)) => Peak { gflops: Some(tf * 1e3), source: format!("published for {key}: {tf} TFLOP/s TF32 tensor cores (dense)"), ..base },
+        None => base,
     }
 }
 
@@ -142,7 +156,7 @@ pub fn device_name(backend: &str) -> String {
                 .unwrap_or_else(|| "CPU".into());
             format!("{model}, {} threads", rayon::current_num_threads())
         }
-        "cuda" => cuda_device_name().unwrap_or_else(|| "CUDA device 0".into()),
+        "cuda" | "cuda-native" => cuda_device_name().unwrap_or_else(|| "CUDA device 0".into()),
         "wgpu" => {
             // The adapter `CubeBackend::wgpu` takes: a hardware one first.
             let adapters = wgpu_adapters();
@@ -172,6 +186,8 @@ pub fn peak_for(backend: &str) -> Peak {
     let device = device_name(backend);
     if backend == "cpu" {
         cpu_peak(device)
+    } else if backend == "cuda-native" && crate::backend::precision() == crate::backend::cuda_native::Precision::Tf32 {
+        gpu_tf32_peak(&device)
     } else {
         gpu_peak(&device)
     }

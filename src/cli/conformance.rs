@@ -12,20 +12,21 @@ use clap::Args;
 
 use crate::backend::cpu::CpuBackend;
 use crate::backend::cube::{CudaBackend, WgpuBackend};
+use crate::backend::cuda_native::CudaNativeBackend;
 use crate::backend::{backend_required, REQUIRE_BACKEND_ENV};
 use crate::conformance::{optional_backend, run_files, Subject, Tally};
 use crate::error::{Error, Result};
 use crate::golden;
 
 /// The backends this command runs, in the order of the lines it prints.
-const BACKENDS: [&str; 3] = ["cpu", "wgpu", "cuda"];
+const BACKENDS: [&str; 5] = ["cpu", "wgpu", "cuda", "cuda-native", "cuda-native-emu"];
 
 #[derive(Args)]
 pub struct ConformanceArgs {
     /// The golden files' folder (default: $CXR_GAN_GOLDEN_DIR, else ../shared/golden of the source tree).
     #[arg(long)]
     pub golden: Option<PathBuf>,
-    /// cpu, wgpu, cuda or all (repeatable or comma-separated; default all). A backend absent here is
+    /// cpu, wgpu, cuda, cuda-native, cuda-native-emu or all (repeatable or comma-separated; default all). A backend absent here is
     /// skipped with its reason.
     #[arg(long = "backend", value_delimiter = ',')]
     pub backends: Vec<String>,
@@ -58,6 +59,12 @@ pub fn run(a: ConformanceArgs) -> Result<()> {
     let cpu = want("cpu").then(CpuBackend::new);
     let wgpu = if want("wgpu") { start("wgpu", WgpuBackend::wgpu(), required("wgpu"), &mut tally) } else { None };
     let cuda = if want("cuda") { start("cuda", CudaBackend::cuda(), required("cuda"), &mut tally) } else { None };
+    let native = if want("cuda-native") {
+        start("cuda-native", CudaNativeBackend::cuda().map(|b| b.with_precision(crate::backend::precision())), required("cuda-native"), &mut tally)
+    } else {
+        None
+    };
+    let native_emu = want("cuda-native-emu").then(|| CudaNativeBackend::emulator().with_precision(crate::backend::precision()));
     let mut subjects: Vec<&dyn Subject> = Vec::new();
     if let Some(b) = &cpu {
         subjects.push(b);
@@ -66,6 +73,12 @@ pub fn run(a: ConformanceArgs) -> Result<()> {
         subjects.push(b);
     }
     if let Some(b) = &cuda {
+        subjects.push(b);
+    }
+    if let Some(b) = &native {
+        subjects.push(b);
+    }
+    if let Some(b) = &native_emu {
         subjects.push(b);
     }
     run_files(&files, &subjects, &mut tally);
@@ -91,7 +104,7 @@ fn selection(named: &[String], required: &[String]) -> Result<Vec<&'static str>>
     for n in named.iter().chain(required) {
         if n != "all" && !BACKENDS.contains(&n.as_str()) {
             let oracle = if n == "oracle" { " (the f64 oracle is test-only: cargo test --release --test golden)" } else { "" };
-            return Err(Error::invalid("conformance", format!("unknown backend `{n}`{oracle}; choose from cpu, wgpu, cuda, all")));
+            return Err(Error::invalid("conformance", format!("unknown backend `{n}`{oracle}; choose from {}, all", BACKENDS.join(", "))));
         }
     }
     let all = named.is_empty() || named.iter().any(|n| n == "all");

@@ -1,12 +1,13 @@
-//! `cxr-gan cuda-compile-check --out FILE` (hidden; CI): the offline CUDA compile check of
-//! `backend::cuda_offline`, with NVRTC, ptxas and the CUDA headers from NVIDIA's PyPI wheels
+//! `cxr-gan cuda-compile-check --out FILE [--only cube|native]` (hidden; CI): the offline CUDA compile check of
+//! `backend::cuda_offline`, for the cube backend's CubeCL kernels and the cuda-native backend's `.cu` files,
+//! with NVRTC, ptxas and the CUDA headers from NVIDIA's PyPI wheels
 //! (scripts/ci-cuda-wheels.sh installs them and prints the CXR_GAN_CUDA_WHEELS to set).
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::backend::cuda_offline::{check, compile::toolchain_in};
+use crate::backend::cuda_offline::{check, compile::toolchain_in, native};
 use crate::error::{Error, Result};
 use crate::fid::inception::conformance_weights;
 
@@ -28,6 +29,9 @@ pub struct CudaCheckArgs {
     /// InceptionV3's weights (default: $CXR_GAN_FID_WEIGHTS, the repository's, the user cache).
     #[arg(long)]
     pub weights: Option<PathBuf>,
+    /// Only the cube backend's kernels (`cube`) or only the cuda-native backend's (`native`); default both.
+    #[arg(long, value_parser = ["cube", "native"])]
+    pub only: Option<String>,
 }
 
 pub fn run(a: CudaCheckArgs) -> Result<()> {
@@ -54,18 +58,34 @@ pub fn run(a: CudaCheckArgs) -> Result<()> {
     };
     let scratch = std::env::temp_dir().join(format!("cxr-gan-cuda-check-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
-    let outcome = check(&toolchains, &a.archs, weights.as_deref().map_err(|e| e.clone()), &scratch);
+    let weights = weights.as_deref().map_err(|e| e.clone());
+    let (mut md, mut failures, mut kernels, mut compiles) = (String::new(), Vec::new(), 0, 0);
+    let result = (|| -> Result<()> {
+        if a.only.as_deref() != Some("native") {
+            let o = check(&toolchains, &a.archs, weights.clone(), &scratch)?;
+            md.push_str(&format!("### The cube backend (CubeCL 0.10's CUDA)\n\n{}\n", o.markdown));
+            failures.extend(o.failures);
+            (kernels, compiles) = (kernels + o.kernels, compiles + o.compiles);
+        }
+        if a.only.as_deref() != Some("cube") {
+            let o = native::check(&toolchains, &a.archs, weights.clone(), &scratch)?;
+            md.push_str(&format!("### The cuda-native backend (kernels/cuda/*.cu)\n\n{}\n", o.markdown));
+            failures.extend(o.failures);
+            (kernels, compiles) = (kernels + o.kernels, compiles + o.compiles);
+        }
+        Ok(())
+    })();
     let _ = std::fs::remove_dir_all(&scratch);
-    let outcome = outcome?;
-    crate::fsio::write_atomic(&a.out, outcome.markdown.as_bytes())?;
-    println!("{} kernels, {} compiles: table in {}", outcome.kernels, outcome.compiles, a.out.display());
-    if outcome.failures.is_empty() {
+    result?;
+    crate::fsio::write_atomic(&a.out, md.as_bytes())?;
+    println!("{kernels} kernels, {compiles} compiles: table in {}", a.out.display());
+    if failures.is_empty() {
         println!("all pass: no compile error, no spill, at most 48 KiB of shared memory");
         Ok(())
     } else {
-        for f in &outcome.failures {
+        for f in &failures {
             println!("FAIL: {f}");
         }
-        Err(Error::Other(format!("{OP}: {} of {} compiles fail (see {})", outcome.failures.len(), outcome.compiles, a.out.display())))
+        Err(Error::Other(format!("{OP}: {} of {compiles} compiles fail (see {})", failures.len(), a.out.display())))
     }
 }

@@ -19,6 +19,10 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How the cuda-native backend computes its convolutions: fp32 (SIMT, exact f32) or tf32 (tensor cores,
+    /// TF32 inputs, f32 accumulation; PyTorch's default for convolutions). Other backends are always fp32.
+    #[arg(long, global = true, default_value = "fp32", value_parser = ["fp32", "tf32"])]
+    pub precision: String,
 }
 
 // Parsed once per process: the size of the largest variant costs nothing worth a Box.
@@ -45,7 +49,9 @@ pub enum Command {
 }
 
 pub fn main() -> crate::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    crate::backend::set_precision(crate::backend::cuda_native::Precision::parse(&cli.precision)?);
+    match cli.command {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Fid(a) => fid::run(a),

@@ -31,6 +31,16 @@ impl Kernel {
 pub enum Executor {
     Gpu(Gpu),
     Emulator { workers: u32 },
+    /// Runs nothing: records each launch (the offline compile check's list of what the workloads launch).
+    /// Memory is fake addresses; downloads read zeros.
+    Recorder(Mutex<Recording>),
+}
+
+/// What a [`Executor::Recorder`] saw.
+#[derive(Default)]
+pub struct Recording {
+    next_address: u64,
+    pub launches: Vec<(Kernel, Dims)>,
 }
 
 /// The NVRTC options for one target (`sm_90a`): exact IEEE f32 (no fast math, no FMA contraction), so the
@@ -149,6 +159,11 @@ impl Executor {
                     Ok(p as u64)
                 }
             }
+            Executor::Recorder(r) => {
+                let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+                r.next_address += (bytes as u64).next_multiple_of(256);
+                Ok(r.next_address)
+            }
         }
     }
 
@@ -166,6 +181,7 @@ impl Executor {
                     unsafe { std::alloc::dealloc(ptr as *mut u8, layout) };
                 }
             }
+            Executor::Recorder(_) => {}
         }
     }
 
@@ -185,6 +201,7 @@ impl Executor {
                 unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
                 Ok(())
             }
+            Executor::Recorder(_) => Ok(()),
         }
     }
 
@@ -203,6 +220,10 @@ impl Executor {
             Executor::Emulator { .. } => {
                 // SAFETY: as above.
                 unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+                Ok(())
+            }
+            Executor::Recorder(_) => {
+                dst.fill(0);
                 Ok(())
             }
         }
@@ -226,6 +247,10 @@ impl Executor {
                 // SAFETY: as above; pointers are the emulator's host allocations of the right sizes.
                 unsafe { emulator::launch(k.name, dims.grid, dims.block, &mut ptrs, *workers) }
             }
+            Executor::Recorder(r) => {
+                r.lock().unwrap_or_else(|p| p.into_inner()).launches.push((k, dims));
+                Ok(())
+            }
         }
     }
 
@@ -236,7 +261,7 @@ impl Executor {
                 g.current()?;
                 cu::ctx::synchronize().map_err(|e| format!("the device failed: {e:?}"))
             }
-            Executor::Emulator { .. } => Ok(()),
+            Executor::Emulator { .. } | Executor::Recorder(_) => Ok(()),
         }
     }
 }

@@ -29,8 +29,8 @@ use std::sync::{Arc, Mutex};
 
 use cxr_gan_kernels::cuda::Family;
 
-pub use self::device::nvrtc_options;
-use self::device::{Executor, Gpu, Kernel};
+pub use self::device::{nvrtc_options, Kernel};
+use self::device::{Executor, Gpu, Recording};
 use self::launch::{Arg, Dims};
 use super::{Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams};
 use crate::backend::cuda_env::CudaEnv;
@@ -150,6 +150,21 @@ impl CudaNativeBackend {
         let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
         let description = format!("CUDA emulator on the CPU ({workers} threads): kernels/cuda/*.cu built for the host");
         CudaNativeBackend::on(Executor::Emulator { workers }, "cuda-native-emu", description, u32::MAX as usize)
+    }
+
+    /// A backend that runs nothing and records every launch (see [`CudaNativeBackend::take_launches`]): the
+    /// offline compile check learns from it which kernels the real workloads launch, and with how many threads.
+    pub fn recorder() -> CudaNativeBackend {
+        let exec = Executor::Recorder(Mutex::new(Recording::default()));
+        CudaNativeBackend::on(exec, "cuda-native-recorder", "recording launches, running nothing".into(), usize::MAX)
+    }
+
+    /// The launches a [`CudaNativeBackend::recorder`] saw since the last call (empty on other executors).
+    pub fn take_launches(&self) -> Vec<(Kernel, Dims)> {
+        match &self.device.exec {
+            Executor::Recorder(r) => std::mem::take(&mut r.lock().unwrap_or_else(|p| p.into_inner()).launches),
+            _ => Vec::new(),
+        }
     }
 
     fn on(exec: Executor, name: &'static str, description: String, max_buffer: usize) -> CudaNativeBackend {

@@ -7,6 +7,7 @@
 //! with CUDA's compiler that records each launched kernel instead of running it.
 
 pub mod compile;
+pub mod native;
 pub mod report;
 pub mod runtime;
 pub mod workload;

@@ -17,11 +17,14 @@
 #                                      the NVRTC put on the library path, MANIFEST.txt
 #        version.log                   cxr-gan --version (the binary starts: its glibc and libraries are there)
 #        devices.log                   cxr-gan devices: driver, device, NVRTC, headers, PTX target
-#        conformance.log               cxr-gan conformance --backend cpu,cuda --require cuda: every golden
-#                                      file on cpu and cuda (the Inception ones skip: their weights stay home)
+#        conformance.log               cxr-gan conformance --backend cpu,cuda,cuda-native --require cuda,cuda-native:
+#                                      every golden file on cpu, cuda (CubeCL) and cuda-native (our CUDA C++)
+#                                      (the Inception ones skip: their weights stay home)
 #        bench_cuda.log, bench_cuda.json
 #                                      cxr-gan bench --backend cuda: each op checked against cpu, then timed;
 #                                      whole DCGAN and WGAN-GP iterations; FID images/s
+#        bench_cuda_native.log, bench_cuda_native.json
+#                                      cxr-gan bench --precision tf32 --backend cuda-native: the same, our kernels
 #        gpu_during_bench.csv          nvidia-smi samples (utilization, clocks, power) during the bench
 #        pytorch_f32.log, pytorch_tf32.log
 #                                      scripts/pytorch_step_baseline.py: the same iterations in PyTorch eager
@@ -30,7 +33,7 @@
 #
 # Each step has a time limit (cut further so that the whole ends within GPU_CHECK_BUDGET_S); a failing or
 # timed-out step never stops the next. The exit code is 0 only when every step passed. Environment:
-#   GPU_CHECK_BUDGET_S (500)    the whole device half's wall-clock budget, in seconds
+#   GPU_CHECK_BUDGET_S (540)    the whole device half's wall-clock budget, in seconds
 #   CXR_GAN_BENCH_BATCH (128)   batch of the bench's DCGAN / WGAN-GP work and of the PyTorch baseline
 #   CXR_GAN_GOLDEN_DIR          --prepare: where the golden files are (default ../shared/golden)
 #   PYTHON                      the interpreter with torch (default python3)
@@ -172,7 +175,7 @@ run() {
     OUT="$1"
     mkdir -p "$OUT" || exit 1
     OUT="$(cd "$OUT" && pwd)"
-    budget="${GPU_CHECK_BUDGET_S:-500}"
+    budget="${GPU_CHECK_BUDGET_S:-540}"
     deadline=$(($(date +%s) + budget))
     failures=0
     local t_start dev
@@ -216,12 +219,16 @@ run() {
     step "cxr-gan starts" version.log 20 "$cxr" --version
     cxr_step "devices" devices.log 60 devices
     # cpu beside cuda: a file failing on cuda alone points at the CUDA path, not at the folder.
-    cxr_step "conformance (cuda)" conformance.log 150 conformance --golden "$dev/golden" --backend cpu,cuda --require cuda
+    cxr_step "conformance (cuda, cuda-native)" conformance.log 180 conformance --golden "$dev/golden" --backend cpu,cuda,cuda-native \
+        --require cuda,cuda-native
 
     timeout 300 nvidia-smi --query-gpu=timestamp,utilization.gpu,utilization.memory,clocks.sm,clocks.mem,power.draw,memory.used \
         --format=csv -lms 500 >"$OUT/gpu_during_bench.csv" 2>&1 &
     local smi=$!
-    cxr_step "bench (cuda)" bench_cuda.log 180 bench --backend cuda --batch "$batch" --json "$OUT/bench_cuda.json"
+    cxr_step "bench (cuda)" bench_cuda.log 120 bench --backend cuda --batch "$batch" --json "$OUT/bench_cuda.json"
+    # Our hand-written kernels, convolutions on tensor cores (TF32), beside PyTorch's TF32 below.
+    cxr_step "bench (cuda-native, tf32)" bench_cuda_native.log 120 bench --precision tf32 --backend cuda-native --batch "$batch" \
+        --json "$OUT/bench_cuda_native.json"
     kill "$smi" 2>/dev/null
     wait "$smi" 2>/dev/null
 
@@ -233,6 +240,7 @@ run() {
         grep -h -m 1 -E '^[0-9]+ passed, ' "$OUT/conformance.log" | sed 's/^/conformance: /'
         grep -h -E 'FAIL|required' "$OUT/conformance.log" | head -n 5 | sed 's/^/conformance: /'
         tail -n 1 "$OUT/bench_cuda.log" | sed 's/^/bench: /'
+        tail -n 1 "$OUT/bench_cuda_native.log" | sed 's/^/bench cuda-native tf32: /'
         local f
         for f in f32 tf32; do
             { grep -h -E 'median' "$OUT/pytorch_$f.log" || tail -n 1 "$OUT/pytorch_$f.log"; } | sed "s/^/pytorch $f: /"
@@ -256,7 +264,7 @@ dry_run() {
     bash "$root/device/scripts/gpu-check.sh" "$out"
     echo "== dry run: device half exited $? (non-zero expected without CUDA)"
     local missing=0 log
-    for log in env.txt version.log devices.log conformance.log bench_cuda.log pytorch_f32.log pytorch_tf32.log summary.txt; do
+    for log in env.txt version.log devices.log conformance.log bench_cuda.log bench_cuda_native.log pytorch_f32.log pytorch_tf32.log summary.txt; do
         if [ ! -s "$out/$log" ]; then
             echo "missing or empty: $out/$log"
             missing=1

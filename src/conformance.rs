@@ -4,7 +4,7 @@
 
 mod runner;
 
-pub use runner::{optional_backend, run_files, Subject, Tally};
+pub use runner::{optional_backend, run_files, Subject, Tally, EMULATE_INCEPTION_ENV};
 
 use crate::backend::{Activation, AdamConfig, Backend, Conv2dParams};
 use crate::error::{Error, Result};

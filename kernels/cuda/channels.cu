@@ -1,2 +1,26 @@
-// channels kernels: see kernels/cuda/README (being written)
+// Channel-wise ops of the Inception blocks, beside kernels/src/cube/channels.rs: concat_channels
+// (torch.cat(dim=1), one launch per input copying its planes into their channel slot) and affine_channels
+// (eval-mode BatchNorm folded to x ← scale[c]·x + shift[c] in place, fused with a BasicConv2d's ReLU).
+// Grid-stride loops, CXR_BLOCK threads per block.
 #include "common.cuh"
+
+// Copies x [N, c, hw] (n = N·c·hw elements) into channels [offset, offset + c) of y [N, c_total, hw].
+CXR_KERNEL void concat_channels(const float* __restrict__ x, float* __restrict__ y, u32 n, u32 c, u32 c_total, u32 offset, u32 hw) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        const u32 plane = i / hw, b = plane / c, ch = plane % c;
+        y[(b * c_total + offset + ch) * hw + i % hw] = x[i];
+    }
+}
+CXR_EXPORT(concat_channels)
+
+// x [N, c, hw] (n elements) ← scale[ch]·x + shift[ch], then `v < 0 ? 0 : v` when relu (NaN stays NaN, as
+// torch.relu and the cpu backend).
+CXR_KERNEL void affine_channels(float* x, const float* __restrict__ scale, const float* __restrict__ shift, u32 n, u32 c, u32 hw,
+                                u32 relu) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        const u32 ch = (i / hw) % c;
+        const float v = scale[ch] * x[i] + shift[ch];
+        x[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+CXR_EXPORT(affine_channels)

@@ -54,6 +54,21 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
     return t;
 }
 
+// The piecewise-linear activations, written once: act.cu's kernels and the normalizations' fused epilogue
+// (norm.cu) compute them with these. relu keeps NaN (NaN <= 0 is false), as PyTorch.
+__device__ __forceinline__ float relu_value(float v) { return v <= 0.0f ? 0.0f : v; }
+__device__ __forceinline__ float leaky_relu_value(float v, float slope) { return v > 0.0f ? v : slope * v; }
+
+// The activation a fused normalization applies to its output: kind 0 none, 1 relu, 2 leaky_relu (`slope`).
+// Mirrored by `FusedAct` in src/backend/cuda_native/norm.rs.
+struct FusedAct {
+    u32 kind;
+    float slope;
+};
+__device__ __forceinline__ float fused_act(float v, FusedAct a) {
+    return a.kind == 1u ? relu_value(v) : a.kind == 2u ? leaky_relu_value(v, a.slope) : v;
+}
+
 // f32 → TF32 (round to nearest, ties away from zero: cvt.rna.tf32.f32), kept in a 32-bit register.
 __device__ __forceinline__ u32 to_tf32(float x) {
 #ifdef CXR_EMULATE

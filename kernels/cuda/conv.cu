@@ -1,2 +1,479 @@
-// conv kernels: see kernels/cuda/README (being written)
+// Convolution kernels: conv2d, conv2d_bwd_data, conv2d_bwd_weight (no bias), beside kernels/src/cube/conv.rs
+// and src/backend/cpu/conv.rs; launched by src/backend/cuda_native/conv.rs. conv_transpose2d needs nothing
+// here: the trait routes it through these three.
+//
+// Every pass is an implicit GEMM, C[M, N] = Σ_k A[m, k]·B[k, n], whose operands are gathered from the NCHW
+// tensors as they are staged (no im2col matrix in memory):
+//
+// | pass              | M (rows) | N (columns)            | K (reduction)          | A    | B            | C  |
+// |-------------------|----------|------------------------|------------------------|------|--------------|----|
+// | conv2d            | O        | N·Ho·Wo                | C·kh·kw                | w    | im2col(x)    | y  |
+// | conv2d_bwd_data   | C        | N·t_h·t_w (one phase)  | O·taps_h·taps_w        | wᵀ   | gathered dy  | dx |
+// | conv2d_bwd_weight | O        | C·kh·kw                | N·Ho·Wo                | dy   | im2col(x)ᵀ   | dw |
+//
+// conv2d_bwd_data is split by stride phase (as the cube kernels): the input rows ih ≡ a − pad (mod s) receive
+// only the kernel rows ≡ a (mod s), so each of the s_h·s_w phases is a dense GEMM over its own taps, one
+// launch each, with no multiply by the zeros a strided scatter would insert.
+//
+// Split-K: when the output has too few tiles to fill a GPU (always conv2d_bwd_weight, whose reduction runs
+// over the batch; conv2d / bwd_data for layers like the discriminator's last, O = 1 with K = 8192), the
+// reduction is cut into gridDim.z chunks of ConvGeom::kchunk, split z writing its own partial output at
+// z·out_len, and conv_sum_splits adds the partials in split order: deterministic, no atomics.
+//
+// Versions (llm.c style; all kept: v1 is the plain reference the tiled ones are cross-checked against):
+//   v1 *_naive  one thread per output element, a direct loop over its reduction; no shared memory. Slow.
+//   v2 *_simt   64×64 output tile per block of 256 threads (16×64 when M ≤ 16), BK = 16; each thread owns a
+//               4×4 (1×4) register block, rows ty·TM + i, columns tx·4 + j, read from shared memory as
+//               float4. Operands are prefetched into registers for step s+1 while step s multiplies, into
+//               double-buffered shared memory: one barrier per step. Exact f32 (--fmad=false): the
+//               conformance path (Precision::Fp32).
+//   v3 *_tf32   v2's tiles, staging and epilogue; the 8 warps (2×4) each compute a 32×16 sub-tile (1×8
+//               warps of 16×8 for the 16-row tile) with mma.sync m16n8k8 TF32: operands rounded with
+//               to_tf32 as the fragments are read from shared memory, f32 accumulation (Precision::Tf32).
 #include "common.cuh"
+
+// One launch's convolution and the GEMM it computes, mirrored by `ConvGeom` in
+// src/backend/cuda_native/conv.rs. x [n, c, h, w], w [o, c, kh, kw], y [n, o, ho, wo].
+struct ConvGeom {
+    u32 n, c, h, w;
+    u32 o, kh, kw;
+    u32 ho, wo;
+    u32 stride_h, stride_w, pad_h, pad_w;
+    // The GEMM: m rows, cols columns, reduction length kdim; split z = blockIdx.z reduces
+    // [z·kchunk, min((z+1)·kchunk, kdim)) into out[z·out_len ..] (with one split, the output itself).
+    u32 m, cols, kdim, kchunk, out_len;
+    // conv2d_bwd_data's stride phase (a_h, a_w): input positions ih = ih0 + stride_h·th (th < t_h),
+    // iw = iw0 + stride_w·tw (tw < t_w) receive the kernel taps kh = a_h + stride_h·jh (jh < taps_h),
+    // kw = a_w + stride_w·jw (jw < taps_w) from dy at oh = base_h + th − jh, ow = base_w + tw − jw.
+    u32 a_h, a_w, taps_h, taps_w, ih0, iw0, t_h, t_w, base_h, base_w;
+};
+
+// `#pragma unroll` for NVRTC; nothing for the host compiler (which would warn about an unknown pragma).
+#ifdef CXR_EMULATE
+#define CONV_UNROLL
+#else
+#define CONV_UNROLL _Pragma("unroll")
+#endif
+
+constexpr u32 CONV_THREADS = 256;  // threads per tiled block (8 warps)
+constexpr u32 CONV_BN = 64;        // output-tile columns
+constexpr u32 CONV_BK = 16;        // reduction depth of one shared-memory step
+
+// A 16-byte shared-memory read (LDS.128 on the GPU).
+struct alignas(16) conv_f4 {
+    float x, y, z, w;
+};
+
+// ---------------------------------------------------------------------------------------------- operands
+// Each pass's operands, as the tiled kernels stage them. A thread stages a fixed column n of B (set_col) and
+// fixed rows of A; per step it asks for A at (m, k) through a k-dependent offset (a_koff, computed once per
+// step) and for B at k. The caller bounds-checks m < M, n < N and k < the split's end; b_at returns 0 where
+// the tap falls into padding. out_at is the output element of C[m, n] (within one split's partial).
+
+// conv2d: A = w [O, K] row-major; B = im2col(x), column n = (image, oh, ow), row k = (ci, i, j).
+struct conv_fwd_ops {
+    const float* x;
+    const float* wt;
+    ConvGeom g;
+    u32 x_base;
+    i32 ih_base, iw_base;
+
+    __device__ __forceinline__ void set_col(u32 n) {
+        const u32 hw = g.ho * g.wo, img = n / hw, q = n % hw;
+        x_base = img * g.c * g.h * g.w;
+        ih_base = (i32)((q / g.wo) * g.stride_h) - (i32)g.pad_h;
+        iw_base = (i32)((q % g.wo) * g.stride_w) - (i32)g.pad_w;
+    }
+    __device__ __forceinline__ u32 a_koff(u32 k) const { return k; }
+    __device__ __forceinline__ float a_at(u32 koff, u32 m) const { return wt[m * g.kdim + koff]; }
+    __device__ __forceinline__ float b_at(u32 k) const {
+        const u32 khw = g.kh * g.kw, ci = k / khw, r = k % khw;
+        const i32 ih = ih_base + (i32)(r / g.kw), iw = iw_base + (i32)(r % g.kw);
+        if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return 0.0f;
+        return x[x_base + (ci * g.h + (u32)ih) * g.w + (u32)iw];
+    }
+    __device__ __forceinline__ u32 out_at(u32 m, u32 n) const {
+        const u32 hw = g.ho * g.wo;
+        return ((n / hw) * g.o + m) * hw + n % hw;
+    }
+};
+
+// conv2d_bwd_data, one stride phase: A = wᵀ (row ci, column k = (oi, jh, jw)); B = dy gathered at the
+// phase's taps, column n = (image, th, tw).
+struct conv_bwd_data_ops {
+    const float* dy;
+    const float* wt;
+    ConvGeom g;
+    u32 dy_base;
+    i32 oh_base, ow_base;
+
+    __device__ __forceinline__ void set_col(u32 n) {
+        const u32 thw = g.t_h * g.t_w, img = n / thw, t = n % thw;
+        dy_base = img * g.o * g.ho * g.wo;
+        oh_base = (i32)(g.base_h + t / g.t_w);
+        ow_base = (i32)(g.base_w + t % g.t_w);
+    }
+    __device__ __forceinline__ u32 a_koff(u32 k) const {
+        const u32 taps = g.taps_h * g.taps_w, oi = k / taps, r = k % taps;
+        const u32 ki = g.a_h + g.stride_h * (r / g.taps_w), kj = g.a_w + g.stride_w * (r % g.taps_w);
+        return (oi * g.c * g.kh + ki) * g.kw + kj;
+    }
+    __device__ __forceinline__ float a_at(u32 koff, u32 m) const { return wt[koff + m * g.kh * g.kw]; }
+    __device__ __forceinline__ float b_at(u32 k) const {
+        const u32 taps = g.taps_h * g.taps_w, oi = k / taps, r = k % taps;
+        const i32 oh = oh_base - (i32)(r / g.taps_w), ow = ow_base - (i32)(r % g.taps_w);
+        if (oh < 0 || oh >= (i32)g.ho || ow < 0 || ow >= (i32)g.wo) return 0.0f;
+        return dy[dy_base + (oi * g.ho + (u32)oh) * g.wo + (u32)ow];
+    }
+    __device__ __forceinline__ u32 out_at(u32 m, u32 n) const {
+        const u32 thw = g.t_h * g.t_w, img = n / thw, t = n % thw;
+        const u32 ih = g.ih0 + g.stride_h * (t / g.t_w), iw = g.iw0 + g.stride_w * (t % g.t_w);
+        return ((img * g.c + m) * g.h + ih) * g.w + iw;
+    }
+};
+
+// conv2d_bwd_weight: A = dy (row o, column k = (image, oh, ow)); B = im2col(x)ᵀ, row k, column n = (ci, i, j);
+// C = dw [O, C·kh·kw] row-major.
+struct conv_bwd_weight_ops {
+    const float* x;
+    const float* dy;
+    ConvGeom g;
+    u32 ci;
+    i32 dh, dw;  // kernel offset minus padding
+
+    __device__ __forceinline__ void set_col(u32 n) {
+        const u32 khw = g.kh * g.kw, r = n % khw;
+        ci = n / khw;
+        dh = (i32)(r / g.kw) - (i32)g.pad_h;
+        dw = (i32)(r % g.kw) - (i32)g.pad_w;
+    }
+    __device__ __forceinline__ u32 a_koff(u32 k) const {
+        const u32 hw = g.ho * g.wo;
+        return (k / hw) * g.o * hw + k % hw;
+    }
+    __device__ __forceinline__ float a_at(u32 koff, u32 m) const { return dy[koff + m * g.ho * g.wo]; }
+    __device__ __forceinline__ float b_at(u32 k) const {
+        const u32 hw = g.ho * g.wo, img = k / hw, q = k % hw;
+        const i32 ih = (i32)((q / g.wo) * g.stride_h) + dh, iw = (i32)((q % g.wo) * g.stride_w) + dw;
+        if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return 0.0f;
+        return x[((img * g.c + ci) * g.h + (u32)ih) * g.w + (u32)iw];
+    }
+    __device__ __forceinline__ u32 out_at(u32 m, u32 n) const { return m * g.cols + n; }
+};
+
+// ---------------------------------------------------------------------------------------------- staging
+// The shared memory of one tiled block: double-buffered A (k-major, BK × BM) and B (BK × BN) slices, rows
+// padded by PAD floats (v2: 4, keeping the float4 reads aligned and the A stores at most 2-way conflicted;
+// v3: 8, making the MMA fragment reads conflict-free: bank = 8·t + group).
+template <u32 BM, u32 PAD>
+struct alignas(16) conv_smem {
+    float a[2][CONV_BK][BM + PAD];
+    float b[2][CONV_BK][CONV_BN + PAD];
+};
+
+// Global → registers → shared memory staging of one BK step, shared by v2 and v3. Thread u stages A at
+// column u % BK, rows u / BK + 16·i (i < BM/16; w and dy are contiguous along k, so a warp reads runs of 16),
+// and B at column u % BN, rows u / BN + 4·i (i < 4; consecutive output positions, consecutive addresses).
+template <u32 BM, class Ops>
+struct conv_stager {
+    static constexpr u32 TM = BM / 16;
+    static constexpr u32 B_ROWS = CONV_BK * CONV_BN / CONV_THREADS;
+    u32 a_k, a_m, b_n, b_k, m0, k_end;
+    bool col_ok;
+    float ra[TM], rb[B_ROWS];
+
+    __device__ __forceinline__ void init(Ops& op, u32 tid, u32 m0_, u32 n0, u32 k_end_) {
+        a_k = tid % CONV_BK;
+        a_m = tid / CONV_BK;
+        b_n = tid % CONV_BN;
+        b_k = tid / CONV_BN;
+        m0 = m0_;
+        k_end = k_end_;
+        const u32 n = n0 + b_n;
+        col_ok = n < op.g.cols;
+        op.set_col(col_ok ? n : 0);
+    }
+    __device__ __forceinline__ void load(const Ops& op, u32 k0) {
+        const u32 ka = k0 + a_k;
+        const bool ka_ok = ka < k_end;
+        const u32 koff = ka_ok ? op.a_koff(ka) : 0;
+CONV_UNROLL
+        for (u32 i = 0; i < TM; ++i) {
+            const u32 m = m0 + a_m + 16 * i;
+            ra[i] = ka_ok && m < op.g.m ? op.a_at(koff, m) : 0.0f;
+        }
+CONV_UNROLL
+        for (u32 i = 0; i < B_ROWS; ++i) {
+            const u32 k = k0 + b_k + (CONV_THREADS / CONV_BN) * i;
+            rb[i] = col_ok && k < k_end ? op.b_at(k) : 0.0f;
+        }
+    }
+    template <u32 PAD>
+    __device__ __forceinline__ void store(conv_smem<BM, PAD>& s, u32 buf) const {
+CONV_UNROLL
+        for (u32 i = 0; i < TM; ++i) s.a[buf][a_k][a_m + 16 * i] = ra[i];
+CONV_UNROLL
+        for (u32 i = 0; i < B_ROWS; ++i) s.b[buf][b_k + (CONV_THREADS / CONV_BN) * i][b_n] = rb[i];
+    }
+};
+
+// This block's split of the reduction: [begin, end).
+__device__ __forceinline__ void conv_split_range(const ConvGeom& g, u32& begin, u32& end) {
+    begin = blockIdx.z * g.kchunk;
+    end = begin + g.kchunk < g.kdim ? begin + g.kchunk : g.kdim;
+}
+
+// ---------------------------------------------------------------------------------------------- v2: SIMT
+// C tile [BM, 64] at (blockIdx.y·BM, blockIdx.x·64) of split blockIdx.z; thread (ty, tx) = (u / 16, u % 16)
+// owns rows ty·TM + i (i < TM = BM/16) and columns tx·4 + j (j < 4).
+template <u32 BM, class Ops>
+__device__ __forceinline__ void conv_gemm_simt(Ops& op, conv_smem<BM, 4>& s, float* __restrict__ out) {
+    constexpr u32 TM = BM / 16;
+    const u32 tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+    const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
+    u32 k_begin, k_end;
+    conv_split_range(op.g, k_begin, k_end);
+    conv_stager<BM, Ops> st;
+    st.init(op, tid, m0, n0, k_end);
+
+    float acc[TM][4];
+CONV_UNROLL
+    for (u32 i = 0; i < TM; ++i)
+CONV_UNROLL
+        for (u32 j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+
+    u32 buf = 0;
+    if (k_begin < k_end) {
+        st.load(op, k_begin);
+        st.store(s, 0);
+    }
+    __syncthreads();
+    for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
+        const bool next = k0 + CONV_BK < k_end;
+        if (next) st.load(op, k0 + CONV_BK);  // global loads in flight while this step multiplies
+CONV_UNROLL
+        for (u32 kk = 0; kk < CONV_BK; ++kk) {
+            float av[TM], bv[4];
+            if constexpr (TM == 4) {
+                const conv_f4 a4 = *reinterpret_cast<const conv_f4*>(&s.a[buf][kk][ty * 4]);
+                av[0] = a4.x, av[1] = a4.y, av[2] = a4.z, av[3] = a4.w;
+            } else {
+                av[0] = s.a[buf][kk][ty];
+            }
+            const conv_f4 b4 = *reinterpret_cast<const conv_f4*>(&s.b[buf][kk][tx * 4]);
+            bv[0] = b4.x, bv[1] = b4.y, bv[2] = b4.z, bv[3] = b4.w;
+CONV_UNROLL
+            for (u32 i = 0; i < TM; ++i)
+CONV_UNROLL
+                for (u32 j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+        }
+        if (next) st.store(s, buf ^ 1);  // the other buffer: everyone finished reading it before the last barrier
+        __syncthreads();
+        buf ^= 1;
+    }
+
+    float* o = out + blockIdx.z * op.g.out_len;
+CONV_UNROLL
+    for (u32 i = 0; i < TM; ++i) {
+        const u32 m = m0 + ty * TM + i;
+CONV_UNROLL
+        for (u32 j = 0; j < 4; ++j) {
+            const u32 n = n0 + tx * 4 + j;
+            if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = acc[i][j];
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- v3: TF32 MMA
+// The same C tile as v2; warp wp computes the sub-tile rows wm0 + [0, WTM), columns wn0 + [0, WTN) as
+// MI × NI m16n8 accumulators, two k8 MMA steps per BK step.
+template <u32 BM, class Ops>
+__device__ __forceinline__ void conv_gemm_tf32(Ops& op, conv_smem<BM, 8>& s, float* __restrict__ out) {
+    constexpr u32 WARPS_M = BM == 64 ? 2 : 1, WARPS_N = (CONV_THREADS / CXR_WARP) / WARPS_M;
+    constexpr u32 WTM = BM / WARPS_M, WTN = CONV_BN / WARPS_N;
+    constexpr u32 MI = WTM / 16, NI = WTN / 8;
+    const u32 tid = threadIdx.x, warp = tid / CXR_WARP, lane = tid % CXR_WARP;
+    const u32 grp = lane / 4, t4 = lane % 4;
+    const u32 wm0 = (warp / WARPS_N) * WTM, wn0 = (warp % WARPS_N) * WTN;
+    const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
+    u32 k_begin, k_end;
+    conv_split_range(op.g, k_begin, k_end);
+    conv_stager<BM, Ops> st;
+    st.init(op, tid, m0, n0, k_end);
+
+    float d[MI][NI][4];
+CONV_UNROLL
+    for (u32 mi = 0; mi < MI; ++mi)
+CONV_UNROLL
+        for (u32 ni = 0; ni < NI; ++ni)
+CONV_UNROLL
+            for (u32 r = 0; r < 4; ++r) d[mi][ni][r] = 0.0f;
+
+    u32 buf = 0;
+    if (k_begin < k_end) {
+        st.load(op, k_begin);
+        st.store(s, 0);
+    }
+    __syncthreads();
+    for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
+        const bool next = k0 + CONV_BK < k_end;
+        if (next) st.load(op, k0 + CONV_BK);
+CONV_UNROLL
+        for (u32 ks = 0; ks < CONV_BK; ks += 8) {
+            u32 af[MI][4], bf[NI][2];
+CONV_UNROLL
+            for (u32 mi = 0; mi < MI; ++mi) {
+                const u32 r = wm0 + mi * 16 + grp;
+                af[mi][0] = to_tf32(s.a[buf][ks + t4][r]);
+                af[mi][1] = to_tf32(s.a[buf][ks + t4][r + 8]);
+                af[mi][2] = to_tf32(s.a[buf][ks + t4 + 4][r]);
+                af[mi][3] = to_tf32(s.a[buf][ks + t4 + 4][r + 8]);
+            }
+CONV_UNROLL
+            for (u32 ni = 0; ni < NI; ++ni) {
+                const u32 c = wn0 + ni * 8 + grp;
+                bf[ni][0] = to_tf32(s.b[buf][ks + t4][c]);
+                bf[ni][1] = to_tf32(s.b[buf][ks + t4 + 4][c]);
+            }
+CONV_UNROLL
+            for (u32 mi = 0; mi < MI; ++mi)
+CONV_UNROLL
+                for (u32 ni = 0; ni < NI; ++ni) mma_m16n8k8_tf32(d[mi][ni], af[mi], bf[ni]);
+        }
+        if (next) st.store(s, buf ^ 1);
+        __syncthreads();
+        buf ^= 1;
+    }
+
+    float* o = out + blockIdx.z * op.g.out_len;
+CONV_UNROLL
+    for (u32 mi = 0; mi < MI; ++mi)
+CONV_UNROLL
+        for (u32 ni = 0; ni < NI; ++ni)
+CONV_UNROLL
+            for (u32 r = 0; r < 4; ++r) {
+                const u32 m = m0 + wm0 + mi * 16 + grp + (r >= 2 ? 8 : 0);
+                const u32 n = n0 + wn0 + ni * 8 + 2 * t4 + (r & 1);
+                if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = d[mi][ni][r];
+            }
+}
+
+// ---------------------------------------------------------------------------------------------- kernels
+// Tiled kernels: grid (⌈cols / 64⌉, ⌈m / BM⌉, splits) of CONV_THREADS threads. `out` is the output itself
+// (one split) or the [splits, out_len] partials conv_sum_splits adds. The *_m16 variants take the 16-row
+// tile, for outputs of at most 16 rows (3 colour channels, the discriminator's single logit).
+
+// Defines kernel NAME: pass OPS (inputs in0, in1) on the BM-row tile with body BODY (v2 or v3), shared rows
+// padded by PAD, at least MINB resident blocks per SM (ptxas -v, sm_80 / sm_90a: the 64-row tiles at 58-64
+// registers, 4 blocks; the 16-row SIMT ones at 31-32, 8 blocks; the 16-row TF32 ones at 34-38, 6 blocks;
+// no spills).
+#define CONV_TILED_KERNEL(NAME, OPS, BODY, BM, PAD, MINB)                                                    \
+    CXR_KERNEL void __launch_bounds__(CONV_THREADS, MINB)                                                    \
+        NAME(const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out, ConvGeom g) { \
+        __shared__ conv_smem<BM, PAD> s;                                                                     \
+        OPS op;                                                                                              \
+        op.g = g;                                                                                            \
+        conv_bind(op, in0, in1);                                                                             \
+        BODY<BM>(op, s, out);                                                                                \
+    }                                                                                                        \
+    CXR_EXPORT(NAME)
+
+// The kernels' two inputs, in each pass's launch order: conv2d (x, w), bwd_data (dy, w), bwd_weight (x, dy).
+__device__ __forceinline__ void conv_bind(conv_fwd_ops& op, const float* x, const float* w) { op.x = x, op.wt = w; }
+__device__ __forceinline__ void conv_bind(conv_bwd_data_ops& op, const float* dy, const float* w) { op.dy = dy, op.wt = w; }
+__device__ __forceinline__ void conv_bind(conv_bwd_weight_ops& op, const float* x, const float* dy) { op.x = x, op.dy = dy; }
+
+// v2 (exact f32).
+CONV_TILED_KERNEL(conv2d_fwd_simt, conv_fwd_ops, conv_gemm_simt, 64, 4, 4)
+CONV_TILED_KERNEL(conv2d_fwd_simt_m16, conv_fwd_ops, conv_gemm_simt, 16, 4, 8)
+CONV_TILED_KERNEL(conv2d_bwd_data_simt, conv_bwd_data_ops, conv_gemm_simt, 64, 4, 4)
+CONV_TILED_KERNEL(conv2d_bwd_data_simt_m16, conv_bwd_data_ops, conv_gemm_simt, 16, 4, 8)
+CONV_TILED_KERNEL(conv2d_bwd_weight_simt, conv_bwd_weight_ops, conv_gemm_simt, 64, 4, 4)
+CONV_TILED_KERNEL(conv2d_bwd_weight_simt_m16, conv_bwd_weight_ops, conv_gemm_simt, 16, 4, 8)
+// v3 (TF32 tensor cores).
+CONV_TILED_KERNEL(conv2d_fwd_tf32, conv_fwd_ops, conv_gemm_tf32, 64, 8, 4)
+CONV_TILED_KERNEL(conv2d_fwd_tf32_m16, conv_fwd_ops, conv_gemm_tf32, 16, 8, 6)
+CONV_TILED_KERNEL(conv2d_bwd_data_tf32, conv_bwd_data_ops, conv_gemm_tf32, 64, 8, 4)
+CONV_TILED_KERNEL(conv2d_bwd_data_tf32_m16, conv_bwd_data_ops, conv_gemm_tf32, 16, 8, 6)
+CONV_TILED_KERNEL(conv2d_bwd_weight_tf32, conv_bwd_weight_ops, conv_gemm_tf32, 64, 8, 4)
+CONV_TILED_KERNEL(conv2d_bwd_weight_tf32_m16, conv_bwd_weight_ops, conv_gemm_tf32, 16, 8, 6)
+
+// out[i] = Σ_z part[z·len + i] over the splits in order (z·len + i < 2^32, checked on the host). Grid-stride
+// over len, CXR_BLOCK threads.
+CXR_KERNEL void conv_sum_splits(const float* __restrict__ part, float* __restrict__ out, u32 len, u32 splits) {
+    for (u32 i = grid_start(); i < len; i += grid_stride()) {
+        float s = part[i];
+        for (u32 z = 1; z < splits; ++z) s += part[z * len + i];
+        out[i] = s;
+    }
+}
+CXR_EXPORT(conv_sum_splits)
+
+// ---------------------------------------------------------------------------------------------- v1: naive
+// One thread per output element (grid-stride, CXR_BLOCK threads), f32 sums in a fixed loop order. Not used
+// by the backend's ops: the unit tests in src/backend/cuda_native/conv.rs check v2 and v3 against them.
+
+// y[img, o, oh, ow] = Σ_{ci, i, j} x[img, ci, oh·sh + i − ph, ow·sw + j − pw] · w[o, ci, i, j].
+CXR_KERNEL void conv2d_fwd_naive(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y, ConvGeom g) {
+    const u32 len = g.n * g.o * g.ho * g.wo;
+    for (u32 idx = grid_start(); idx < len; idx += grid_stride()) {
+        const u32 ow = idx % g.wo, oh = (idx / g.wo) % g.ho, o = (idx / (g.wo * g.ho)) % g.o, img = idx / (g.wo * g.ho * g.o);
+        float acc = 0.0f;
+        for (u32 ci = 0; ci < g.c; ++ci)
+            for (u32 i = 0; i < g.kh; ++i) {
+                const i32 ih = (i32)(oh * g.stride_h + i) - (i32)g.pad_h;
+                if (ih < 0 || ih >= (i32)g.h) continue;
+                for (u32 j = 0; j < g.kw; ++j) {
+                    const i32 iw = (i32)(ow * g.stride_w + j) - (i32)g.pad_w;
+                    if (iw < 0 || iw >= (i32)g.w) continue;
+                    acc += x[((img * g.c + ci) * g.h + (u32)ih) * g.w + (u32)iw] * w[((o * g.c + ci) * g.kh + i) * g.kw + j];
+                }
+            }
+        y[idx] = acc;
+    }
+}
+CXR_EXPORT(conv2d_fwd_naive)
+
+// dx[img, ci, ih, iw] = Σ over (o, i, j) with oh = (ih + ph − i) / sh, ow = (iw + pw − j) / sw exact and in
+// range of dy[img, o, oh, ow] · w[o, ci, i, j].
+CXR_KERNEL void conv2d_bwd_data_naive(const float* __restrict__ dy, const float* __restrict__ w, float* __restrict__ dx, ConvGeom g) {
+    const u32 len = g.n * g.c * g.h * g.w;
+    for (u32 idx = grid_start(); idx < len; idx += grid_stride()) {
+        const u32 iw = idx % g.w, ih = (idx / g.w) % g.h, ci = (idx / (g.w * g.h)) % g.c, img = idx / (g.w * g.h * g.c);
+        float acc = 0.0f;
+        for (u32 o = 0; o < g.o; ++o)
+            for (u32 i = 0; i < g.kh; ++i) {
+                const i32 th = (i32)(ih + g.pad_h) - (i32)i;
+                if (th < 0 || th % (i32)g.stride_h != 0 || th / (i32)g.stride_h >= (i32)g.ho) continue;
+                for (u32 j = 0; j < g.kw; ++j) {
+                    const i32 tw = (i32)(iw + g.pad_w) - (i32)j;
+                    if (tw < 0 || tw % (i32)g.stride_w != 0 || tw / (i32)g.stride_w >= (i32)g.wo) continue;
+                    const u32 oh = (u32)th / g.stride_h, ow = (u32)tw / g.stride_w;
+                    acc += dy[((img * g.o + o) * g.ho + oh) * g.wo + ow] * w[((o * g.c + ci) * g.kh + i) * g.kw + j];
+                }
+            }
+        dx[idx] = acc;
+    }
+}
+CXR_EXPORT(conv2d_bwd_data_naive)
+
+// dw[o, ci, i, j] = Σ_{img, oh, ow} dy[img, o, oh, ow] · x[img, ci, oh·sh + i − ph, ow·sw + j − pw].
+CXR_KERNEL void conv2d_bwd_weight_naive(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ dw, ConvGeom g) {
+    const u32 len = g.o * g.c * g.kh * g.kw;
+    for (u32 idx = grid_start(); idx < len; idx += grid_stride()) {
+        const u32 j = idx % g.kw, i = (idx / g.kw) % g.kh, ci = (idx / (g.kw * g.kh)) % g.c, o = idx / (g.kw * g.kh * g.c);
+        float acc = 0.0f;
+        for (u32 img = 0; img < g.n; ++img)
+            for (u32 oh = 0; oh < g.ho; ++oh) {
+                const i32 ih = (i32)(oh * g.stride_h + i) - (i32)g.pad_h;
+                if (ih < 0 || ih >= (i32)g.h) continue;
+                for (u32 ow = 0; ow < g.wo; ++ow) {
+                    const i32 iw = (i32)(ow * g.stride_w + j) - (i32)g.pad_w;
+                    if (iw < 0 || iw >= (i32)g.w) continue;
+                    acc += dy[((img * g.o + o) * g.ho + oh) * g.wo + ow] * x[((img * g.c + ci) * g.h + (u32)ih) * g.w + (u32)iw];
+                }
+            }
+        dw[idx] = acc;
+    }
+}
+CXR_EXPORT(conv2d_bwd_weight_naive)

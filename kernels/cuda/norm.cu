@@ -1,2 +1,312 @@
-// norm kernels: see kernels/cuda/README (being written)
+// Batch norm (training statistics, apply, eval, backward) and instance norm (forward, backward, forward-mode
+// derivative and its reverse pass) over NCHW, beside kernels/src/cube/norm.rs.
+//
+// Both norms reduce over groups: batch norm a channel over (N, H, W), M = N·H·W elements at
+// ((s·C + c)·HW + p); instance norm a plane (n, c) over (H, W), M = HW contiguous elements. Every group
+// kernel runs one block of CXR_BLOCK threads per group (Dims::per_group): each thread accumulates a strided
+// share of the group in f32, block_sum adds the shares, and every pass that needs a mean subtracts one
+// computed in an earlier pass (mean, then centred squares), so no sum cancels. The same block then writes the
+// group's elementwise outputs (except batch norm's forward, whose y is a grid-stride map over all of x).
+//
+// Notation (one group of M elements): μ, r = invstd = 1/√(var + eps) with the biased variance,
+// xc = x − μ, x̂ = xc·r, y = γ·x̂ + β.
 #include "common.cuh"
+
+// x [N, C, H, W] as the norms see it: N samples of C planes of hw = H·W elements (NormDims in
+// src/backend/cuda_native/norm.rs).
+struct NormDims {
+    u32 n, c, hw;
+};
+
+// The group of this block (a channel or a plane): Dims::per_group's x then y.
+__device__ __forceinline__ u32 norm_group() { return blockIdx.y * gridDim.x + blockIdx.x; }
+
+// This thread's walk over one channel's elements j = threadIdx.x, +CXR_BLOCK, ... < N·HW as (sample s, pixel
+// p), j = s·HW + p, advanced without a division per step; the element is (s·C + ch)·HW + p.
+struct NormChannelWalk {
+    u32 s, p, ds, dp, hw;
+    __device__ __forceinline__ explicit NormChannelWalk(u32 hw_)
+        : s(threadIdx.x / hw_), p(threadIdx.x % hw_), ds(CXR_BLOCK / hw_), dp(CXR_BLOCK % hw_), hw(hw_) {}
+    __device__ __forceinline__ void next() {
+        s += ds;
+        p += dp;
+        if (p >= hw) {
+            p -= hw;
+            s += 1;
+        }
+    }
+};
+
+// ------------------------------------------------------------------ batch norm
+
+// Training statistics, one block per channel: mean, invstd, and PyTorch's running-statistics update
+// r ← (1 − momentum)·r + momentum·stat with the unbiased variance, into fresh buffers (run_*_out).
+CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var,
+                                   float* __restrict__ mean, float* __restrict__ invstd, float* __restrict__ run_mean_out,
+                                   float* __restrict__ run_var_out, NormDims d, float eps, float momentum) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 ch = norm_group();
+    if (ch >= d.c) return;  // the whole block: no thread reaches a barrier
+    const float mf = (float)(d.n * d.hw);
+
+    float acc = 0.0f;
+    for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) acc += x[(k.s * d.c + ch) * d.hw + k.p];
+    const float mu = block_sum(acc, scratch) / mf;
+
+    float sq = 0.0f;
+    for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) {
+        const float dv = x[(k.s * d.c + ch) * d.hw + k.p] - mu;
+        sq += dv * dv;
+    }
+    const float var = block_sum(sq, scratch) / mf;
+
+    if (threadIdx.x == 0) {
+        mean[ch] = mu;
+        invstd[ch] = 1.0f / sqrtf(var + eps);
+        run_mean_out[ch] = (1.0f - momentum) * run_mean[ch] + momentum * mu;
+        run_var_out[ch] = (1.0f - momentum) * run_var[ch] + momentum * (var * (mf / (mf - 1.0f)));
+    }
+}
+CXR_EXPORT(batch_norm2d_stats)
+
+// y = act((x − mean[c])·invstd[c]·gamma[c] + beta[c]) over all of x (grid-stride); `act` fuses the ReLU /
+// LeakyReLU that follows the norm in the DCGAN (one pass over the activations instead of two).
+CXR_KERNEL void batch_norm2d_apply(const float* __restrict__ x, const float* __restrict__ mean, const float* __restrict__ invstd,
+                                   const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, NormDims d,
+                                   FusedAct act) {
+    const u32 len = d.n * d.c * d.hw;
+    for (u32 i = grid_start(); i < len; i += grid_stride()) {
+        const u32 ch = (i / d.hw) % d.c;
+        y[i] = fused_act((x[i] - mean[ch]) * invstd[ch] * gamma[ch] + beta[ch], act);
+    }
+}
+CXR_EXPORT(batch_norm2d_apply)
+
+// Eval mode: y = γ·(x − running_mean)/√(running_var + eps) + β (grid-stride).
+CXR_KERNEL void batch_norm2d_eval(const float* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var,
+                                  const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, NormDims d,
+                                  float eps) {
+    const u32 len = d.n * d.c * d.hw;
+    for (u32 i = grid_start(); i < len; i += grid_stride()) {
+        const u32 ch = (i / d.hw) % d.c;
+        const float r = 1.0f / sqrtf(run_var[ch] + eps);
+        y[i] = (x[i] - run_mean[ch]) * r * gamma[ch] + beta[ch];
+    }
+}
+CXR_EXPORT(batch_norm2d_eval)
+
+// Backward, one block per channel: Σdy and Σdy·xc over the channel, then dx = k·dy + kx·xc + k0 with
+// k = γr, k0 = −k·Σdy/M, kx = −k·r²·Σ(dy·xc)/M; dgamma = r·Σ(dy·xc), dbeta = Σdy.
+CXR_KERNEL void batch_norm2d_bwd(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ gamma,
+                                 const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx,
+                                 float* __restrict__ dgamma, float* __restrict__ dbeta, NormDims d) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 ch = norm_group();
+    if (ch >= d.c) return;
+    const float mf = (float)(d.n * d.hw);
+    const float mu = mean[ch], r = invstd[ch];
+
+    float s_dy = 0.0f, s_dyxc = 0.0f;
+    for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) {
+        const u32 e = (k.s * d.c + ch) * d.hw + k.p;
+        const float g = dy[e];
+        s_dy += g;
+        s_dyxc += g * (x[e] - mu);
+    }
+    const float t_dy = block_sum(s_dy, scratch);
+    const float t_dyxc = block_sum(s_dyxc, scratch);
+
+    const float kk = gamma[ch] * r;
+    const float k0 = -kk * t_dy / mf;
+    const float kx = -kk * r * r * t_dyxc / mf;
+    for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) {
+        const u32 e = (k.s * d.c + ch) * d.hw + k.p;
+        dx[e] = kk * dy[e] + kx * (x[e] - mu) + k0;
+    }
+    if (threadIdx.x == 0) {
+        dgamma[ch] = t_dyxc * r;
+        dbeta[ch] = t_dy;
+    }
+}
+CXR_EXPORT(batch_norm2d_bwd)
+
+// ------------------------------------------------------------------ instance norm
+
+// Forward, one block per plane (n, c): mean, invstd (two passes) and y = act(normalized) (`act` fuses the
+// critic's LeakyReLU).
+CXR_KERNEL void instance_norm2d_fwd(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
+                                    float* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps,
+                                    FusedAct act) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 pl = norm_group();
+    if (pl >= d.n * d.c) return;
+    const u32 hw = d.hw, base = pl * hw;
+    const float mf = (float)hw;
+
+    float acc = 0.0f;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) acc += x[base + j];
+    const float mu = block_sum(acc, scratch) / mf;
+
+    float sq = 0.0f;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
+        const float dv = x[base + j] - mu;
+        sq += dv * dv;
+    }
+    const float r = 1.0f / sqrtf(block_sum(sq, scratch) / mf + eps);
+
+    const u32 ch = pl % d.c;
+    const float g = gamma[ch] * r, b = beta[ch];
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) y[base + j] = fused_act((x[base + j] - mu) * g + b, act);
+    if (threadIdx.x == 0) {
+        mean[pl] = mu;
+        invstd[pl] = r;
+    }
+}
+CXR_EXPORT(instance_norm2d_fwd)
+
+// Backward, one block per plane: dx as batch norm's with the plane as the group, and the plane's
+// dgamma / dbeta shares r·Σ(dy·xc), Σdy (summed over the batch by instance_norm2d_channel_sums).
+CXR_KERNEL void instance_norm2d_bwd_planes(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ gamma,
+                                           const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx,
+                                           float* __restrict__ dgamma_part, float* __restrict__ dbeta_part, NormDims d) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 pl = norm_group();
+    if (pl >= d.n * d.c) return;
+    const u32 hw = d.hw, base = pl * hw;
+    const float mf = (float)hw;
+    const float mu = mean[pl], r = invstd[pl];
+
+    float s_dy = 0.0f, s_dyxc = 0.0f;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
+        const float g = dy[base + j];
+        s_dy += g;
+        s_dyxc += g * (x[base + j] - mu);
+    }
+    const float t_dy = block_sum(s_dy, scratch);
+    const float t_dyxc = block_sum(s_dyxc, scratch);
+
+    const float k = gamma[pl % d.c] * r;
+    const float k0 = -k * t_dy / mf;
+    const float kx = -k * r * r * t_dyxc / mf;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) dx[base + j] = k * dy[base + j] + kx * (x[base + j] - mu) + k0;
+    if (threadIdx.x == 0) {
+        dgamma_part[pl] = t_dyxc * r;
+        dbeta_part[pl] = t_dy;
+    }
+}
+CXR_EXPORT(instance_norm2d_bwd_planes)
+
+// Per-channel sums of per-plane shares [N, C]: out[c] = Σₙ part[n·C + c], for dgamma and dbeta at once. One
+// thread per channel summing the batch in order (deterministic; the batch is short).
+CXR_KERNEL void instance_norm2d_channel_sums(const float* __restrict__ gamma_part, const float* __restrict__ beta_part,
+                                             float* __restrict__ dgamma, float* __restrict__ dbeta, u32 n, u32 c) {
+    for (u32 ch = grid_start(); ch < c; ch += grid_stride()) {
+        float sg = 0.0f, sb = 0.0f;
+        for (u32 b = 0; b < n; ++b) {
+            sg += gamma_part[b * c + ch];
+            sb += beta_part[b * c + ch];
+        }
+        dgamma[ch] = sg;
+        dbeta[ch] = sb;
+    }
+}
+CXR_EXPORT(instance_norm2d_channel_sums)
+
+// Forward-mode derivative, one block per plane: ẏ = γ·(r·(ẋ − mean ẋ) − x̂·r·mean(x̂ ẋ))
+// = k·(ẋ − mean ẋ) + kx·xc with k = γr, kx = −k·r²·P/M, P = Σ xc·ẋ.
+CXR_KERNEL void instance_norm2d_jvp_fwd(const float* __restrict__ x, const float* __restrict__ x_dot, const float* __restrict__ gamma,
+                                        const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ y_dot,
+                                        NormDims d) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 pl = norm_group();
+    if (pl >= d.n * d.c) return;
+    const u32 hw = d.hw, base = pl * hw;
+    const float mf = (float)hw;
+    const float mu = mean[pl], r = invstd[pl];
+
+    float s_xd = 0.0f, p = 0.0f;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
+        const float dv = x_dot[base + j];
+        s_xd += dv;
+        p += (x[base + j] - mu) * dv;
+    }
+    const float mean_xd = block_sum(s_xd, scratch) / mf;
+    const float t_p = block_sum(p, scratch);
+
+    const float k = gamma[pl % d.c] * r;
+    const float kx = -k * r * r * t_p / mf;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) y_dot[base + j] = k * (x_dot[base + j] - mean_xd) + kx * (x[base + j] - mu);
+}
+CXR_EXPORT(instance_norm2d_jvp_fwd)
+
+// The reverse pass through instance norm's (y, ẏ) pair given cotangents ȳ, ẏ̄, one block per plane.
+//
+// Pass 1: means of ȳ, ẏ̄, ẋ. Pass 2, centred: Σȳ·xc, Σẏ̄·xc, A' = Σẏ̄·(ẋ − mean ẋ), P = Σxc·ẋ. With
+// A = γA', Q = γΣẏ̄·xc (the oracle's notation, reference/src/norm.rs):
+//   x̄  = k(ȳ − mean ȳ) + c_xc·xc + c_xd·(ẋ − mean ẋ) + c_ydb·(ẏ̄ − mean ẏ̄),
+//        c_xc = −k r² Σȳxc/M − r³A/M + 3r⁵PQ/M², c_xd = −r³Q/M, c_ydb = −r³Pγ/M;
+//   ẋ̄ = k(ẏ̄ − mean ẏ̄) − k r² Σẏ̄xc/M · xc;
+// and the plane's shares dgamma = r Σȳxc + r A' − r³ P Σẏ̄xc/M, dbeta = Σȳ.
+CXR_KERNEL void instance_norm2d_jvp_bwd_planes(const float* __restrict__ x, const float* __restrict__ x_dot,
+                                               const float* __restrict__ gamma, const float* __restrict__ mean,
+                                               const float* __restrict__ invstd, const float* __restrict__ y_bar,
+                                               const float* __restrict__ y_dot_bar, float* __restrict__ x_bar,
+                                               float* __restrict__ x_dot_bar, float* __restrict__ dgamma_part,
+                                               float* __restrict__ dbeta_part, NormDims d) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 pl = norm_group();
+    if (pl >= d.n * d.c) return;
+    const u32 hw = d.hw, base = pl * hw;
+    const float mf = (float)hw;
+    const float mu = mean[pl], r = invstd[pl], gm = gamma[pl % d.c];
+
+    // Pass 1: the means.
+    float s_yb = 0.0f, s_ydb = 0.0f, s_xd = 0.0f;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
+        s_yb += y_bar[base + j];
+        s_ydb += y_dot_bar[base + j];
+        s_xd += x_dot[base + j];
+    }
+    const float t_yb = block_sum(s_yb, scratch);
+    const float mean_yb = t_yb / mf;
+    const float mean_ydb = block_sum(s_ydb, scratch) / mf;
+    const float mean_xd = block_sum(s_xd, scratch) / mf;
+
+    // Pass 2: centred sums.
+    float s_ybxc = 0.0f, s_ydbxc = 0.0f, a_raw = 0.0f, p = 0.0f;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
+        const float xc = x[base + j] - mu;
+        const float xd = x_dot[base + j];
+        const float ydb = y_dot_bar[base + j];
+        s_ybxc += y_bar[base + j] * xc;
+        s_ydbxc += ydb * xc;
+        a_raw += ydb * (xd - mean_xd);
+        p += xc * xd;
+    }
+    const float t_ybxc = block_sum(s_ybxc, scratch);
+    const float t_ydbxc = block_sum(s_ydbxc, scratch);
+    const float t_a = block_sum(a_raw, scratch);
+    const float t_p = block_sum(p, scratch);
+
+    const float a = gm * t_a;
+    const float q = gm * t_ydbxc;
+    const float r2 = r * r, r3 = r2 * r, r5 = r3 * r2;
+    const float k = gm * r;
+    const float c_xc = -k * r2 * t_ybxc / mf - r3 * a / mf + 3.0f * r5 * t_p * q / (mf * mf);
+    const float c_xd = -r3 * q / mf;
+    const float c_ydb = -r3 * t_p * gm / mf;
+    const float d_xc = -k * r2 * t_ydbxc / mf;
+
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
+        const float xc = x[base + j] - mu;
+        const float dxd = x_dot[base + j] - mean_xd;
+        const float ydbc = y_dot_bar[base + j] - mean_ydb;
+        x_bar[base + j] = k * (y_bar[base + j] - mean_yb) + c_xc * xc + c_xd * dxd + c_ydb * ydbc;
+        x_dot_bar[base + j] = k * ydbc + d_xc * xc;
+    }
+    if (threadIdx.x == 0) {
+        dgamma_part[pl] = r * t_ybxc + r * t_a - r3 * t_p * t_ydbxc / mf;
+        dbeta_part[pl] = t_yb;
+    }
+}
+CXR_EXPORT(instance_norm2d_jvp_bwd_planes)

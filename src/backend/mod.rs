@@ -58,6 +58,19 @@ pub enum Activation {
     Sigmoid,
 }
 
+impl Activation {
+    /// Whether the activation is piecewise linear with positive slopes (ReLU, LeakyReLU with slope > 0):
+    /// then its output has the sign of its input, so its backward can read the output in place of the
+    /// input, and a normalization before it can be fused with it without keeping the normalized tensor.
+    pub fn sign_preserving(self) -> bool {
+        match self {
+            Activation::Relu => true,
+            Activation::LeakyRelu { slope } => slope > 0.0,
+            Activation::Tanh | Activation::Sigmoid => false,
+        }
+    }
+}
+
 /// torch.optim.Adam's hyperparameters (no weight decay, no amsgrad). Host scalars in f64, as PyTorch's
 /// Python floats: 1 − β₂ must be formed before rounding to f32 (0.001, not 1 − 0.999f32 = 0.00099998).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -101,6 +114,14 @@ pub struct PenaltyHead<T> {
     pub gp: f64,
     pub grad_norm: Vec<f64>,
     pub v: T,
+}
+
+/// One parameter's share of an Adam step over many ([`Backend::adam_step_all`]).
+pub struct AdamSlot<'a, T> {
+    pub param: &'a mut T,
+    pub grad: &'a T,
+    pub exp_avg: &'a mut T,
+    pub exp_avg_sq: &'a mut T,
 }
 
 pub trait Backend: Send + Sync {
@@ -205,6 +226,24 @@ pub trait Backend: Send + Sync {
         running_var: &Self::Tensor,
         eps: f32,
     ) -> Result<Self::Tensor>;
+    /// Training-mode batch norm followed by a piecewise-linear activation (ReLU, LeakyReLU with a positive
+    /// slope): `activation(act, batch_norm2d_train(..))`, with the same running-statistics update. Backends
+    /// that can fuse the two (cuda-native) write the activated output in one pass; the default calls both.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm2d_train_act(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        running_mean: &mut Self::Tensor,
+        running_var: &mut Self::Tensor,
+        eps: f32,
+        momentum: f32,
+        act: Activation,
+    ) -> Result<(Self::Tensor, NormStats<Self::Tensor>)> {
+        let (y, stats) = self.batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum)?;
+        Ok((self.activation(act, &y)?, stats))
+    }
     fn batch_norm2d_bwd(
         &self,
         dy: &Self::Tensor,
@@ -221,6 +260,19 @@ pub trait Backend: Send + Sync {
         beta: &Self::Tensor,
         eps: f32,
     ) -> Result<(Self::Tensor, NormStats<Self::Tensor>)>;
+    /// Instance norm followed by a piecewise-linear activation, fused where the backend can (see
+    /// [`Backend::batch_norm2d_train_act`]).
+    fn instance_norm2d_act(
+        &self,
+        x: &Self::Tensor,
+        gamma: &Self::Tensor,
+        beta: &Self::Tensor,
+        eps: f32,
+        act: Activation,
+    ) -> Result<(Self::Tensor, NormStats<Self::Tensor>)> {
+        let (y, stats) = self.instance_norm2d(x, gamma, beta, eps)?;
+        Ok((self.activation(act, &y)?, stats))
+    }
     fn instance_norm2d_bwd(
         &self,
         dy: &Self::Tensor,
@@ -272,6 +324,15 @@ pub trait Backend: Send + Sync {
         cfg: &AdamConfig,
         step: u64,
     ) -> Result<()>;
+
+    /// [`Backend::adam_step`] on every parameter of a model at once (PyTorch's `foreach` Adam): one
+    /// launch over all of them where the backend can (cuda-native), else one call per parameter.
+    fn adam_step_all(&self, slots: &mut [AdamSlot<'_, Self::Tensor>], cfg: &AdamConfig, step: u64) -> Result<()> {
+        for s in slots.iter_mut() {
+            self.adam_step(s.param, s.grad, s.exp_avg, s.exp_avg_sq, cfg, step)?;
+        }
+        Ok(())
+    }
 
     // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
 

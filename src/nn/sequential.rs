@@ -135,8 +135,31 @@ impl<T: Clone> Sequential<T> {
     pub fn forward<B: Backend<Tensor = T>>(&mut self, b: &B, x: &T, mode: Mode) -> Result<(T, Tape<T>)> {
         let mut saved = Vec::with_capacity(self.layers.len());
         let mut x = x.clone();
-        for layer in self.layers.iter_mut() {
-            let (y, s) = match layer {
+        let mut i = 0;
+        while i < self.layers.len() {
+            // A normalization followed by ReLU / LeakyReLU runs as one fused op (one pass over the activations
+            // on backends that fuse); the tape is the same as unfused, except that the activation's record
+            // holds its output as its input: for these activations both have the same sign, which is all
+            // their backward reads (Activation::sign_preserving).
+            let next_act = match self.layers.get(i + 1) {
+                Some(Layer::Act(a)) if a.sign_preserving() => Some(*a),
+                _ => None,
+            };
+            let fused = match (&mut self.layers[i], next_act, mode) {
+                (Layer::BatchNorm2d { weight, bias, running_mean, running_var, eps, momentum }, Some(a), Mode::Train) => {
+                    Some(b.batch_norm2d_train_act(&x, weight, bias, running_mean, running_var, *eps, *momentum, a)?)
+                }
+                (Layer::InstanceNorm2d { weight, bias, eps }, Some(a), _) => Some(b.instance_norm2d_act(&x, weight, bias, *eps, a)?),
+                _ => None,
+            };
+            if let Some((y, stats)) = fused {
+                saved.push(Saved::Norm { x, stats });
+                saved.push(Saved::Act { x: y.clone(), y: y.clone() });
+                x = y;
+                i += 2;
+                continue;
+            }
+            let (y, s) = match &mut self.layers[i] {
                 Layer::Conv2d { weight, p } => (b.conv2d(&x, weight, *p)?, Saved::Input(x)),
                 Layer::ConvTranspose2d { weight, p } => (b.conv_transpose2d(&x, weight, *p)?, Saved::Input(x)),
                 Layer::BatchNorm2d { weight, bias, running_mean, running_var, eps, momentum } => match mode {
@@ -157,6 +180,7 @@ impl<T: Clone> Sequential<T> {
             };
             saved.push(s);
             x = y;
+            i += 1;
         }
         Ok((x, Tape { saved }))
     }

@@ -1,6 +1,6 @@
 //! torch.optim.Adam over a model's named parameters, the state kept beside them by name.
 
-use crate::backend::{AdamConfig, Backend};
+use crate::backend::{AdamConfig, AdamSlot, Backend};
 use crate::error::{Error, Result};
 use crate::nn::{Grads, Sequential};
 
@@ -26,14 +26,15 @@ impl<T: Clone> Adam<T> {
         Ok(Adam { cfg, step: 0, state })
     }
 
-    /// One step of every parameter with its gradient; every parameter must have one.
+    /// One step of every parameter with its gradient (one `adam_step_all`); every parameter must have one.
     pub fn step<B: Backend<Tensor = T>>(&mut self, b: &B, model: &mut Sequential<T>, grads: &Grads<T>) -> Result<()> {
         self.step += 1;
-        for ((name, p), (sname, m, v)) in model.parameters_mut().into_iter().zip(self.state.iter_mut()) {
+        let mut slots = Vec::with_capacity(self.state.len());
+        for ((name, param), (sname, exp_avg, exp_avg_sq)) in model.parameters_mut().into_iter().zip(self.state.iter_mut()) {
             debug_assert_eq!(&name, sname);
-            let g = grads.get(&name).ok_or_else(|| Error::Other(format!("Adam: no gradient for {name}")))?;
-            b.adam_step(p, g, m, v, &self.cfg, self.step)?;
+            let grad = grads.get(&name).ok_or_else(|| Error::Other(format!("Adam: no gradient for {name}")))?;
+            slots.push(AdamSlot { param, grad, exp_avg, exp_avg_sq });
         }
-        Ok(())
+        b.adam_step_all(&mut slots, &self.cfg, self.step)
     }
 }

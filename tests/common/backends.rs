@@ -33,6 +33,8 @@ pub struct BackendUnderTest<B: Backend> {
     /// The same backend without poisoning, for checks that two runs agree bit for bit.
     pub plain: B,
     pub sizes: Sizes,
+    /// The relative L2 error convolutions may have against the oracle (1e-5 in f32; more in TF32).
+    pub conv_tol: f64,
 }
 
 impl<B: Backend> std::ops::Deref for BackendUnderTest<B> {
@@ -53,9 +55,9 @@ impl<B: Backend> BackendUnderTest<B> {
 
 /// `made` is (plain, poisoned) or why the backend cannot run here. Without it the test prints
 /// "skipped: <reason>" and passes, unless the backend is required.
-pub fn under_test<B: Backend>(name: &'static str, sizes: Sizes, made: cxr_gan::Result<(B, B)>) -> Option<BackendUnderTest<B>> {
+pub fn under_test<B: Backend>(name: &'static str, sizes: Sizes, conv_tol: f64, made: cxr_gan::Result<(B, B)>) -> Option<BackendUnderTest<B>> {
     match made {
-        Ok((plain, backend)) => Some(BackendUnderTest { name, backend, plain, sizes }),
+        Ok((plain, backend)) => Some(BackendUnderTest { name, backend, plain, sizes, conv_tol }),
         Err(e) if backend_required(name) => {
             panic!("{REQUIRE_BACKEND_ENV} requires the {name} backend, but it cannot run here: {e}")
         }

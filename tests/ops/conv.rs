@@ -2,7 +2,7 @@
 //! against the oracle; poisoned and plain backends agreeing bit for bit; bad input.
 
 use crate::common::backends::{BackendUnderTest, Sizes};
-use crate::common::compare::{assert_close, TOL};
+use crate::common::compare::assert_close;
 use crate::common::random::{arr, rand_tensor, rng};
 use crate::common::rejection::{assert_rejected, Rejection::*};
 use cxr_gan::backend::cpu::CpuBackend;
@@ -22,19 +22,19 @@ fn check_conv<B: Backend>(b: &BackendUnderTest<B>, seed: u64, xs: [usize; 4], ws
     let y = b.down(&b.conv2d(&xd, &wd, p).unwrap());
     let y_ref = oracle::conv2d(&arr(&x), &arr(&w), stride, padding);
     assert_eq!(y.shape(), &y_ref.shape[..], "conv2d {tag}");
-    assert_close(&format!("conv2d {tag}"), y.data(), &y_ref.data, TOL);
+    assert_close(&format!("conv2d {tag}"), y.data(), &y_ref.data, b.conv_tol);
 
     let dy = rand_tensor(&mut r, &y_ref.shape, -1.0, 1.0);
     let dyd = b.up(&dy);
     let dx = b.down(&b.conv2d_bwd_data(&dyd, &wd, xs, p).unwrap());
     let dx_ref = oracle::conv2d_bwd_data(&arr(&dy), &arr(&w), xs, stride, padding);
     assert_eq!(dx.shape(), &xs[..]);
-    assert_close(&format!("conv2d_bwd_data {tag}"), dx.data(), &dx_ref.data, TOL);
+    assert_close(&format!("conv2d_bwd_data {tag}"), dx.data(), &dx_ref.data, b.conv_tol);
 
     let dw = b.down(&b.conv2d_bwd_weight(&xd, &dyd, ws, p).unwrap());
     let dw_ref = oracle::conv2d_bwd_weight(&arr(&x), &arr(&dy), ws, stride, padding);
     assert_eq!(dw.shape(), &ws[..]);
-    assert_close(&format!("conv2d_bwd_weight {tag}"), dw.data(), &dw_ref.data, TOL);
+    assert_close(&format!("conv2d_bwd_weight {tag}"), dw.data(), &dw_ref.data, b.conv_tol);
 }
 
 pub fn conv2d_small_shapes<B: Backend>(b: &BackendUnderTest<B>) {
@@ -131,18 +131,18 @@ pub fn conv_transpose2d_dcgan_generator_shapes<B: Backend>(b: &BackendUnderTest<
         let y = b.down(&b.conv_transpose2d(&xd, &wd, p).unwrap());
         let y_ref = oracle::conv_transpose2d(&arr(&x), &arr(&w), stride, padding);
         assert_eq!(y.shape(), &y_ref.shape[..], "conv_transpose2d {tag}");
-        assert_close(&format!("conv_transpose2d {tag}"), y.data(), &y_ref.data, TOL);
+        assert_close(&format!("conv_transpose2d {tag}"), y.data(), &y_ref.data, b.conv_tol);
 
         let dy = rand_tensor(&mut r, &y_ref.shape, -1.0, 1.0);
         let dyd = b.up(&dy);
         let dx = b.down(&b.conv_transpose2d_bwd_data(&dyd, &wd, p).unwrap());
         let dx_ref = oracle::conv_transpose2d_bwd_data(&arr(&dy), &arr(&w), stride, padding);
         assert_eq!(dx.shape(), x.shape());
-        assert_close(&format!("conv_transpose2d_bwd_data {tag}"), dx.data(), &dx_ref.data, TOL);
+        assert_close(&format!("conv_transpose2d_bwd_data {tag}"), dx.data(), &dx_ref.data, b.conv_tol);
 
         let dw = b.down(&b.conv_transpose2d_bwd_weight(&xd, &dyd, ws, p).unwrap());
         let dw_ref = oracle::conv_transpose2d_bwd_weight(&arr(&x), &arr(&dy), ws, stride, padding);
-        assert_close(&format!("conv_transpose2d_bwd_weight {tag}"), dw.data(), &dw_ref.data, TOL);
+        assert_close(&format!("conv_transpose2d_bwd_weight {tag}"), dw.data(), &dw_ref.data, b.conv_tol);
     }
 }
 
@@ -227,7 +227,7 @@ pub fn conv_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
 /// the same checks under several pool sizes.
 #[test]
 fn cpu_conv2d_any_thread_count() {
-    let b = BackendUnderTest { name: "cpu", backend: CpuBackend::poisoned(), plain: CpuBackend::new(), sizes: Sizes::Full };
+    let b = BackendUnderTest { name: "cpu", backend: CpuBackend::poisoned(), plain: CpuBackend::new(), sizes: Sizes::Full, conv_tol: crate::common::compare::TOL };
     for threads in [1, 3, 8] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {

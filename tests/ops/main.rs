@@ -1,6 +1,7 @@
 //! Every op of every backend against the f64 oracle (`cxr-gan-reference`), on fresh seeded random inputs,
 //! on a poisoned backend (fresh buffers start as NaN, so an element a kernel forgets to write fails the
-//! comparison): ‖ours − ref‖₂ / ‖ref‖₂ ≤ 1e-5 per output tensor. Bad input must come back as the same
+//! comparison): ‖ours − ref‖₂ / ‖ref‖₂ ≤ 1e-5 per output tensor (convolutions at a backend's stated
+//! precision: TF32's tolerance for the `_tf32` instantiations). Bad input must come back as the same
 //! typed error, with the same message, as the cpu backend gives, never as a panic.
 //!
 //! Each check is written once, generic over `B: Backend`, in the file of its op family (as `cpu/<family>.rs`
@@ -26,15 +27,21 @@ mod resize;
 use common::backends::{cube_twins, Sizes};
 use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::backend::cube::{CudaBackend, WgpuBackend};
-use cxr_gan::backend::cuda_native::CudaNativeBackend;
+use cxr_gan::backend::cuda_native::{CudaNativeBackend, Precision};
+
+/// A cuda-native backend computing its convolutions in TF32, as (plain, poisoned) twins.
+fn tf32_twins(b: CudaNativeBackend) -> (CudaNativeBackend, CudaNativeBackend) {
+    let b = b.with_precision(Precision::Tf32);
+    (b.clone(), b.poisoned())
+}
 
 /// `backends { name(sizes) => (plain, poisoned) twins or the reason there are none, ... }` ×
 /// `checks { family: [check, ...], ... }` → one `#[test]` per backend and check, calling
 /// `crate::family::check(&backend_under_test)`. Plus one test that every backend `CXR_GAN_REQUIRE_BACKEND`
 /// names exists in this list (a typo must not pass as "nothing required").
 macro_rules! op_tests {
-    (backends { $($backend:ident($sizes:expr) => $make:expr),* $(,)? } checks $checks:tt) => {
-        $( op_tests!(@one $backend, $sizes, $make, $checks); )*
+    (backends { $($backend:ident($sizes:expr $(, conv_tol = $tol:expr)?) => $make:expr),* $(,)? } checks $checks:tt) => {
+        $( op_tests!(@one $backend, $sizes, [$($tol)?], $make, $checks); )*
 
         #[test]
         fn required_backends_are_known() {
@@ -44,12 +51,14 @@ macro_rules! op_tests {
             }
         }
     };
-    (@one $backend:ident, $sizes:expr, $make:expr, { $($family:ident: [$($check:ident),* $(,)?]),* $(,)? }) => {
+    (@one $backend:ident, $sizes:expr, [$($tol:expr)?], $make:expr, { $($family:ident: [$($check:ident),* $(,)?]),* $(,)? }) => {
         mod $backend {
             use super::*;
 
             fn under_test() -> Option<common::backends::BackendUnderTest<impl cxr_gan::backend::Backend>> {
-                common::backends::under_test(stringify!($backend), $sizes, $make)
+                let conv_tol: &[f64] = &[$($tol)?];
+                let conv_tol = conv_tol.first().copied().unwrap_or(common::compare::TOL);
+                common::backends::under_test(stringify!($backend), $sizes, conv_tol, $make)
             }
 
             $(
@@ -76,6 +85,9 @@ op_tests! {
         // Our hand-written CUDA kernels: on a GPU, and on the CPU emulator built from the same .cu files.
         cuda_native(Sizes::Small) => CudaNativeBackend::cuda().map(|b| (b.clone(), b.poisoned())),
         cuda_native_emu(Sizes::Small) => Ok((CudaNativeBackend::emulator(), CudaNativeBackend::emulator().poisoned())),
+        // Convolutions on tensor cores (TF32 inputs, f32 accumulation), at TF32's stated tolerance.
+        cuda_native_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => CudaNativeBackend::cuda().map(|b| tf32_twins(b)),
+        cuda_native_emu_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => Ok(tf32_twins(CudaNativeBackend::emulator())),
     }
     checks {
         conv: [
@@ -91,10 +103,10 @@ op_tests! {
             conv_is_deterministic_and_poison_free,
             conv_bad_input,
         ],
-        norm: [batch_norm2d_train_eval_bwd, instance_norm2d_fwd_bwd_jvp, norm_bad_input],
+        norm: [batch_norm2d_train_eval_bwd, instance_norm2d_fwd_bwd_jvp, norm_act_fused_matches_norm_then_act, norm_bad_input],
         act: [activations_fwd_bwd, activation_bad_input],
         loss: [bce_and_bce_logits, gradient_penalty_head_matches_f64, loss_bad_input],
-        adam: [adam_matches_torch_formula, adam_bad_input],
+        adam: [adam_matches_torch_formula, adam_step_all_matches_adam_step, adam_bad_input],
         elementwise: [elementwise_and_memory, elementwise_bad_input],
         pool: [
             pools_match_the_oracle_on_random_shapes,

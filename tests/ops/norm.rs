@@ -158,3 +158,40 @@ pub fn norm_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
         &["[2, 3, 8, 7]", "[2, 3, 8, 8]"],
     );
 }
+
+/// The fused forms (a norm and the ReLU / LeakyReLU after it in one op) against the oracle's norm then
+/// activation, running statistics included; and tanh, which no backend fuses, through the same entry.
+pub fn norm_act_fused_matches_norm_then_act<B: Backend>(b: &BackendUnderTest<B>) {
+    use cxr_gan::backend::Activation;
+    let acts = [
+        (Activation::Relu, oracle::Activation::Relu),
+        (Activation::LeakyRelu { slope: 0.2 }, oracle::Activation::LeakyRelu { slope: 0.2f32 as f64 }),
+        (Activation::Tanh, oracle::Activation::Tanh),
+    ];
+    for (i, (act, act_ref)) in acts.into_iter().enumerate() {
+        let shape = [4usize, 3, 6, 5];
+        let mut r = rng(90 + i as u64);
+        let c = shape[1];
+        let x = rand_tensor(&mut r, &shape, -2.0, 2.0);
+        let gamma = rand_tensor(&mut r, &[c], 0.5, 1.5);
+        let beta = rand_tensor(&mut r, &[c], -0.5, 0.5);
+        let rv0 = rand_tensor(&mut r, &[c], 0.5, 1.5);
+        let (mut rm_ref, mut rv_ref) = (vec![0.0; c], rv0.to_f64());
+        let (xd, gd, bd) = (b.up(&x), b.up(&gamma), b.up(&beta));
+        let (mut rm, mut rv) = (b.zeros(&[c]).unwrap(), b.up(&rv0));
+        let tag = format!("{act:?}");
+
+        let (y, stats) = b.batch_norm2d_train_act(&xd, &gd, &bd, &mut rm, &mut rv, 1e-5, 0.1, act).unwrap();
+        let (n_ref, st_ref) = oracle::batch_norm2d_train(&arr(&x), &gamma.to_f64(), &beta.to_f64(), &mut rm_ref, &mut rv_ref, 1e-5f32 as f64, 0.1f32 as f64);
+        let y_ref = oracle::activation(act_ref, &n_ref);
+        assert_close(&format!("batch_norm2d_train_act y {tag}"), b.down(&y).data(), &y_ref.data, TOL);
+        assert_close(&format!("batch_norm2d_train_act mean {tag}"), b.down(&stats.mean).data(), &st_ref.mean, TOL);
+        assert_close(&format!("batch_norm2d_train_act running_var {tag}"), b.down(&rv).data(), &rv_ref, TOL);
+
+        let (y, stats) = b.instance_norm2d_act(&xd, &gd, &bd, 1e-5, act).unwrap();
+        let (n_ref, st_ref) = oracle::instance_norm2d(&arr(&x), &gamma.to_f64(), &beta.to_f64(), 1e-5f32 as f64);
+        let y_ref = oracle::activation(act_ref, &n_ref);
+        assert_close(&format!("instance_norm2d_act y {tag}"), b.down(&y).data(), &y_ref.data, TOL);
+        assert_close(&format!("instance_norm2d_act invstd {tag}"), b.down(&stats.invstd).data(), &st_ref.invstd, TOL);
+    }
+}

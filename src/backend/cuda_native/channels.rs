@@ -1,15 +1,64 @@
-//! STUB: kernels/cuda/channels.cu launchers not written yet.
+//! The Inception blocks' channel ops: concat_channels (one launch per input, copying into its channel slot)
+//! and affine_channels (eval-mode BatchNorm folded to a per-channel affine map, fused with the ReLU, in
+//! place), launches of kernels/cuda/channels.cu.
 
-#![allow(unused_variables)]
+use cxr_gan_kernels::cuda::Family;
 
+use super::launch::{u32_of, Arg, Dims};
 use super::{CudaNativeBackend, CudaNativeTensor};
+use crate::backend::shapes;
 use crate::error::Result;
+
+const FAMILY: Family = Family::Channels;
 
 impl CudaNativeBackend {
     pub(super) fn launch_concat_channels(&self, xs: &[&CudaNativeTensor]) -> Result<CudaNativeTensor> {
-        Err(self.err("concat_channels: not written yet".into()))
+        const OP: &str = "concat_channels";
+        let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape()).collect();
+        let ys = shapes::concat_channels_out(OP, &shapes)?;
+        self.check_len(OP, &ys)?;
+        let y = self.alloc(OP, &ys)?;
+        let [_, c_total, h, w] = ys;
+        let (c_total, hw) = (u32_of(OP, c_total)?, u32_of(OP, h * w)?);
+        let mut offset = 0u32;
+        for x in xs {
+            // Every input's channels fit in c_total, checked above.
+            let c = x.shape()[1] as u32;
+            if !x.is_empty() {
+                let n = u32_of(OP, x.len())?;
+                let args = [x.arg(), y.arg(), Arg::U32(n), Arg::U32(c), Arg::U32(c_total), Arg::U32(offset), Arg::U32(hw)];
+                self.launch(OP, FAMILY, "concat_channels", Dims::grid_stride(x.len()), &args)?;
+            }
+            offset += c;
+        }
+        Ok(y)
     }
-    pub(super) fn launch_affine_channels(&self, x: &mut CudaNativeTensor, scale: &CudaNativeTensor, shift: &CudaNativeTensor, relu: bool) -> Result<()> {
-        Err(self.err("affine_channels: not written yet".into()))
+
+    /// x ← scale[c]·x + shift[c] (then ReLU when `relu`) in place; x is first made the only holder of its
+    /// buffer.
+    pub(super) fn launch_affine_channels(
+        &self,
+        x: &mut CudaNativeTensor,
+        scale: &CudaNativeTensor,
+        shift: &CudaNativeTensor,
+        relu: bool,
+    ) -> Result<()> {
+        const OP: &str = "affine_channels";
+        let [_, c, h, w] = shapes::affine_channels(OP, x.shape(), scale.shape(), shift.shape())?;
+        let n = self.check_len(OP, x.shape())?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.make_unique(OP, x)?;
+        let args = [
+            x.arg(),
+            scale.arg(),
+            shift.arg(),
+            Arg::U32(u32_of(OP, n)?),
+            Arg::U32(u32_of(OP, c)?),
+            Arg::U32(u32_of(OP, h * w)?),
+            Arg::U32(relu as u32),
+        ];
+        self.launch(OP, FAMILY, "affine_channels", Dims::grid_stride(n), &args)
     }
 }

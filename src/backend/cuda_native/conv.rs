@@ -1,19 +1,456 @@
-//! STUB: kernels/cuda/conv.cu launchers not written yet.
+//! conv2d and its two backward passes: shape checks, tile and split-K planning, and the launches of
+//! kernels/cuda/conv.cu, whose header describes the implicit GEMMs, the stride-phase decomposition of the
+//! backward-data pass and the kernel versions (v1 naive, v2 SIMT tiles, v3 TF32 tensor cores).
+//! conv_transpose2d needs nothing here: the trait's default methods route it through these three.
+//!
+//! [`Precision::Fp32`] launches the v2 `*_simt` kernels (exact f32, the conformance path);
+//! [`Precision::Tf32`] the v3 `*_tf32` kernels (mma.sync m16n8k8, f32 accumulation) for all three passes.
+//! Both take the same tiles, so one plan serves both: a 64×64 output tile per block of 256 threads (16×64
+//! when the GEMM has at most 16 rows), and, when that leaves too few blocks to fill a GPU, the reduction
+//! split over gridDim.z into partial outputs that `conv_sum_splits` adds in order (no atomics: the result
+//! does not depend on scheduling).
 
-#![allow(unused_variables)]
+use cxr_gan_kernels::cuda::Family;
 
-use crate::backend::{Conv2dParams};
-use super::{CudaNativeBackend, CudaNativeTensor};
+use super::launch::{u32_of, Arg, Dims};
+use super::{CudaNativeBackend, CudaNativeTensor, Precision};
+use crate::backend::{shapes, Conv2dParams};
 use crate::error::Result;
+use crate::tensor::dims4;
+
+const FAMILY: Family = Family::Conv;
+/// Threads of a tiled conv block (`CONV_THREADS`).
+const THREADS: u32 = 256;
+/// Output-tile columns (`CONV_BN`).
+const TILE_N: usize = 64;
+/// Reduction depth of one shared-memory step (`CONV_BK`): split-K chunks are multiples of it.
+const TILE_K: usize = 16;
+/// Output-tile rows: 64, or 16 (the `*_m16` kernels) for GEMMs of at most 16 rows.
+const TILE_M: usize = 64;
+const TILE_M_SMALL: usize = 16;
+
+/// The kernels' view of one launch (`ConvGeom` in kernels/cuda/conv.cu): the convolution, the GEMM this
+/// launch computes, and for conv2d_bwd_data its stride phase.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvGeom {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    o: u32,
+    kh: u32,
+    kw: u32,
+    ho: u32,
+    wo: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_h: u32,
+    pad_w: u32,
+    /// GEMM rows, columns, reduction length; split z reduces [z·kchunk, (z+1)·kchunk) into out[z·out_len..].
+    m: u32,
+    cols: u32,
+    kdim: u32,
+    kchunk: u32,
+    out_len: u32,
+    a_h: u32,
+    a_w: u32,
+    taps_h: u32,
+    taps_w: u32,
+    ih0: u32,
+    iw0: u32,
+    t_h: u32,
+    t_w: u32,
+    base_h: u32,
+    base_w: u32,
+}
+
+impl ConvGeom {
+    /// The convolution x `xs` * w `ws` → y `ys` (every size checked against the kernels' 32-bit indexing);
+    /// the GEMM fields are the caller's.
+    fn new(op: &'static str, xs: [usize; 4], ws: [usize; 4], ys: [usize; 4], p: Conv2dParams) -> Result<ConvGeom> {
+        let u = |v: usize| u32_of(op, v);
+        Ok(ConvGeom {
+            n: u(xs[0])?,
+            c: u(xs[1])?,
+            h: u(xs[2])?,
+            w: u(xs[3])?,
+            o: u(ws[0])?,
+            kh: u(ws[2])?,
+            kw: u(ws[3])?,
+            ho: u(ys[2])?,
+            wo: u(ys[3])?,
+            stride_h: u(p.stride[0])?,
+            stride_w: u(p.stride[1])?,
+            pad_h: u(p.padding[0])?,
+            pad_w: u(p.padding[1])?,
+            ..ConvGeom::default()
+        })
+    }
+}
+
+/// Which GEMM of the convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    Fwd,
+    BwdData,
+    BwdWeight,
+}
+
+/// Output-tile rows for a GEMM of `rows` rows.
+fn tile_rows(rows: usize) -> usize {
+    if rows <= TILE_M_SMALL {
+        TILE_M_SMALL
+    } else {
+        TILE_M
+    }
+}
+
+/// The tiled kernel for `pass` at `precision` on a GEMM of `rows` rows.
+fn tiled_kernel(pass: Pass, precision: Precision, rows: usize) -> &'static str {
+    let small = tile_rows(rows) == TILE_M_SMALL;
+    match (pass, precision, small) {
+        (Pass::Fwd, Precision::Fp32, false) => "conv2d_fwd_simt",
+        (Pass::Fwd, Precision::Fp32, true) => "conv2d_fwd_simt_m16",
+        (Pass::Fwd, Precision::Tf32, false) => "conv2d_fwd_tf32",
+        (Pass::Fwd, Precision::Tf32, true) => "conv2d_fwd_tf32_m16",
+        (Pass::BwdData, Precision::Fp32, false) => "conv2d_bwd_data_simt",
+        (Pass::BwdData, Precision::Fp32, true) => "conv2d_bwd_data_simt_m16",
+        (Pass::BwdData, Precision::Tf32, false) => "conv2d_bwd_data_tf32",
+        (Pass::BwdData, Precision::Tf32, true) => "conv2d_bwd_data_tf32_m16",
+        (Pass::BwdWeight, Precision::Fp32, false) => "conv2d_bwd_weight_simt",
+        (Pass::BwdWeight, Precision::Fp32, true) => "conv2d_bwd_weight_simt_m16",
+        (Pass::BwdWeight, Precision::Tf32, false) => "conv2d_bwd_weight_tf32",
+        (Pass::BwdWeight, Precision::Tf32, true) => "conv2d_bwd_weight_tf32_m16",
+    }
+}
+
+/// Output tiles of a GEMM of `rows` × `cols`.
+fn tile_count(rows: usize, cols: usize) -> usize {
+    rows.div_ceil(tile_rows(rows)).max(1) * cols.div_ceil(TILE_N).max(1)
+}
+
+/// Split-K for a tiled GEMM of `tiles` output tiles and reduction length `k`: (splits, chunk). Enough
+/// splits that there are ~512 blocks to fill a large GPU, each chunk at least 256 long (so a split's
+/// partial buffer and the extra pass stay cheap) and a whole number of TILE_K steps; at most 64. (The cube
+/// backend's plan, so both backends cut the same sums.)
+fn split_k(tiles: usize, k: usize) -> (usize, usize) {
+    const TARGET_BLOCKS: usize = 512;
+    const MIN_CHUNK: usize = 256;
+    if k == 0 {
+        return (1, TILE_K);
+    }
+    let max_splits = k.div_ceil(MIN_CHUNK).clamp(1, 64);
+    let want = TARGET_BLOCKS.div_ceil(tiles).clamp(1, max_splits);
+    let chunk = k.div_ceil(want).next_multiple_of(TILE_K);
+    (k.div_ceil(chunk), chunk)
+}
+
+/// Stride phase `a` of conv2d_bwd_data along one axis (stride s, padding `pad`, kernel k, input length
+/// `len`): the first input index of the phase, how many input positions it has, its kernel taps, and the
+/// output index its first position reads at tap 0.
+fn stride_phase(a: usize, s: usize, pad: usize, k: usize, len: usize) -> (usize, usize, usize, usize) {
+    let first = (a as isize - pad as isize).rem_euclid(s as isize) as usize;
+    let count = if first < len { (len - first).div_ceil(s) } else { 0 };
+    let taps = if a < k { (k - a).div_ceil(s) } else { 0 };
+    let base = (first + pad - a) / s;
+    (first, count, taps, base)
+}
 
 impl CudaNativeBackend {
     pub(super) fn launch_conv2d(&self, x: &CudaNativeTensor, w: &CudaNativeTensor, p: Conv2dParams) -> Result<CudaNativeTensor> {
-        Err(self.err("conv2d: not written yet".into()))
+        const OP: &str = "conv2d";
+        let ys = shapes::conv2d_out(OP, x.shape(), w.shape(), p)?;
+        let (xs, ws) = (dims4(x.shape(), OP, "x")?, dims4(w.shape(), OP, "w")?);
+        for v in [x.len(), w.len()] {
+            u32_of(OP, v)?;
+        }
+        let y = self.alloc(OP, &ys)?;
+        let cols = ys[0] * ys[2] * ys[3];
+        if y.is_empty() {
+            return Ok(y);
+        }
+        let kdim = xs[1] * ws[2] * ws[3];
+        let (splits, kchunk) = split_k(tile_count(ws[0], cols), kdim);
+        let mut g = ConvGeom::new(OP, xs, ws, ys, p)?;
+        (g.m, g.cols, g.kdim, g.kchunk, g.out_len) = (g.o, u32_of(OP, cols)?, u32_of(OP, kdim)?, u32_of(OP, kchunk)?, u32_of(OP, y.len())?);
+        let part = self.split_buffer(OP, &y, splits)?;
+        self.launch_tiled(OP, Pass::Fwd, x, w, part.as_ref().unwrap_or(&y), &g, splits)?;
+        self.sum_splits(OP, part.as_ref(), &y, splits)?;
+        Ok(y)
     }
-    pub(super) fn launch_conv2d_bwd_data(&self, dy: &CudaNativeTensor, w: &CudaNativeTensor, x_shape: [usize; 4], p: Conv2dParams) -> Result<CudaNativeTensor> {
-        Err(self.err("conv2d_bwd_data: not written yet".into()))
+
+    pub(super) fn launch_conv2d_bwd_data(
+        &self,
+        dy: &CudaNativeTensor,
+        w: &CudaNativeTensor,
+        xs: [usize; 4],
+        p: Conv2dParams,
+    ) -> Result<CudaNativeTensor> {
+        const OP: &str = "conv2d_bwd_data";
+        shapes::conv2d_bwd_data(OP, dy.shape(), w.shape(), xs, p)?;
+        let (ws, ys) = (dims4(w.shape(), OP, "w")?, dims4(dy.shape(), OP, "dy")?);
+        for v in [dy.len(), w.len()] {
+            u32_of(OP, v)?;
+        }
+        let dx = self.alloc(OP, &xs)?;
+        if dx.is_empty() {
+            return Ok(dx);
+        }
+        let [n, c, h, wd] = xs;
+        let [o, _, kh, kw] = ws;
+        let ([sh, sw], [ph, pw]) = (p.stride, p.padding);
+        let phase_h = |a| stride_phase(a, sh, ph, kh, h);
+        let phase_w = |a| stride_phase(a, sw, pw, kw, wd);
+        // Every phase writes its own positions into the same (partial) buffers, so one split count serves
+        // all: the one the first (largest) phase wants. A phase whose chunk of some split is empty (or that
+        // has no taps at all, stride > kernel) writes zeros there.
+        let ((_, t_h0, taps_h0, _), (_, t_w0, taps_w0, _)) = (phase_h(0), phase_w(0));
+        let (splits, _) = split_k(tile_count(c, n * t_h0 * t_w0), o * taps_h0 * taps_w0);
+        let part = self.split_buffer(OP, &dx, splits)?;
+        let base = ConvGeom::new(OP, xs, ws, ys, p)?;
+        for a_h in 0..sh {
+            let (ih0, t_h, taps_h, base_h) = phase_h(a_h);
+            for a_w in 0..sw {
+                let (iw0, t_w, taps_w, base_w) = phase_w(a_w);
+                let cols = n * t_h * t_w;
+                if cols == 0 {
+                    continue;
+                }
+                let kdim = o * taps_h * taps_w;
+                let kchunk = kdim.div_ceil(splits).next_multiple_of(TILE_K).max(TILE_K);
+                let u = |v: usize| u32_of(OP, v);
+                let g = ConvGeom {
+                    m: base.c,
+                    cols: u(cols)?,
+                    kdim: u(kdim)?,
+                    kchunk: u(kchunk)?,
+                    out_len: u(dx.len())?,
+                    a_h: u(a_h)?,
+                    a_w: u(a_w)?,
+                    taps_h: u(taps_h)?,
+                    taps_w: u(taps_w)?,
+                    ih0: u(ih0)?,
+                    iw0: u(iw0)?,
+                    t_h: u(t_h)?,
+                    t_w: u(t_w)?,
+                    base_h: u(base_h)?,
+                    base_w: u(base_w)?,
+                    ..base
+                };
+                self.launch_tiled(OP, Pass::BwdData, dy, w, part.as_ref().unwrap_or(&dx), &g, splits)?;
+            }
+        }
+        self.sum_splits(OP, part.as_ref(), &dx, splits)?;
+        Ok(dx)
     }
-    pub(super) fn launch_conv2d_bwd_weight(&self, x: &CudaNativeTensor, dy: &CudaNativeTensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<CudaNativeTensor> {
-        Err(self.err("conv2d_bwd_weight: not written yet".into()))
+
+    pub(super) fn launch_conv2d_bwd_weight(
+        &self,
+        x: &CudaNativeTensor,
+        dy: &CudaNativeTensor,
+        ws: [usize; 4],
+        p: Conv2dParams,
+    ) -> Result<CudaNativeTensor> {
+        const OP: &str = "conv2d_bwd_weight";
+        shapes::conv2d_bwd_weight(OP, x.shape(), dy.shape(), ws, p)?;
+        let (xs, ys) = (dims4(x.shape(), OP, "x")?, dims4(dy.shape(), OP, "dy")?);
+        for v in [x.len(), dy.len()] {
+            u32_of(OP, v)?;
+        }
+        let dw = self.alloc(OP, &ws)?;
+        if dw.is_empty() {
+            return Ok(dw);
+        }
+        // Columns: the weight elements c·kh·kw (so the output index m·cols + n is dw's row-major layout);
+        // reduction: the positions (image, oh, ow) of the batch.
+        let cols = ws[1] * ws[2] * ws[3];
+        let rdim = ys[0] * ys[2] * ys[3];
+        if rdim == 0 {
+            // An empty batch contributes no gradient.
+            self.fill(OP, dw.buf.ptr, dw.len(), 0.0)?;
+            return Ok(dw);
+        }
+        let (splits, kchunk) = split_k(tile_count(ws[0], cols), rdim);
+        let mut g = ConvGeom::new(OP, xs, ws, ys, p)?;
+        (g.m, g.cols, g.kdim, g.kchunk, g.out_len) =
+            (g.o, u32_of(OP, cols)?, u32_of(OP, rdim)?, u32_of(OP, kchunk)?, u32_of(OP, dw.len())?);
+        let part = self.split_buffer(OP, &dw, splits)?;
+        self.launch_tiled(OP, Pass::BwdWeight, x, dy, part.as_ref().unwrap_or(&dw), &g, splits)?;
+        self.sum_splits(OP, part.as_ref(), &dw, splits)?;
+        Ok(dw)
+    }
+
+    /// One tiled GEMM launch: grid (⌈cols / 64⌉, ⌈m / tile rows⌉, splits) of [`THREADS`] threads.
+    #[allow(clippy::too_many_arguments)]
+    fn launch_tiled(
+        &self,
+        op: &'static str,
+        pass: Pass,
+        in0: &CudaNativeTensor,
+        in1: &CudaNativeTensor,
+        out: &CudaNativeTensor,
+        g: &ConvGeom,
+        splits: usize,
+    ) -> Result<()> {
+        let (rows, cols) = (g.m as usize, g.cols as usize);
+        let dims = Dims::tiles([cols.div_ceil(TILE_N), rows.div_ceil(tile_rows(rows)), splits], THREADS);
+        let name = tiled_kernel(pass, self.precision(), rows);
+        self.launch(op, FAMILY, name, dims, &[in0.arg(), in1.arg(), out.arg(), Arg::pod(g)])
+    }
+
+    /// Where a split-K GEMM writes: `None` (the output itself) for one split, else a fresh [splits·len]
+    /// buffer of partials.
+    fn split_buffer(&self, op: &'static str, out: &CudaNativeTensor, splits: usize) -> Result<Option<CudaNativeTensor>> {
+        if splits == 1 {
+            return Ok(None);
+        }
+        Ok(Some(self.alloc(op, &[splits * out.len()])?))
+    }
+
+    /// out = Σ of the split-K partials, in split order (nothing to do for one split).
+    fn sum_splits(&self, op: &'static str, part: Option<&CudaNativeTensor>, out: &CudaNativeTensor, splits: usize) -> Result<()> {
+        let Some(part) = part else { return Ok(()) };
+        let (len, splits) = (u32_of(op, out.len())?, u32_of(op, splits)?);
+        self.launch(op, FAMILY, "conv_sum_splits", Dims::grid_stride(out.len()), &[part.arg(), out.arg(), Arg::U32(len), Arg::U32(splits)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! On the CPU emulator: the v3 TF32 kernels against the cpu backend (relative L2 within
+    //! [`Precision::tolerance`]), and the v2 SIMT kernels against the v1 naive ones, on a few shapes
+    //! including stride 2 with padding 1 and the DCGAN's 4×4 kernels, 16-row and 64-row tiles, several
+    //! tiles along every axis, and split-K.
+    use super::*;
+    use crate::backend::cpu::CpuBackend;
+    use crate::backend::Backend;
+    use crate::tensor::Tensor;
+    use rand::{Rng, SeedableRng};
+
+    type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2]);
+
+    /// (x, w, stride, padding).
+    const CASES: [Case; 7] = [
+        // The DCGAN discriminator's 4×4 stride-2 pad-1 layers (narrowed), 64-row tile, bwd_weight split in 2
+        // (8·8·8 = 512 positions).
+        ([8, 16, 16, 16], [80, 16, 4, 4], [2, 2], [1, 1]),
+        // 3 output channels (16-row tile), stride 2 pad 1: the generator's last layer as conv2d's adjoint.
+        ([2, 8, 16, 16], [3, 8, 4, 4], [2, 2], [1, 1]),
+        // 3×3 pad 1, several tiles along every axis, a ragged last K step.
+        ([2, 70, 5, 5], [80, 70, 3, 3], [1, 1], [1, 1]),
+        // Few output tiles over a long reduction: conv2d and bwd_data split K.
+        ([3, 64, 4, 4], [2, 64, 4, 4], [1, 1], [0, 0]),
+        // Stride larger than the kernel (phases without taps), non-square stride and kernel.
+        ([2, 3, 9, 9], [4, 3, 2, 2], [3, 3], [0, 0]),
+        ([3, 2, 9, 12], [20, 2, 3, 5], [2, 3], [2, 1]),
+        // Inception's 1×7.
+        ([3, 5, 11, 8], [6, 5, 1, 7], [1, 1], [0, 3]),
+    ];
+
+    fn rand_tensor(r: &mut rand_chacha::ChaCha8Rng, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::new(shape, (0..n).map(|_| r.gen_range(-1.0f32..1.0)).collect()).unwrap()
+    }
+
+    /// ‖a − b‖ / ‖b‖ in f64; every element of `a` finite.
+    fn rel_l2(name: &str, a: &Tensor, b: &Tensor) -> f64 {
+        assert_eq!(a.shape(), b.shape(), "{name}: shape");
+        let (mut diff, mut norm) = (0f64, 0f64);
+        for (&x, &y) in a.data().iter().zip(b.data()) {
+            assert!(x.is_finite(), "{name}: non-finite {x}");
+            diff += (x as f64 - y as f64).powi(2);
+            norm += (y as f64).powi(2);
+        }
+        (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
+    }
+
+    /// (y, dx, dw) of `be` at one case.
+    fn run3<B: Backend>(be: &B, x: &Tensor, w: &Tensor, dy: &Tensor, case: Case) -> (Tensor, Tensor, Tensor) {
+        let (xs, ws, stride, padding) = case;
+        let p = Conv2dParams::new(stride, padding);
+        let (xd, wd, dyd) = (be.upload(x).unwrap(), be.upload(w).unwrap(), be.upload(dy).unwrap());
+        let down = |t: B::Tensor| be.download(&t).unwrap();
+        (
+            down(be.conv2d(&xd, &wd, p).unwrap()),
+            down(be.conv2d_bwd_data(&dyd, &wd, xs, p).unwrap()),
+            down(be.conv2d_bwd_weight(&xd, &dyd, ws, p).unwrap()),
+        )
+    }
+
+    fn inputs(seed: u64, case: Case) -> (Tensor, Tensor, Tensor) {
+        let (xs, ws, stride, padding) = case;
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (x, w) = (rand_tensor(&mut r, &xs), rand_tensor(&mut r, &ws));
+        let ys = shapes::conv2d_out("test", &xs, &ws, Conv2dParams::new(stride, padding)).unwrap();
+        let dy = rand_tensor(&mut r, &ys);
+        (x, w, dy)
+    }
+
+    #[test]
+    fn tf32_conv_matches_the_cpu_backend() {
+        let cpu = CpuBackend::new();
+        let tf32 = CudaNativeBackend::emulator().with_precision(Precision::Tf32).poisoned();
+        let fp32 = CudaNativeBackend::emulator().poisoned();
+        let tol = Precision::Tf32.tolerance();
+        for (i, case) in CASES.into_iter().enumerate() {
+            let (x, w, dy) = inputs(100 + i as u64, case);
+            let want = run3(&cpu, &x, &w, &dy, case);
+            let got = run3(&tf32, &x, &w, &dy, case);
+            let exact = run3(&fp32, &x, &w, &dy, case);
+            for (name, g, e, f) in
+                [("conv2d", &got.0, &want.0, &exact.0), ("bwd_data", &got.1, &want.1, &exact.1), ("bwd_weight", &got.2, &want.2, &exact.2)]
+            {
+                let tag = format!("{name} {case:?}");
+                let err = rel_l2(&tag, g, e);
+                println!("{tag}: tf32 relative L2 error {err:.3e}");
+                assert!(err <= tol, "{tag}: tf32 relative L2 error {err:.3e} > {tol:.0e}");
+                // The tensor-core path really ran: TF32 rounding moves the result off the exact f32 one
+                // (every case has reductions of 8 terms or more).
+                assert!(g != f, "{tag}: tf32 gave the f32 result bit for bit");
+                let err32 = rel_l2(&tag, f, e);
+                assert!(err32 <= Precision::Fp32.tolerance(), "{tag}: fp32 relative L2 error {err32:.3e}");
+            }
+        }
+    }
+
+    /// The v1 naive kernel of `pass` on the emulator (one thread per output element).
+    fn naive(be: &CudaNativeBackend, pass: Pass, x: &Tensor, w: &Tensor, dy: &Tensor, case: Case) -> Tensor {
+        let (xs, ws, stride, padding) = case;
+        let p = Conv2dParams::new(stride, padding);
+        let ys = shapes::conv2d_out("naive", &xs, &ws, p).unwrap();
+        let g = ConvGeom::new("naive", xs, ws, ys, p).unwrap();
+        let (xd, wd, dyd) = (be.upload(x).unwrap(), be.upload(w).unwrap(), be.upload(dy).unwrap());
+        let (name, a, b, shape) = match pass {
+            Pass::Fwd => ("conv2d_fwd_naive", &xd, &wd, ys),
+            Pass::BwdData => ("conv2d_bwd_data_naive", &dyd, &wd, xs),
+            Pass::BwdWeight => ("conv2d_bwd_weight_naive", &xd, &dyd, ws),
+        };
+        let out = be.alloc("naive", &shape).unwrap();
+        be.launch("naive", FAMILY, name, Dims::grid_stride(out.len()), &[a.arg(), b.arg(), out.arg(), Arg::pod(&g)]).unwrap();
+        be.download(&out).unwrap()
+    }
+
+    #[test]
+    fn simt_conv_matches_the_naive_kernels() {
+        let be = CudaNativeBackend::emulator().poisoned();
+        for (i, case) in CASES.into_iter().enumerate() {
+            let (x, w, dy) = inputs(200 + i as u64, case);
+            let (y, dx, dw) = run3(&be, &x, &w, &dy, case);
+            for (pass, got) in [(Pass::Fwd, &y), (Pass::BwdData, &dx), (Pass::BwdWeight, &dw)] {
+                let tag = format!("{pass:?} {case:?}");
+                let err = rel_l2(&tag, got, &naive(&be, pass, &x, &w, &dy, case));
+                assert!(err <= 1e-6, "{tag}: v2 against v1, relative L2 error {err:.3e}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_k_plans_cover_the_reduction() {
+        for (tiles, k) in [(1, 0), (1, 1), (1, 8192), (16, 1024), (600, 100_000), (2, 300)] {
+            let (splits, chunk) = split_k(tiles, k);
+            assert!(chunk % TILE_K == 0 && (1..=64).contains(&splits), "{tiles} {k}: {splits} × {chunk}");
+            assert!(splits * chunk >= k && (splits - 1) * chunk < k.max(1), "{tiles} {k}: {splits} × {chunk}");
+        }
     }
 }

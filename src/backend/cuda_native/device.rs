@@ -29,7 +29,7 @@ impl Kernel {
 
 /// The executor of one backend.
 pub enum Executor {
-    Gpu(Gpu),
+    Gpu(Box<Gpu>),
     Emulator { workers: u32 },
     /// Runs nothing: records each launch (the offline compile check's list of what the workloads launch).
     /// Memory is fake addresses; downloads read zeros.

@@ -1,19 +1,59 @@
-//! STUB: kernels/cuda/loss.cu launchers not written yet.
+//! Losses (nn.BCELoss, nn.BCEWithLogitsLoss) and WGAN-GP's penalty head: launches of kernels/cuda/loss.cu.
+//! The per-block partial sums and the per-sample squared norms come back to the host, which finishes them in
+//! f64 ([`host_math`](crate::backend::host_math) for the penalty).
 
-#![allow(unused_variables)]
+use cxr_gan_kernels::cuda::Family;
 
-use crate::backend::{PenaltyHead};
+use super::launch::{u32_of, Arg, Dims};
 use super::{CudaNativeBackend, CudaNativeTensor};
+use crate::backend::host_math::{gradient_penalty, gradient_penalty_factor};
+use crate::backend::{shapes, PenaltyHead};
 use crate::error::Result;
+
+const FAMILY: Family = Family::Loss;
 
 impl CudaNativeBackend {
     pub(super) fn launch_bce(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
-        Err(self.err("bce: not written yet".into()))
+        shapes::loss("bce", "p", p.shape(), "target", target.shape())?;
+        self.mean_loss("bce", "bce", p, target)
     }
+
     pub(super) fn launch_bce_logits(&self, logits: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
-        Err(self.err("bce_logits: not written yet".into()))
+        shapes::loss("bce_logits", "logits", logits.shape(), "target", target.shape())?;
+        self.mean_loss("bce_logits", "bce_logits", logits, target)
     }
+
+    /// Runs loss kernel `kernel`(a, target, grad, partials, n, 1/N) over (a, target) of checked, non-empty
+    /// shapes: the mean loss (partials added in f64, divided by N) and its gradient.
+    fn mean_loss(
+        &self,
+        op: &'static str,
+        kernel: &'static str,
+        a: &CudaNativeTensor,
+        target: &CudaNativeTensor,
+    ) -> Result<(f64, CudaNativeTensor)> {
+        let n = u32_of(op, a.len())?;
+        let (dims, blocks) = Dims::partials(a.len());
+        let (grad, part) = (self.alloc(op, a.shape())?, self.alloc(op, &[blocks])?);
+        let inv_n = (1.0 / a.len() as f64) as f32;
+        self.launch(op, FAMILY, kernel, dims, &[a.arg(), target.arg(), grad.arg(), part.arg(), Arg::U32(n), Arg::F32(inv_n)])?;
+        Ok((self.sum_partials(op, &part, blocks)? / a.len() as f64, grad))
+    }
+
     pub(super) fn launch_gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {
-        Err(self.err("gradient_penalty_head: not written yet".into()))
+        const OP: &str = "gradient_penalty_head";
+        let (n, per) = shapes::gradient_penalty_head(OP, g.shape())?;
+        let len = u32_of(OP, g.len())?;
+        let (samples, per32) = (u32_of(OP, n)?, u32_of(OP, per)?);
+        // Per-sample squared norms on the device; the norms, the penalty and the factors in f64 here.
+        let sq = self.alloc(OP, &[n])?;
+        self.launch(OP, FAMILY, "gp_head_sq_norms", Dims::per_group(n), &[g.arg(), sq.arg(), Arg::U32(samples), Arg::U32(per32)])?;
+        let grad_norm: Vec<f64> = self.read(OP, &sq, n)?.iter().map(|&s| (s as f64).sqrt()).collect();
+        let gp = gradient_penalty(&grad_norm, lambda);
+        let k: Vec<f32> = grad_norm.iter().map(|&r| gradient_penalty_factor(r, lambda, n) as f32).collect();
+        let k = self.upload_slice(OP, &k)?;
+        let v = self.alloc(OP, g.shape())?;
+        self.launch(OP, FAMILY, "gp_head_v", Dims::grid_stride(g.len()), &[g.arg(), k.arg(), v.arg(), Arg::U32(len), Arg::U32(per32)])?;
+        Ok(PenaltyHead { gp, grad_norm, v })
     }
 }

@@ -32,7 +32,8 @@ use cxr_gan_kernels::cuda::Family;
 pub use self::device::{nvrtc_options, Kernel};
 use self::device::{Executor, Gpu, Recording};
 use self::launch::{Arg, Dims};
-use super::{Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams};
+use self::norm::FusedAct;
+use super::{Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams};
 use crate::backend::cuda_env::CudaEnv;
 use crate::error::{Error, Result};
 use crate::tensor::{fmt_shape, Tensor};
@@ -142,7 +143,7 @@ impl CudaNativeBackend {
         let gpu = Gpu::open(&env).map_err(|detail| Error::Backend { backend: "cuda-native".into(), detail })?;
         let description = gpu.description.clone();
         let max_buffer = gpu.memory_bytes.max(1 << 20);
-        Ok(CudaNativeBackend::on(Executor::Gpu(gpu), "cuda-native", description, max_buffer))
+        Ok(CudaNativeBackend::on(Executor::Gpu(Box::new(gpu)), "cuda-native", description, max_buffer))
     }
 
     /// The same kernels on the CPU emulator (always present): what CI runs the backend's tests on.
@@ -260,6 +261,14 @@ impl CudaNativeBackend {
         let buf = self.buffer(op, data.len())?;
         self.device.exec.upload(buf.ptr, bytemuck::cast_slice(data)).map_err(|e| self.fail(op, e))?;
         Ok(CudaNativeTensor { buf, shape: vec![data.len()] })
+    }
+
+    /// A device copy of host plain-old-data (a kernel's table of structs), as a tensor of its bytes / 4 f32.
+    fn upload_pod<T: bytemuck::Pod>(&self, op: &'static str, data: &[T]) -> Result<CudaNativeTensor> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buf = self.buffer(op, bytes.len().div_ceil(4))?;
+        self.device.exec.upload(buf.ptr, bytes).map_err(|e| self.fail(op, e))?;
+        Ok(CudaNativeTensor { buf, shape: vec![bytes.len().div_ceil(4)] })
     }
 
     /// The first `len` f32 of `t`, back on the host.
@@ -387,7 +396,26 @@ impl Backend for CudaNativeBackend {
         eps: f32,
         momentum: f32,
     ) -> Result<(CudaNativeTensor, NormStats<CudaNativeTensor>)> {
-        self.guard("batch_norm2d_train", || self.launch_batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum))
+        self.guard("batch_norm2d_train", || {
+            self.launch_batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum, FusedAct::NONE)
+        })
+    }
+    fn batch_norm2d_train_act(
+        &self,
+        x: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        beta: &CudaNativeTensor,
+        running_mean: &mut CudaNativeTensor,
+        running_var: &mut CudaNativeTensor,
+        eps: f32,
+        momentum: f32,
+        act: Activation,
+    ) -> Result<(CudaNativeTensor, NormStats<CudaNativeTensor>)> {
+        let Some(fused) = FusedAct::of(act) else {
+            let (y, stats) = self.batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum)?;
+            return Ok((self.activation(act, &y)?, stats));
+        };
+        self.guard("batch_norm2d_train_act", || self.launch_batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum, fused))
     }
     fn batch_norm2d_eval(
         &self,
@@ -416,7 +444,21 @@ impl Backend for CudaNativeBackend {
         beta: &CudaNativeTensor,
         eps: f32,
     ) -> Result<(CudaNativeTensor, NormStats<CudaNativeTensor>)> {
-        self.guard("instance_norm2d", || self.launch_instance_norm2d(x, gamma, beta, eps))
+        self.guard("instance_norm2d", || self.launch_instance_norm2d(x, gamma, beta, eps, FusedAct::NONE))
+    }
+    fn instance_norm2d_act(
+        &self,
+        x: &CudaNativeTensor,
+        gamma: &CudaNativeTensor,
+        beta: &CudaNativeTensor,
+        eps: f32,
+        act: Activation,
+    ) -> Result<(CudaNativeTensor, NormStats<CudaNativeTensor>)> {
+        let Some(fused) = FusedAct::of(act) else {
+            let (y, stats) = self.instance_norm2d(x, gamma, beta, eps)?;
+            return Ok((self.activation(act, &y)?, stats));
+        };
+        self.guard("instance_norm2d_act", || self.launch_instance_norm2d(x, gamma, beta, eps, fused))
     }
     fn instance_norm2d_bwd(
         &self,
@@ -478,6 +520,9 @@ impl Backend for CudaNativeBackend {
         step: u64,
     ) -> Result<()> {
         self.guard("adam_step", || self.launch_adam_step(param, grad, exp_avg, exp_avg_sq, cfg, step))
+    }
+    fn adam_step_all(&self, slots: &mut [AdamSlot<'_, CudaNativeTensor>], cfg: &AdamConfig, step: u64) -> Result<()> {
+        self.guard("adam_step_all", || self.launch_adam_step_all(slots, cfg, step))
     }
 
     // ------------------------------------------------------------------ FID's InceptionV3 (forward only)

@@ -11,8 +11,8 @@
 
 pub mod cpu;
 pub mod cube;
-pub mod cuda_native;
 pub mod cuda_env;
+pub mod cuda_native;
 pub mod cuda_offline;
 pub mod host_math;
 pub mod nvrtc_lib;

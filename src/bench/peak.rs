@@ -67,7 +67,9 @@ pub fn gpu_tf32_peak(device: &str) -> Peak {
     let lower = device.to_lowercase();
     let base = gpu_peak(device);
     match GPU_TF32_PEAKS.iter().find(|(key, _)| lower.contains(&key.to_lowercase())) {
-        Some((key, tf)) => Peak { gflops: Some(tf * 1e3), source: format!("published for {key}: {tf} TFLOP/s TF32 tensor cores (dense)"), ..base },
+        Some((key, tf)) => {
+            Peak { gflops: Some(tf * 1e3), source: format!("published for {key}: {tf} TFLOP/s TF32 tensor cores (dense)"), ..base }
+        }
         None => base,
     }
 }

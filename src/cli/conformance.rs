@@ -64,7 +64,12 @@ pub fn run(a: ConformanceArgs) -> Result<()> {
     let wgpu = if want("wgpu") { start("wgpu", WgpuBackend::wgpu(), required("wgpu"), &mut tally) } else { None };
     let cuda = if want("cuda") { start("cuda", CudaBackend::cuda(), required("cuda"), &mut tally) } else { None };
     let native = if want("cuda-native") {
-        start("cuda-native", CudaNativeBackend::cuda().map(|b| b.with_precision(crate::backend::precision())), required("cuda-native"), &mut tally)
+        start(
+            "cuda-native",
+            CudaNativeBackend::cuda().map(|b| b.with_precision(crate::backend::precision())),
+            required("cuda-native"),
+            &mut tally,
+        )
     } else {
         None
     };

@@ -55,7 +55,12 @@ impl<B: Backend> BackendUnderTest<B> {
 
 /// `made` is (plain, poisoned) or why the backend cannot run here. Without it the test prints
 /// "skipped: <reason>" and passes, unless the backend is required.
-pub fn under_test<B: Backend>(name: &'static str, sizes: Sizes, conv_tol: f64, made: cxr_gan::Result<(B, B)>) -> Option<BackendUnderTest<B>> {
+pub fn under_test<B: Backend>(
+    name: &'static str,
+    sizes: Sizes,
+    conv_tol: f64,
+    made: cxr_gan::Result<(B, B)>,
+) -> Option<BackendUnderTest<B>> {
     match made {
         Ok((plain, backend)) => Some(BackendUnderTest { name, backend, plain, sizes, conv_tol }),
         Err(e) if backend_required(name) => {

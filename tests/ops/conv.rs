@@ -227,7 +227,13 @@ pub fn conv_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
 /// the same checks under several pool sizes.
 #[test]
 fn cpu_conv2d_any_thread_count() {
-    let b = BackendUnderTest { name: "cpu", backend: CpuBackend::poisoned(), plain: CpuBackend::new(), sizes: Sizes::Full, conv_tol: crate::common::compare::TOL };
+    let b = BackendUnderTest {
+        name: "cpu",
+        backend: CpuBackend::poisoned(),
+        plain: CpuBackend::new(),
+        sizes: Sizes::Full,
+        conv_tol: crate::common::compare::TOL,
+    };
     for threads in [1, 3, 8] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {

@@ -86,7 +86,7 @@ op_tests! {
         cuda_native(Sizes::Small) => CudaNativeBackend::cuda().map(|b| (b.clone(), b.poisoned())),
         cuda_native_emu(Sizes::Small) => Ok((CudaNativeBackend::emulator(), CudaNativeBackend::emulator().poisoned())),
         // Convolutions on tensor cores (TF32 inputs, f32 accumulation), at TF32's stated tolerance.
-        cuda_native_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => CudaNativeBackend::cuda().map(|b| tf32_twins(b)),
+        cuda_native_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => CudaNativeBackend::cuda().map(tf32_twins),
         cuda_native_emu_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => Ok(tf32_twins(CudaNativeBackend::emulator())),
     }
     checks {

@@ -182,7 +182,8 @@ pub fn norm_act_fused_matches_norm_then_act<B: Backend>(b: &BackendUnderTest<B>)
         let tag = format!("{act:?}");
 
         let (y, stats) = b.batch_norm2d_train_act(&xd, &gd, &bd, &mut rm, &mut rv, 1e-5, 0.1, act).unwrap();
-        let (n_ref, st_ref) = oracle::batch_norm2d_train(&arr(&x), &gamma.to_f64(), &beta.to_f64(), &mut rm_ref, &mut rv_ref, 1e-5f32 as f64, 0.1f32 as f64);
+        let (n_ref, st_ref) =
+            oracle::batch_norm2d_train(&arr(&x), &gamma.to_f64(), &beta.to_f64(), &mut rm_ref, &mut rv_ref, 1e-5f32 as f64, 0.1f32 as f64);
         let y_ref = oracle::activation(act_ref, &n_ref);
         assert_close(&format!("batch_norm2d_train_act y {tag}"), b.down(&y).data(), &y_ref.data, TOL);
         assert_close(&format!("batch_norm2d_train_act mean {tag}"), b.down(&stats.mean).data(), &st_ref.mean, TOL);

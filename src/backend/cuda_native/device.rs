@@ -30,7 +30,9 @@ impl Kernel {
 /// The executor of one backend.
 pub enum Executor {
     Gpu(Box<Gpu>),
-    Emulator { workers: u32 },
+    Emulator {
+        workers: u32,
+    },
     /// Runs nothing: records each launch (the offline compile check's list of what the workloads launch).
     /// Memory is fake addresses; downloads read zeros.
     Recorder(Mutex<Recording>),

@@ -63,7 +63,13 @@ impl CudaNativeBackend {
         }
         let al = self.upload_slice(OP, alpha)?;
         let (n, per) = (u32_of(OP, a.len())?, u32_of(OP, per)?);
-        self.launch(OP, FAMILY, "lerp_per_sample", Dims::grid_stride(a.len()), &[a.arg(), b.arg(), al.arg(), out.arg(), Arg::U32(n), Arg::U32(per)])?;
+        self.launch(
+            OP,
+            FAMILY,
+            "lerp_per_sample",
+            Dims::grid_stride(a.len()),
+            &[a.arg(), b.arg(), al.arg(), out.arg(), Arg::U32(n), Arg::U32(per)],
+        )?;
         Ok(out)
     }
 

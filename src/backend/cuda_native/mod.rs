@@ -33,7 +33,9 @@ pub use self::device::{nvrtc_options, Kernel};
 use self::device::{Executor, Gpu, Recording};
 use self::launch::{Arg, Dims};
 use self::norm::FusedAct;
-use super::{Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams};
+use super::{
+    Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
+};
 use crate::backend::cuda_env::CudaEnv;
 use crate::error::{Error, Result};
 use crate::tensor::{fmt_shape, Tensor};
@@ -55,7 +57,9 @@ impl Precision {
         match s {
             "fp32" => Ok(Precision::Fp32),
             "tf32" => Ok(Precision::Tf32),
-            other => Err(Error::invalid("--precision", format!("unknown precision {other:?}; this build has: {}", Precision::NAMES.join(", ")))),
+            other => {
+                Err(Error::invalid("--precision", format!("unknown precision {other:?}; this build has: {}", Precision::NAMES.join(", "))))
+            }
         }
     }
 
@@ -378,10 +382,22 @@ impl Backend for CudaNativeBackend {
     fn conv2d(&self, x: &CudaNativeTensor, w: &CudaNativeTensor, p: Conv2dParams) -> Result<CudaNativeTensor> {
         self.guard("conv2d", || self.launch_conv2d(x, w, p))
     }
-    fn conv2d_bwd_data(&self, dy: &CudaNativeTensor, w: &CudaNativeTensor, x_shape: [usize; 4], p: Conv2dParams) -> Result<CudaNativeTensor> {
+    fn conv2d_bwd_data(
+        &self,
+        dy: &CudaNativeTensor,
+        w: &CudaNativeTensor,
+        x_shape: [usize; 4],
+        p: Conv2dParams,
+    ) -> Result<CudaNativeTensor> {
         self.guard("conv2d_bwd_data", || self.launch_conv2d_bwd_data(dy, w, x_shape, p))
     }
-    fn conv2d_bwd_weight(&self, x: &CudaNativeTensor, dy: &CudaNativeTensor, w_shape: [usize; 4], p: Conv2dParams) -> Result<CudaNativeTensor> {
+    fn conv2d_bwd_weight(
+        &self,
+        x: &CudaNativeTensor,
+        dy: &CudaNativeTensor,
+        w_shape: [usize; 4],
+        p: Conv2dParams,
+    ) -> Result<CudaNativeTensor> {
         self.guard("conv2d_bwd_weight", || self.launch_conv2d_bwd_weight(x, dy, w_shape, p))
     }
 
@@ -415,7 +431,9 @@ impl Backend for CudaNativeBackend {
             let (y, stats) = self.batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum)?;
             return Ok((self.activation(act, &y)?, stats));
         };
-        self.guard("batch_norm2d_train_act", || self.launch_batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum, fused))
+        self.guard("batch_norm2d_train_act", || {
+            self.launch_batch_norm2d_train(x, gamma, beta, running_mean, running_var, eps, momentum, fused)
+        })
     }
     fn batch_norm2d_eval(
         &self,
@@ -494,7 +512,13 @@ impl Backend for CudaNativeBackend {
     fn activation(&self, act: Activation, x: &CudaNativeTensor) -> Result<CudaNativeTensor> {
         self.guard("activation", || self.launch_activation(act, x))
     }
-    fn activation_bwd(&self, act: Activation, x: &CudaNativeTensor, y: &CudaNativeTensor, dy: &CudaNativeTensor) -> Result<CudaNativeTensor> {
+    fn activation_bwd(
+        &self,
+        act: Activation,
+        x: &CudaNativeTensor,
+        y: &CudaNativeTensor,
+        dy: &CudaNativeTensor,
+    ) -> Result<CudaNativeTensor> {
         self.guard("activation_bwd", || self.launch_activation_bwd(act, x, y, dy))
     }
 

@@ -16,11 +16,26 @@ use super::report::{occupancy, H100, MAX_SHARED};
 use super::workload;
 use crate::backend::cuda_native::{nvrtc_options, CudaNativeBackend, Precision};
 
-/// Per kernel name: the distinct threads-per-block it was launched with, and by which workloads.
+/// Per kernel name: the distinct threads-per-block it was launched with, and by which workloads at which
+/// precisions.
 #[derive(Default, Debug)]
 pub struct Launched {
     pub threads: Vec<u32>,
-    pub workloads: Vec<String>,
+    pub workloads: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+impl Launched {
+    /// `DCGAN, WGAN-GP (fp32, tf32); FID (fp32)`: workloads grouped by the precisions they launched it at.
+    pub fn by(&self) -> String {
+        let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
+        for (w, ps) in &self.workloads {
+            match groups.iter_mut().find(|(p, _)| p == ps) {
+                Some((_, ws)) => ws.push(w),
+                None => groups.push((ps.clone(), vec![w])),
+            }
+        }
+        groups.iter().map(|(ps, ws)| format!("{} ({})", ws.join(", "), ps.join(", "))).collect::<Vec<_>>().join("; ")
+    }
 }
 
 /// Runs the standard workloads on the recorder at fp32 and tf32: kernel name → how it was launched. Also
@@ -41,15 +56,16 @@ pub fn record(inception_weights: Result<&Path, String>) -> crate::Result<(BTreeM
                 (_, w) => w.as_ref().ok().copied(),
             };
             workload::run(&b, &w, weights).map_err(|e| crate::Error::Other(format!("{} on the cuda-native recorder: {e}", w.name)))?;
-            let tag = format!("{} ({})", w.short, precision.name());
             for (k, dims) in b.take_launches() {
                 let e = seen.entry(k.name.to_string()).or_default();
                 let threads = dims.block.iter().product();
                 if !e.threads.contains(&threads) {
                     e.threads.push(threads);
                 }
-                if !e.workloads.contains(&tag) {
-                    e.workloads.push(tag.clone());
+                match e.workloads.iter_mut().find(|(name, _)| *name == w.short) {
+                    Some((_, ps)) if !ps.contains(&precision.name()) => ps.push(precision.name()),
+                    Some(_) => {}
+                    None => e.workloads.push((w.short, vec![precision.name()])),
                 }
             }
         }
@@ -114,12 +130,18 @@ pub struct NativeOutcome {
 }
 
 /// Records, compiles every family with every toolchain for every target, and tabulates.
-pub fn check(toolchains: &[Toolchain], archs: &[u32], inception_weights: Result<&Path, String>, scratch: &Path) -> crate::Result<NativeOutcome> {
+pub fn check(
+    toolchains: &[Toolchain],
+    archs: &[u32],
+    inception_weights: Result<&Path, String>,
+    scratch: &Path,
+) -> crate::Result<NativeOutcome> {
     let (launched, skipped) = record(inception_weights)?;
     let jobs: Vec<(Family, &Toolchain, u32)> =
         Family::ALL.iter().flat_map(|&f| toolchains.iter().flat_map(move |tc| archs.iter().map(move |&a| (f, tc, a)))).collect();
     let compiles: Vec<FamilyCompile> = jobs.par_iter().map(|&(f, tc, a)| compile_family(f, tc, a, scratch)).collect();
-    let columns: Vec<String> = toolchains.iter().flat_map(|tc| archs.iter().map(move |&a| format!("{} {}", tc.label(), arch_name(a)))).collect();
+    let columns: Vec<String> =
+        toolchains.iter().flat_map(|tc| archs.iter().map(move |&a| format!("{} {}", tc.label(), arch_name(a)))).collect();
 
     let mut failures = Vec::new();
     // kernel → (family, per column: resources or error)
@@ -132,7 +154,13 @@ pub fn check(toolchains: &[Toolchain], archs: &[u32], inception_weights: Result<
                     let row = rows.entry((c.family.name().to_string(), name.clone())).or_insert_with(|| vec![None; columns.len()]);
                     row[col] = Some(r.clone());
                     if r.spill_stores + r.spill_loads > 0 {
-                        failures.push(format!("{name} with {} for {}: spills ({} B stored, {} B loaded)", c.toolchain, arch_name(c.arch), r.spill_stores, r.spill_loads));
+                        failures.push(format!(
+                            "{name} with {} for {}: spills ({} B stored, {} B loaded)",
+                            c.toolchain,
+                            arch_name(c.arch),
+                            r.spill_stores,
+                            r.spill_loads
+                        ));
                     }
                     if r.static_smem as usize > MAX_SHARED {
                         failures.push(format!("{name}: {} B of shared memory (more than {MAX_SHARED})", r.static_smem));
@@ -162,16 +190,21 @@ pub fn check(toolchains: &[Toolchain], archs: &[u32], inception_weights: Result<
     for s in &skipped {
         let _ = writeln!(md, "Skipped: {s}\n");
     }
-    let _ = writeln!(md, "| family | kernel | launched by | threads | registers ({}) | static shared B | spills B | H100 occupancy |", columns.join(" / "));
+    let _ = writeln!(
+        md,
+        "| family | kernel | launched by | threads | registers ({}) | static shared B | spills B | H100 occupancy |",
+        columns.join(" / ")
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for ((family, name), rs) in &rows {
         let l = launched.get(name);
         let threads = l.map(|l| l.threads.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")).unwrap_or_else(|| "—".into());
-        let by = l.map(|l| l.workloads.join(", ")).unwrap_or_else(|| "not by these workloads".into());
+        let by = l.map(Launched::by).unwrap_or_else(|| "not by these workloads".into());
         let regs: Vec<String> = rs.iter().map(|r| r.as_ref().map_or("✗".into(), |r| r.registers.to_string())).collect();
         let shared = rs.iter().flatten().map(|r| r.static_smem).max().unwrap_or(0);
         let spills: u32 = rs.iter().flatten().map(|r| r.spill_stores + r.spill_loads).sum();
-        let h100_regs = rs.iter().zip(&columns).filter(|(_, c)| c.ends_with("sm_90a")).filter_map(|(r, _)| r.as_ref()).map(|r| r.registers).max();
+        let h100_regs =
+            rs.iter().zip(&columns).filter(|(_, c)| c.ends_with("sm_90a")).filter_map(|(r, _)| r.as_ref()).map(|r| r.registers).max();
         let occ = match (h100_regs, l.and_then(|l| l.threads.iter().max())) {
             (Some(r), Some(&t)) => {
                 let o = occupancy(&H100, t, r, shared);
@@ -190,6 +223,15 @@ pub fn check(toolchains: &[Toolchain], archs: &[u32], inception_weights: Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn launches_are_grouped_by_precision() {
+        let l = Launched {
+            threads: vec![256],
+            workloads: vec![("DCGAN", vec!["fp32", "tf32"]), ("FID", vec!["fp32"]), ("WGAN-GP", vec!["fp32", "tf32"])],
+        };
+        assert_eq!(l.by(), "DCGAN, WGAN-GP (fp32, tf32); FID (fp32)");
+    }
 
     #[test]
     fn ptxas_output_splits_by_entry_function() {

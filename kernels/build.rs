@@ -28,6 +28,8 @@ fn main() {
         .flag_if_supported("-Wno-unused-parameter")
         // `#pragma unroll` is for NVRTC.
         .flag_if_supported("-Wno-unknown-pragmas")
+        // emu/runtime.cpp longjmps between fiber stacks, which fortify's check would abort.
+        .flag_if_supported("-U_FORTIFY_SOURCE")
         .file(&unit_path)
         .compile("cxr_cuda_emulator");
     println!("cargo:rerun-if-changed=build.rs");

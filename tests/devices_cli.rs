@@ -33,12 +33,15 @@ fn names_each_missing_piece_in_one_line() {
         assert_eq!(out.lines().filter(|l| l.starts_with(label)).count(), 1, "one `{label}` line in:\n{out}");
     }
     assert!(line(&out, "Backends:").contains("wgpu:"), "{out}");
+    assert!(line(&out, "cuda-native:").contains("cuda-native-emu: always"), "{out}");
     let driver = line(&out, "CUDA driver:");
     if driver.contains("no NVIDIA driver library") {
         // No driver: the verdict says so first; no device, so no target.
         assert!(line(&out, "CUDA:").contains("not ready: no CUDA driver"), "{out}");
         assert!(line(&out, "CUDA devices:").contains("none"), "{out}");
         assert!(line(&out, "PTX target:").contains("no device"), "{out}");
+        // The cuda-native backend names the same missing piece; its emulator is always there.
+        assert!(line(&out, "cuda-native:").contains("not here: backend cuda-native: no CUDA driver"), "{out}");
     } else {
         assert!(driver.contains("CUDA 1"), "a driver line names its CUDA version: {driver}");
     }

@@ -1,7 +1,14 @@
 // The emulator's scheduler (see emulate.h): a launch runs its blocks on up to `workers` OS threads; on each,
-// the block's threads are ucontext fibers run round-robin, each until it finishes or waits at a barrier.
+// the block's threads are fibers run round-robin, each until it finishes or waits at a barrier.
 // A barrier opens when every live thread of its scope (block, warp) waits at it. A block where that can
 // never happen (a thread waiting at a barrier others skipped, mixed scopes) is reported as a deadlock.
+//
+// A fiber starts on its own stack through makecontext/swapcontext; after that every switch is _setjmp /
+// _longjmp, which, unlike swapcontext, make no system call (swapcontext saves the signal mask: a syscall per
+// switch made barrier-heavy kernels ten times slower). Fortify's longjmp check would reject jumping between
+// stacks, so it is off for this file.
+#undef _FORTIFY_SOURCE
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -25,7 +32,9 @@ constexpr size_t kStack = 128 * 1024;
 enum class State { Ready, AtBlockBarrier, AtWarpBarrier, Done };
 
 struct Fiber {
-    ucontext_t ctx;
+    ucontext_t ctx;     // the fiber's start (used once)
+    jmp_buf resume;     // where it waits
+    bool started = false;
     Place place;
     State state = State::Ready;
     std::unique_ptr<char[]> stack;  // not zeroed: only the pages a fiber touches are ever mapped
@@ -51,7 +60,8 @@ struct Launch {
 // Per OS thread: the block being run.
 struct Worker {
     const Launch* launch = nullptr;
-    ucontext_t scheduler;
+    ucontext_t start_from;  // swapcontext's save slot when starting a fiber; never resumed
+    jmp_buf scheduler;
     std::vector<Fiber> fibers;
     Fiber* current = nullptr;
     std::vector<uint64_t> slots;  // warp exchange, one per thread
@@ -63,14 +73,27 @@ thread_local Worker* tl_worker = nullptr;
 void fiber_main() {
     Worker* w = tl_worker;
     w->launch->k.invoke(w->launch->k.fn, w->launch->args);
-    w->current->state = State::Done;  // uc_link returns to the scheduler
+    w->current->state = State::Done;
+    _longjmp(w->scheduler, 1);
 }
 
 void wait_at(State s) {
     Worker* w = tl_worker;
     Fiber* f = w->current;
     f->state = s;
-    swapcontext(&f->ctx, &w->scheduler);
+    if (_setjmp(f->resume) == 0) _longjmp(w->scheduler, 1);
+}
+
+// Runs fiber `f` until it waits or finishes.
+void run_fiber(Worker& w, Fiber& f) {
+    w.current = &f;
+    if (_setjmp(w.scheduler) != 0) return;
+    if (!f.started) {
+        f.started = true;
+        swapcontext(&w.start_from, &f.ctx);
+    } else {
+        _longjmp(f.resume, 1);
+    }
 }
 
 // Runs block `b` to completion; false on a deadlock.
@@ -85,11 +108,12 @@ bool run_block(Worker& w, unsigned b) {
         f.place.block = bid;
         f.place.linear = t;
         f.state = State::Ready;
+        f.started = false;
         if (!f.stack) f.stack.reset(new char[kStack]);
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = f.stack.get();
         f.ctx.uc_stack.ss_size = kStack;
-        f.ctx.uc_link = &w.scheduler;
+        f.ctx.uc_link = nullptr;  // fiber_main never returns: it jumps back to the scheduler
         makecontext(&f.ctx, fiber_main, 0);
     }
     const unsigned warps = (nt + 31) / 32;
@@ -97,8 +121,7 @@ bool run_block(Worker& w, unsigned b) {
         bool ran = false;
         for (auto& f : w.fibers) {
             if (f.state != State::Ready) continue;
-            w.current = &f;
-            swapcontext(&w.scheduler, &f.ctx);
+            run_fiber(w, f);
             ran = true;
         }
         bool all_done = true, block_open = true;

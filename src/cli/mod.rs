@@ -41,7 +41,7 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// What each backend can run on here: for CUDA, the driver, devices, NVRTC, headers and PTX target.
     Devices(devices::DevicesArgs),
-    /// CI: compile every cube-backend kernel to CUDA offline (NVRTC + ptxas from NVIDIA's wheels).
+    /// CI: compile every CubeCL and kernels/cuda kernel to CUDA offline (NVRTC + ptxas from NVIDIA's wheels).
     #[command(hide = true)]
     CudaCompileCheck(cuda_check::CudaCheckArgs),
     /// The golden conformance run (as `cargo test --test golden`, without the f64 oracle) on cpu, wgpu, cuda.

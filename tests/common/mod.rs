@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod compile_check;
 pub mod compare;
 pub mod random;
 pub mod reference_backend;

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 pub mod backends;
-pub mod compile_check;
 pub mod compare;
+pub mod compile_check;
 pub mod random;
 pub mod reference_backend;
 pub mod rejection;

@@ -6,7 +6,7 @@ mod runner;
 
 pub use runner::{optional_backend, run_files, Subject, Tally, EMULATE_INCEPTION_ENV};
 
-use crate::backend::{Activation, AdamConfig, Backend, Conv2dParams};
+use crate::backend::{Activation, AdamConfig, Backend, Conv2dParams, Pool2dParams};
 use crate::error::{Error, Result};
 use crate::fid::inception::{conformance_weights, InceptionV3, FID_DIMS};
 use crate::golden::{Check, GoldenFile};
@@ -169,6 +169,57 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
             r.put_tensor(b, "out.param", &p)?;
             r.put_tensor(b, "out.exp_avg", &m)?;
             r.put_tensor(b, "out.exp_avg_sq", &v)?;
+        }
+        "max_pool2d" | "avg_pool2d" => {
+            let p = Pool2dParams::new(f.param_pair("kernel")?, f.param_pair("stride")?, f.param_pair("padding")?);
+            let (x, dy) = (up(b, f, "in.x")?, up(b, f, "in.dy")?);
+            let (y, dx) = if f.op == "max_pool2d" {
+                (b.max_pool2d(&x, p)?, b.max_pool2d_bwd(&dy, &x, p)?)
+            } else {
+                let include = f.param("count_include_pad")?.as_bool().ok_or_else(|| Error::format(&f.path, "count_include_pad is not a bool"))?;
+                (b.avg_pool2d(&x, p, include)?, b.avg_pool2d_bwd(&dy, dims4(f, "in.x")?, p, include)?)
+            };
+            r.put_tensor(b, "out.y", &y)?;
+            r.put_tensor(b, "out.dx", &dx)?;
+        }
+        "global_avg_pool2d" => {
+            let (x, dy) = (up(b, f, "in.x")?, up(b, f, "in.dy")?);
+            r.put_tensor(b, "out.y", &b.global_avg_pool2d(&x)?)?;
+            r.put_tensor(b, "out.dx", &b.global_avg_pool2d_bwd(&dy, dims4(f, "in.x")?)?)?;
+        }
+        "concat_channels" => {
+            let names: Vec<String> = (0..).map(|i| format!("in.x{i}")).take_while(|n| f.f64(n).is_ok()).collect();
+            let xs = names.iter().map(|n| up(b, f, n)).collect::<Result<Vec<_>>>()?;
+            let channels = names.iter().map(|n| Ok(dims4(f, n)?[1])).collect::<Result<Vec<_>>>()?;
+            r.put_tensor(b, "out.y", &b.concat_channels(&xs.iter().collect::<Vec<_>>())?)?;
+            for (i, dx) in b.concat_channels_bwd(&up(b, f, "in.dy")?, &channels)?.iter().enumerate() {
+                r.put_tensor(b, &format!("out.dx{i}"), dx)?;
+            }
+        }
+        "linear" => {
+            let (x, w, bias, dy) = (up(b, f, "in.x")?, up(b, f, "in.w")?, up(b, f, "in.b")?, up(b, f, "in.dy")?);
+            r.put_tensor(b, "out.y", &b.linear(&x, &w, &bias)?)?;
+            let g = b.linear_bwd(&dy, &x, &w)?;
+            r.put_tensor(b, "out.dx", &g.dx)?;
+            r.put_tensor(b, "out.dw", &g.dw)?;
+            r.put_tensor(b, "out.db", &g.db)?;
+        }
+        "cross_entropy" => {
+            let target = f
+                .f64("in.target")?
+                .1
+                .iter()
+                .map(|&t| if t >= 0.0 && t.fract() == 0.0 { Ok(t as usize) } else { Err(Error::format(&f.path, format!("in.target holds {t}, not a class index"))) })
+                .collect::<Result<Vec<_>>>()?;
+            let (loss, d) = b.cross_entropy(&up(b, f, "in.logits")?, &target)?;
+            r.put("out.loss", vec![loss])?;
+            r.put_tensor(b, "out.dlogits", &d)?;
+        }
+        "dropout" => {
+            let p = f.param_f64("p")? as f32;
+            let mask = up(b, f, "in.mask")?;
+            r.put_tensor(b, "out.y", &b.dropout(&up(b, f, "in.x")?, &mask, p)?)?;
+            r.put_tensor(b, "out.dx", &b.dropout(&up(b, f, "in.dy")?, &mask, p)?)?;
         }
         "inception_fid" => {
             let model = match inception(b)? {

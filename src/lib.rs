@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod classify;
 pub mod cli;
 pub mod conformance;
 pub mod data;

@@ -1,7 +1,8 @@
 // Activations and their backward passes (relu, leaky_relu, tanh, sigmoid), beside kernels/src/cube/act.rs and
 // src/backend/cpu/act.rs, with PyTorch's conventions: relu / leaky_relu test `x > 0` (so the derivative at
 // exactly 0 is 0, resp. `slope`); tanh and sigmoid differentiate through their output y, as autograd does.
-// One kernel per activation and direction, named after it; grid-stride loops of CXR_BLOCK threads.
+// One kernel per activation and direction, named after it; grid-stride loops of CXR_BLOCK threads. And dropout
+// with the caller's keep-mask (its own backward).
 #include "common.cuh"
 
 // Logistic sigmoid that never overflows: exp only of a non-positive argument (NaN stays NaN).
@@ -72,3 +73,10 @@ CXR_KERNEL void act_sigmoid_bwd(const float* __restrict__ y, const float* __rest
     }
 }
 CXR_EXPORT(act_sigmoid_bwd)
+
+// F.dropout with the caller's keep-mask: y = x·(mask·scale), scale = 1/(1 − p) rounded to f32 once on the host.
+// Also dropout's backward, applied to dy with the same mask.
+CXR_KERNEL void dropout(const float* __restrict__ x, const float* __restrict__ mask, float* __restrict__ y, u32 n, float scale) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) y[i] = x[i] * (mask[i] * scale);
+}
+CXR_EXPORT(dropout)

@@ -1,5 +1,6 @@
 // Channel-wise ops of the Inception blocks, beside kernels/src/cube/channels.rs: concat_channels
-// (torch.cat(dim=1), one launch per input copying its planes into their channel slot) and affine_channels
+// (torch.cat(dim=1), one launch per input copying its planes into their channel slot), its backward
+// (torch.split(dim=1), one launch per piece copying its channel slot back out) and affine_channels
 // (eval-mode BatchNorm folded to x ← scale[c]·x + shift[c] in place, fused with a BasicConv2d's ReLU).
 // Grid-stride loops, CXR_BLOCK threads per block.
 #include "common.cuh"
@@ -12,6 +13,17 @@ CXR_KERNEL void concat_channels(const float* __restrict__ x, float* __restrict__
     }
 }
 CXR_EXPORT(concat_channels)
+
+// concat_channels' backward: dx [N, c, hw] (n = N·c·hw elements) ← channels [offset, offset + c) of
+// dy [N, c_total, hw].
+CXR_KERNEL void concat_channels_bwd(const float* __restrict__ dy, float* __restrict__ dx, u32 n, u32 c, u32 c_total, u32 offset,
+                                    u32 hw) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        const u32 plane = i / hw, b = plane / c, ch = plane % c;
+        dx[i] = dy[(b * c_total + offset + ch) * hw + i % hw];
+    }
+}
+CXR_EXPORT(concat_channels_bwd)
 
 // x [N, c, hw] (n elements) ← scale[ch]·x + shift[ch], then `v < 0 ? 0 : v` when relu (NaN stays NaN, as
 // torch.relu and the cpu backend).

@@ -1,8 +1,8 @@
-// Losses with mean reduction (nn.BCELoss, nn.BCEWithLogitsLoss) and WGAN-GP's penalty head, beside
-// kernels/src/cube/loss.rs and src/backend/cpu/loss.rs.
+// Losses with mean reduction (nn.BCELoss, nn.BCEWithLogitsLoss, F.cross_entropy) and WGAN-GP's penalty head,
+// beside kernels/src/cube/loss.rs and src/backend/cpu/loss.rs.
 //
 // The loss kernels write the gradient (already divided by N) and, per block, the sum of their grid-stride
-// share of the loss terms; the host adds those partials in f64 and divides by N. The penalty head is two
+// share of the loss terms (elements; cross_entropy's rows); the host adds those partials in f64 and divides by N. The penalty head is two
 // kernels: the per-sample squared norms (one block per sample), then v = k[s]·g with the per-sample factor
 // k = 2λ(‖g‖ − 1)/‖g‖/N (0 where ‖g‖ = 0) that the host forms in f64 from the norms it reports anyway.
 #include "common.cuh"
@@ -47,6 +47,42 @@ CXR_KERNEL void bce_logits(const float* __restrict__ z, const float* __restrict_
     if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 CXR_EXPORT(bce_logits)
+
+// F.cross_entropy over logits z [rows, k] and class indices `target` [rows], one thread per row (grid-stride):
+// with m = z[a] the row's first maximum, r = Σ_{j≠a} e^{z_j − m} and q = Σ_{j≠t} e^{z_j − m}, the row's loss
+// is (m − z_t) + log1p(r) (accurate for a confidently right row, whose loss is about r) and its gradient
+// e^{z_j − m}/(1 + r)·inv_n, at j = t −q/(1 + r)·inv_n (1 − softmax_t without cancelling);
+// partial[block] = Σ of its rows' losses. A NaN logit makes its row's loss and gradient NaN.
+CXR_KERNEL void cross_entropy(const float* __restrict__ z, const u32* __restrict__ target, float* __restrict__ grad,
+                              float* __restrict__ partial, u32 rows, u32 k, float inv_n) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    float acc = 0.0f;
+    for (u32 row = grid_start(); row < rows; row += grid_stride()) {
+        const float* zr = z + row * k;
+        float* gr = grad + row * k;
+        const u32 t = target[row];
+        float m = zr[0];
+        u32 a = 0;
+        for (u32 j = 1; j < k; ++j) {
+            if (zr[j] > m) {
+                m = zr[j];
+                a = j;
+            }
+        }
+        float r = 0.0f, q = 0.0f;
+        for (u32 j = 0; j < k; ++j) {
+            const float e = expf(zr[j] - m);
+            if (j != a) r += e;
+            if (j != t) q += e;
+        }
+        const float s = 1.0f + r;
+        acc += (m - zr[t]) + log1pf(r);
+        for (u32 j = 0; j < k; ++j) gr[j] = (j == t ? -q / s : expf(zr[j] - m) / s) * inv_n;
+    }
+    acc = block_sum(acc, scratch);
+    if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+CXR_EXPORT(cross_entropy)
 
 // sq[s] = Σ g[s, :]² for g [samples, per]: one block per sample (Dims::per_group), s = blockIdx.y·gridDim.x +
 // blockIdx.x; blocks past the last sample leave whole (no thread of theirs reaches the block sum).

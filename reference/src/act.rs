@@ -69,3 +69,12 @@ pub fn activation_bwd(act: Activation, x: &Array, y: &Array, dy: &Array) -> Arra
     let data = x.data.iter().zip(&y.data).zip(&dy.data).map(|((&x, &y), &dy)| g(x, y, dy)).collect();
     Array::new(&x.shape, data)
 }
+
+/// Training-mode F.dropout with a given keep mask (1 keeps, 0 drops): y = x·mask/(1 − p), evaluated as ATen
+/// does (noise = mask/(1 − p), then x·noise). Linear in x, so its gradient is the same map applied to dy
+/// (`dropout(dy, mask, p)`).
+pub fn dropout(x: &Array, mask: &Array, p: f64) -> Array {
+    assert_eq!(x.shape, mask.shape, "dropout: mask shape");
+    assert!((0.0..1.0).contains(&p), "dropout: p = {p} outside [0, 1)");
+    Array::new(&x.shape, x.data.iter().zip(&mask.data).map(|(&v, &m)| v * (m / (1.0 - p))).collect())
+}

@@ -40,19 +40,24 @@ pub mod act;
 pub mod adam;
 pub mod conv;
 pub mod gp;
+pub mod linear;
 pub mod loss;
 pub mod norm;
 pub mod pool;
 pub mod resize;
 
-pub use act::{activation, activation_bwd, Activation};
+pub use act::{activation, activation_bwd, dropout, Activation};
 pub use adam::{adam_step, AdamConfig};
 pub use conv::{conv2d, conv2d_bwd_data, conv2d_bwd_weight, conv_transpose2d, conv_transpose2d_bwd_data, conv_transpose2d_bwd_weight};
 pub use gp::{critic_backward, critic_forward, gradient_penalty, gradient_penalty_head, Critic, CriticGrads, GradientPenalty};
-pub use loss::{bce, bce_logits};
+pub use linear::{linear, linear_bwd};
+pub use loss::{bce, bce_logits, cross_entropy};
 pub use norm::{
     batch_norm2d_bwd, batch_norm2d_eval, batch_norm2d_train, instance_norm2d, instance_norm2d_bwd, instance_norm2d_jvp,
     instance_norm2d_jvp_bwd, InstanceNormJvpGrads, NormStats,
 };
-pub use pool::{affine_channels, avg_pool2d, concat_channels, global_avg_pool2d, max_pool2d};
+pub use pool::{
+    affine_channels, avg_pool2d, avg_pool2d_bwd, concat_channels, concat_channels_bwd, global_avg_pool2d, global_avg_pool2d_bwd,
+    max_pool2d, max_pool2d_bwd,
+};
 pub use resize::resize_bilinear;

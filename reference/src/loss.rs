@@ -1,4 +1,5 @@
-//! Binary cross-entropy losses, mean reduction over all elements: the loss and its input gradient.
+//! Cross-entropy losses, mean reduction: the loss and its input gradient. Binary (over all elements) and
+//! multi-class (over the rows of [N, K] logits).
 
 use crate::act::sigmoid;
 use crate::Array;
@@ -43,4 +44,29 @@ fn clamp_log(v: f64) -> f64 {
     } else {
         v
     }
+}
+
+/// F.cross_entropy(logits, target) with mean reduction over the N rows of [N, K] logits, class-index targets
+/// (no weights, no label smoothing, no ignore_index): loss = mean_n(logsumexp(z_n) − z_n[t_n]), computed
+/// stably with the row max m subtracted (logsumexp = m + ln Σ e^{z − m}); dlogits = (softmax(z_n) − onehot(t_n))/N.
+pub fn cross_entropy(logits: &Array, target: &[usize]) -> (f64, Array) {
+    assert_eq!(logits.shape.len(), 2, "cross_entropy: expected [N, K] logits, got {:?}", logits.shape);
+    let (n_, k_) = (logits.shape[0], logits.shape[1]);
+    assert_eq!(target.len(), n_, "cross_entropy: {} targets for {n_} rows", target.len());
+    assert!(n_ > 0 && k_ > 0, "cross_entropy of an empty batch");
+    let mut loss = 0.0;
+    let mut dz = Array::zeros(&logits.shape);
+    for (n, &t) in target.iter().enumerate() {
+        assert!(t < k_, "cross_entropy: target {t} not below {k_} classes");
+        let row = &logits.data[n * k_..(n + 1) * k_];
+        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = row.iter().map(|&z| (z - m).exp()).sum();
+        let lse = m + sum.ln();
+        loss += lse - row[t];
+        for (k, &z) in row.iter().enumerate() {
+            let onehot = if k == t { 1.0 } else { 0.0 };
+            dz.data[n * k_ + k] = ((z - m).exp() / sum - onehot) / n_ as f64;
+        }
+    }
+    (loss / n_ as f64, dz)
 }

@@ -116,6 +116,14 @@ pub struct PenaltyHead<T> {
     pub v: T,
 }
 
+/// Gradients of [`Backend::linear`]: input, weight, bias.
+#[derive(Clone, Debug)]
+pub struct LinearGrads<T> {
+    pub dx: T,
+    pub dw: T,
+    pub db: T,
+}
+
 /// One parameter's share of an Adam step over many ([`Backend::adam_step_all`]).
 pub struct AdamSlot<'a, T> {
     pub param: &'a mut T,
@@ -334,7 +342,7 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
-    // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
+    // ------------------------------------------------------------------ InceptionV3's ops (FID and the classifier)
 
     /// F.avg_pool2d(x, kernel, stride, padding, ceil_mode=False, count_include_pad): x [N, C, H, W] →
     /// [N, C, Ho, Wo]. Without count_include_pad the divisor counts only the window's elements inside x.
@@ -352,7 +360,66 @@ pub trait Backend: Send + Sync {
     /// x ← max(x, 0) when `relu` (NaN stays NaN): eval-mode BatchNorm folded to an affine map, fused with the
     /// ReLU of a BasicConv2d. In place because it follows every convolution of the Inception.
     fn affine_channels(&self, x: &mut Self::Tensor, scale: &Self::Tensor, shift: &Self::Tensor, relu: bool) -> Result<()>;
+
+    // ------------------------------------------------------------------ the classifier's backward passes
+    /// dx of [`Backend::max_pool2d`] given the forward input x: each window's dy goes to its first maximum
+    /// in row-major order (PyTorch's tie rule; a NaN counts as the maximum), summed where windows overlap.
+    fn max_pool2d_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, p: Pool2dParams) -> Result<Self::Tensor> {
+        Err(not_yet(self.name(), "max_pool2d_bwd"))
+    }
+    /// dx of [`Backend::avg_pool2d`]: each window's dy divided by its divisor, spread over the window's
+    /// elements inside x; `x_shape` is the forward input's.
+    fn avg_pool2d_bwd(&self, dy: &Self::Tensor, x_shape: [usize; 4], p: Pool2dParams, count_include_pad: bool) -> Result<Self::Tensor> {
+        Err(not_yet(self.name(), "avg_pool2d_bwd"))
+    }
+    /// dx of [`Backend::global_avg_pool2d`]: dy [N, C] spread evenly over each H×W plane of `x_shape`.
+    fn global_avg_pool2d_bwd(&self, dy: &Self::Tensor, x_shape: [usize; 4]) -> Result<Self::Tensor> {
+        Err(not_yet(self.name(), "global_avg_pool2d_bwd"))
+    }
+    /// dx of [`Backend::concat_channels`]: dy [N, ΣCᵢ, H, W] cut into [N, Cᵢ, H, W] by `channels`
+    /// (torch.split(dy, channels, dim=1)).
+    fn concat_channels_bwd(&self, dy: &Self::Tensor, channels: &[usize]) -> Result<Vec<Self::Tensor>> {
+        Err(not_yet(self.name(), "concat_channels_bwd"))
+    }
+    /// F.cross_entropy(logits, target) with mean reduction: logits [N, K], `target` N class indices < K.
+    /// The loss and dL/dlogits = (softmax(logits) − onehot(target)) / N.
+    fn cross_entropy(&self, logits: &Self::Tensor, target: &[usize]) -> Result<(f64, Self::Tensor)> {
+        Err(not_yet(self.name(), "cross_entropy"))
+    }
+    /// F.dropout(x, p, training=True) with its keep-mask drawn by the caller: x·mask/(1 − p), `mask` of x's
+    /// shape holding 0 or 1. Dropout's backward is the same map applied to dy with the same mask.
+    fn dropout(&self, x: &Self::Tensor, mask: &Self::Tensor, p: f32) -> Result<Self::Tensor> {
+        Err(not_yet(self.name(), "dropout"))
+    }
+
+    /// F.linear(x, w, b) = x·wᵀ + b: x [N, in], w [out, in], b [out] → [N, out]. A 1×1 convolution of
+    /// x viewed as [N, in, 1, 1] (the convolution kernels are GEMMs), then the bias as a per-channel shift.
+    fn linear(&self, x: &Self::Tensor, w: &Self::Tensor, bias: &Self::Tensor) -> Result<Self::Tensor> {
+        let (n, [o, i]) = shapes::linear("linear", &self.shape(x), &self.shape(w), &self.shape(bias))?;
+        let mut y = self.conv2d(&self.reshape(x, &[n, i, 1, 1])?, &self.reshape(w, &[o, i, 1, 1])?, LINEAR_AS_CONV)?;
+        self.affine_channels(&mut y, &self.full(&[o], 1.0)?, bias, false)?;
+        self.reshape(&y, &[n, o])
+    }
+    /// Gradients of [`Backend::linear`] given dy [N, out]: dx = dy·w, dw = dyᵀ·x, db = Σₙ dy — the bias
+    /// gradient as the weight gradient of a 1×1 convolution over a constant-one input.
+    fn linear_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, w: &Self::Tensor) -> Result<LinearGrads<Self::Tensor>> {
+        let (n, [o, i]) = shapes::linear_bwd("linear_bwd", &self.shape(dy), &self.shape(x), &self.shape(w))?;
+        let dy4 = self.reshape(dy, &[n, o, 1, 1])?;
+        let w4 = self.reshape(w, &[o, i, 1, 1])?;
+        let dx = self.conv2d_bwd_data(&dy4, &w4, [n, i, 1, 1], LINEAR_AS_CONV)?;
+        let dw = self.conv2d_bwd_weight(&self.reshape(x, &[n, i, 1, 1])?, &dy4, [o, i, 1, 1], LINEAR_AS_CONV)?;
+        let db = self.conv2d_bwd_weight(&self.full(&[n, 1, 1, 1], 1.0)?, &dy4, [o, 1, 1, 1], LINEAR_AS_CONV)?;
+        Ok(LinearGrads { dx: self.reshape(&dx, &[n, i])?, dw: self.reshape(&dw, &[o, i])?, db: self.reshape(&db, &[o])? })
+    }
 }
+
+/// TEMPORARY while the kernels land: an op this backend lacks.
+fn not_yet(backend: String, op: &str) -> crate::Error {
+    crate::Error::Backend { backend, detail: format!("{op} is not implemented yet") }
+}
+
+/// [`Backend::linear`] as a convolution: 1×1, stride 1, no padding.
+const LINEAR_AS_CONV: Conv2dParams = Conv2dParams::new([1, 1], [0, 0]);
 
 /// Work that runs on whichever backend the user picked: `dispatch` instantiates it for the concrete type.
 pub trait BackendTask {

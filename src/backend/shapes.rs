@@ -280,7 +280,7 @@ pub fn adam_step(op: &'static str, param: &[usize], grad: &[usize], exp_avg: &[u
     Ok(())
 }
 
-// ------------------------------------------------------------------ FID's InceptionV3 (forward only)
+// ------------------------------------------------------------------ InceptionV3's ops (FID and the classifier)
 
 /// The output shape of avg_pool2d / max_pool2d over x [N, C, H, W] (ceil_mode False). Rejects a zero kernel
 /// or stride, padding above half the kernel (PyTorch's rule) and a window larger than the padded input.
@@ -344,4 +344,77 @@ pub fn concat_channels_out(op: &'static str, xs: &[&[usize]]) -> Result<[usize; 
 pub fn affine_channels(op: &'static str, x: &[usize], scale: &[usize], shift: &[usize]) -> Result<[usize; 4]> {
     norm_param(op, x, "scale", scale)?;
     norm_param(op, x, "shift", shift)
+}
+
+/// x [N, in], w [out, in], bias [out] of a linear layer: (N, [out, in]).
+pub fn linear(op: &'static str, x: &[usize], w: &[usize], bias: &[usize]) -> Result<(usize, [usize; 2])> {
+    let (n, [o, i]) = linear_xw(op, x, w)?;
+    if bias != [o] {
+        return Err(Error::shape(op, format!("bias has shape {bias:?}; weight {w:?} needs [{o}]")));
+    }
+    Ok((n, [o, i]))
+}
+
+/// dy [N, out], x [N, in], w [out, in] of a linear layer's backward: (N, [out, in]).
+pub fn linear_bwd(op: &'static str, dy: &[usize], x: &[usize], w: &[usize]) -> Result<(usize, [usize; 2])> {
+    let (n, [o, i]) = linear_xw(op, x, w)?;
+    if dy != [n, o] {
+        return Err(Error::shape(op, format!("dy has shape {dy:?}; x {x:?} and weight {w:?} give [{n}, {o}]")));
+    }
+    Ok((n, [o, i]))
+}
+
+fn linear_xw(op: &'static str, x: &[usize], w: &[usize]) -> Result<(usize, [usize; 2])> {
+    match (x, w) {
+        (&[n, i], &[o, wi]) if i == wi && n > 0 && i > 0 && o > 0 => Ok((n, [o, i])),
+        _ => Err(Error::shape(op, format!("x {x:?} and weight {w:?} must be [N, in] and [out, in], nonempty"))),
+    }
+}
+
+/// Checks dy against the pool of `x_shape` (max_pool2d_bwd, avg_pool2d_bwd).
+pub fn pool2d_bwd(op: &'static str, dy: &[usize], x_shape: &[usize], p: Pool2dParams) -> Result<[usize; 4]> {
+    let y = pool2d_out(op, x_shape, p)?;
+    same(op, "dy", dy, "the pool's output", &y)?;
+    Ok(y)
+}
+
+/// Checks dy [N, C] against the global pool of `x_shape`.
+pub fn global_pool_bwd(op: &'static str, dy: &[usize], x_shape: &[usize]) -> Result<()> {
+    let y = global_pool_out(op, x_shape)?;
+    same(op, "dy", dy, "the pool's output", &y)
+}
+
+/// Checks that `channels` (each > 0) add up to dy's channels: dy [N, C, H, W].
+pub fn concat_channels_bwd(op: &'static str, dy: &[usize], channels: &[usize]) -> Result<[usize; 4]> {
+    let d = dims4(dy, op, "dy")?;
+    if channels.is_empty() || channels.contains(&0) || channels.iter().sum::<usize>() != d[1] {
+        return Err(Error::shape(op, format!("channels {channels:?} must be positive and add up to dy {}'s {}", fmt_shape(dy), d[1])));
+    }
+    Ok(d)
+}
+
+/// logits [N, K] (both > 0) and N targets each below K: (N, K).
+pub fn cross_entropy(op: &'static str, logits: &[usize], target: &[usize]) -> Result<(usize, usize)> {
+    let &[n, k] = logits else {
+        return Err(Error::shape(op, format!("logits {} must be [N, K]", fmt_shape(logits))));
+    };
+    if n == 0 || k == 0 {
+        return Err(Error::shape(op, format!("logits {} is empty", fmt_shape(logits))));
+    }
+    if target.len() != n {
+        return Err(Error::shape(op, format!("{} targets for logits {}", target.len(), fmt_shape(logits))));
+    }
+    if let Some((i, t)) = target.iter().enumerate().find(|(_, &t)| t >= k) {
+        return Err(Error::invalid(op, format!("target[{i}] = {t} is not a class of {k}")));
+    }
+    Ok((n, k))
+}
+
+/// dropout's mask must have x's shape and p lie in [0, 1).
+pub fn dropout(op: &'static str, x: &[usize], mask: &[usize], p: f32) -> Result<()> {
+    same(op, "x", x, "mask", mask)?;
+    if !(0.0..1.0).contains(&p) {
+        return Err(Error::invalid(op, format!("p = {p} must lie in [0, 1)")));
+    }
+    Ok(())
 }

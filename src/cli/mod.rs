@@ -1,6 +1,7 @@
 //! The command line: parse, call the library, print. One file per subcommand.
 
 pub mod bench;
+pub mod classify;
 pub mod conformance;
 pub mod cuda_check;
 pub mod devices;
@@ -37,6 +38,7 @@ pub enum Command {
     Fid(fid::FidArgs),
     /// The paper's Tables 1–3 (FID vs data size, vs epochs, DCGAN vs WGAN-GP), resumable, with floors, CIs and KID.
     Reproduce(reproduce::ReproduceArgs),
+    Classify(classify::ClassifyArgs),
     /// Check every kernel against `cpu`, then time it; then whole DCGAN / WGAN-GP iterations and FID images/s.
     Bench(bench::BenchArgs),
     /// What each backend can run on here: for CUDA, the driver, devices, NVRTC, headers and PTX target.
@@ -56,6 +58,7 @@ pub fn main() -> crate::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Fid(a) => fid::run(a),
         Command::Reproduce(a) => reproduce::run(a),
+        Command::Classify(a) => classify::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Devices(a) => devices::run(a),
         Command::CudaCompileCheck(a) => cuda_check::run(a),

@@ -1,7 +1,9 @@
 //! Synthetic chest radiographs (PA view), so the whole program — training, sampling, FID — runs and can
 //! be tested without downloading a real data set. Not a physical simulation: a few smooth shapes with the
 //! gray levels and layout of a real CXR (dark lungs, bright mediastinum/heart/spine, faint ribs, clavicles,
-//! a bright body on a dark background), varied per seed in pose, anatomy and contrast.
+//! a bright body on a dark background), varied per seed in pose, anatomy and contrast. Two classes
+//! ([`PhantomClass`]) for the classifier experiment: clear lungs (the default), and lungs with COVID-like
+//! patchy opacities.
 
 use std::path::{Path, PathBuf};
 
@@ -136,19 +138,128 @@ impl Params {
     }
 }
 
+/// What a phantom's lung fields show: the two classes of the classifier experiment's demo data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PhantomClass {
+    /// Clear lungs (the original generator: [`phantom`] and [`write_demo_set`] draw this class).
+    #[default]
+    Clear,
+    /// COVID-19-like: a few patchy, ill-defined ground-glass opacities in both lungs, mostly in the lower
+    /// and peripheral fields, through which the vessels stay visible.
+    Opacities,
+}
+
+/// The seed's anatomy stream; [`Opacities`] draws from stream 1 of the same seed.
+const ANATOMY_SEED: u64 = 0x5eed_c0de_cafe_f00d;
+
+/// One soft elliptical patch in anatomical coordinates.
+struct Patch {
+    centre: (f64, f64),
+    radii: (f64, f64),
+    rotation: (f64, f64), // (sin, cos)
+    strength: f64,
+}
+
+/// The opacities of one [`PhantomClass::Opacities`] phantom: soft patches whose density is broken up by
+/// a smooth texture, so each reads as mottled haze rather than a disc.
+struct Opacities {
+    patches: Vec<Patch>,
+    mottle: ValueNoise,
+    grain: ValueNoise,
+}
+
+impl Opacities {
+    /// Draws from its own stream, so that the anatomy, pose and grain stay those of the
+    /// [`PhantomClass::Clear`] phantom of the same seed. Patch centres are placed in each lung's own
+    /// frame (as [`render`] shapes it), biased downwards and outwards.
+    fn draw(seed: u64, p: &Params) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ANATOMY_SEED);
+        rng.set_stream(1);
+        let severity = rng.gen_range(0.7..1.3);
+        let count = rng.gen_range(5..=9);
+        let patches = (0..count)
+            .map(|k| {
+                // Both lungs get one, then either.
+                let side = match k {
+                    0 => -1.0,
+                    1 => 1.0,
+                    _ if rng.gen_bool(0.5) => -1.0,
+                    _ => 1.0,
+                };
+                let cx = side * 0.43 * p.lung_w + if side > 0.0 { 0.01 } else { 0.0 };
+                let cy = -0.07 + p.lung_y;
+                let a = 0.31 * p.lung_w;
+                let b = 0.6 * p.lung_h + if side > 0.0 { p.diaphragm_l } else { p.diaphragm_r };
+                // t: −1 apex … 1 base; s: −1 medial … 1 lateral. Powers below 1 favour the base and the
+                // periphery.
+                let t = -0.6 + 1.35 * rng.gen_range(0.0f64..1.0).powf(0.6);
+                let s = -0.5 + 1.3 * rng.gen_range(0.0f64..1.0).powf(0.6);
+                let taper = 1.0 - 0.45 * smoothstep(0.0, 1.0, -t).powi(2);
+                let u = cx + side * (s * a * taper + 0.12 * t.max(0.0).powi(2));
+                let v = cy + 0.85 * t * b;
+                let r = rng.gen_range(0.08..0.17);
+                let angle: f64 = rng.gen_range(0.0..std::f64::consts::PI);
+                Patch {
+                    centre: (u, v),
+                    radii: (r, r * rng.gen_range(0.55..1.0)),
+                    rotation: angle.sin_cos(),
+                    strength: severity * rng.gen_range(0.16..0.34),
+                }
+            })
+            .collect();
+        Opacities { patches, mottle: ValueNoise::new(&mut rng, 9), grain: ValueNoise::new(&mut rng, 24) }
+    }
+
+    /// The added density at anatomical `(m, v)` (midline-relative): Gaussian patches, mottled, summed and
+    /// softly saturated so that overlaps thicken without burning out (ground glass, not consolidation).
+    fn at(&self, m: f64, v: f64) -> f64 {
+        let mut sum = 0.0;
+        for q in &self.patches {
+            let (du, dv) = (m - q.centre.0, v - q.centre.1);
+            let (sin, cos) = q.rotation;
+            let (a, b) = ((cos * du + sin * dv) / q.radii.0, (-sin * du + cos * dv) / q.radii.1);
+            let d2 = a * a + b * b;
+            if d2 < 9.0 {
+                sum += q.strength * (-d2).exp();
+            }
+        }
+        if sum == 0.0 {
+            return 0.0;
+        }
+        let texture = (0.75 + 0.45 * self.mottle.at(m, v) + 0.25 * self.grain.at(m, v)).max(0.0);
+        0.38 * (1.0 - (-sum * texture / 0.38).exp())
+    }
+}
+
 /// A `size × size` synthetic chest radiograph, deterministic per `seed`: same seed and size, same pixels
 /// (ChaCha8 and f64 arithmetic only; a platform whose libm rounds `exp`/`powf` differently could shift
-/// a rare pixel by one level). Different sizes draw the same anatomy but different grain.
+/// a rare pixel by one level). Different sizes draw the same anatomy but different grain. The
+/// [`PhantomClass::Clear`] class.
 ///
 /// Panics when `size` is 0.
 pub fn phantom(seed: u64, size: usize) -> GrayImage {
     assert!(size > 0, "phantom: size must be positive");
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c0de_cafe_f00d);
+    render(seed, size, PhantomClass::Clear)
+}
+
+/// A phantom of the given class, deterministic per `(class, seed, size)`. The [`PhantomClass::Opacities`]
+/// phantom of a seed is the [`PhantomClass::Clear`] one of that seed (same patient, pose and grain) with
+/// opacities added: draw the two classes from different seeds for unpaired patients.
+pub fn phantom_of(class: PhantomClass, seed: u64, size: usize) -> Result<GrayImage> {
+    if size == 0 {
+        return Err(Error::invalid("phantom_of", "size must be positive"));
+    }
+    Ok(render(seed, size, class))
+}
+
+fn render(seed: u64, size: usize, class: PhantomClass) -> GrayImage {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ANATOMY_SEED);
     let p = Params::draw(&mut rng);
     let broad = ValueNoise::new(&mut rng, 4);
     let medium = ValueNoise::new(&mut rng, 10);
     let fine = ValueNoise::new(&mut rng, 28);
     let grain = Normal::new(0.0, 0.01).expect("valid normal");
+    let opacities = (class == PhantomClass::Opacities).then(|| Opacities::draw(seed, &p));
     // Edges at least ~1.5 pixels wide so small images are antialiased, wider on purpose for soft tissue.
     let px = 2.0 / size as f64;
     let e = |w: f64| w.max(1.5 * px);
@@ -195,12 +306,15 @@ pub fn phantom(seed: u64, size: usize) -> GrayImage {
                 let angle = (v - hy).atan2(side * (m - hx));
                 streaks = streaks.max(lm * fine.at(angle * 2.2, r * 0.35 - 0.5) * (-r / 0.45).exp());
             }
-            let lung_val = p.lung
+            let mut lung_val = p.lung
                 + 0.14 * hilum_glow
                 + 0.03 * medium.at(u, v)
                 + 0.015 * fine.at(u, v)
                 + 0.07 * streaks
                 + 0.06 * smoothstep(-0.1, 0.55, v); // lower fields overlap more soft tissue
+            if let Some(o) = &opacities {
+                lung_val += o.at(m, v); // added to the lung, so vessels and ribs still show through
+            }
             val += (lung_val - val) * lung_mask * body;
 
             // Dense shadow: the mediastinum (a central column, wider lower down), the heart (to the
@@ -284,10 +398,19 @@ pub fn phantom(seed: u64, size: usize) -> GrayImage {
 
 /// Writes `count` phantoms of `size × size` as `phantom_00000.png`, … into `dir` (created if needed),
 /// image `i` drawn from seed `seed + i`. Each file is written to a temporary name and renamed, so a
-/// half-written PNG never appears under its final name. Returns the paths in order.
+/// half-written PNG never appears under its final name. Returns the paths in order. The
+/// [`PhantomClass::Clear`] class.
 pub fn write_demo_set(dir: &Path, count: usize, size: usize, seed: u64) -> Result<Vec<PathBuf>> {
     if size == 0 {
         return Err(Error::invalid("write_demo_set", "size must be positive"));
+    }
+    write_class_set(dir, count, size, seed, PhantomClass::Clear)
+}
+
+/// [`write_demo_set`] for either class: the same names, seeds and atomic writes.
+pub fn write_class_set(dir: &Path, count: usize, size: usize, seed: u64, class: PhantomClass) -> Result<Vec<PathBuf>> {
+    if size == 0 {
+        return Err(Error::invalid("write_class_set", "size must be positive"));
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     // Independent images: draw and encode them in parallel (rayon keeps the order).
@@ -295,7 +418,7 @@ pub fn write_demo_set(dir: &Path, count: usize, size: usize, seed: u64) -> Resul
         .into_par_iter()
         .map(|i| {
             let path = dir.join(format!("phantom_{i:05}.png"));
-            let img = phantom(seed.wrapping_add(i as u64), size);
+            let img = render(seed.wrapping_add(i as u64), size, class);
             let mut bytes = Vec::new();
             image::GrayImage::from_raw(size as u32, size as u32, img.pixels)
                 .expect("size² pixels")
@@ -305,4 +428,84 @@ pub fn write_demo_set(dir: &Path, count: usize, size: usize, seed: u64) -> Resul
             Ok(path)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mean gray levels of one film at 128²: the lower lung fields (both sides, where most opacities
+    /// fall), the mediastinum and the background corner.
+    fn regions(img: &GrayImage) -> (f64, f64, f64) {
+        let f = |a: f64| (a * img.width as f64) as usize;
+        let lungs = (img.mean_in(f(0.18), f(0.45), f(0.36), f(0.68)) + img.mean_in(f(0.64), f(0.45), f(0.82), f(0.68))) / 2.0;
+        (lungs, img.mean_in(f(0.47), f(0.3), f(0.53), f(0.7)), img.mean_in(0, 0, f(0.04), f(0.04)))
+    }
+
+    /// Cohen's d of `b` over `a` (pooled sample standard deviation).
+    fn effect_size(a: &[f64], b: &[f64]) -> f64 {
+        let stats = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            (mean, v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64)
+        };
+        let ((ma, va), (mb, vb)) = (stats(a), stats(b));
+        (mb - ma) / ((va + vb) / 2.0).sqrt()
+    }
+
+    #[test]
+    fn opacities_whiten_the_lungs_and_nothing_else() {
+        // Twins (same seed: same patient, pose and grain): every film with opacities is brighter in its
+        // lower lung fields, and identical outside the lungs.
+        for seed in 0..20 {
+            let (clear, opaque) = (phantom(seed, 128), phantom_of(PhantomClass::Opacities, seed, 128).unwrap());
+            let ((lc, mc, cc), (lo, mo, co)) = (regions(&clear), regions(&opaque));
+            assert!(lo > lc + 3.0, "seed {seed}: lower lungs {lo:.1} with opacities vs {lc:.1} clear");
+            assert_eq!((mc, cc), (mo, co), "seed {seed}: the mediastinum or background changed");
+        }
+    }
+
+    #[test]
+    fn the_classes_differ_across_patients() {
+        // Different patients (disjoint seeds), 20 each: the lower lung fields' gray level, relative to the
+        // film's own range (background → mediastinum, which takes out the exposure each film draws), is
+        // higher with opacities by a large effect (Cohen's d > 1; 0.8 is "large").
+        let relative = |class, seeds: std::ops::Range<u64>| -> Vec<f64> {
+            seeds
+                .map(|s| {
+                    let (lungs, mediastinum, background) = regions(&phantom_of(class, s, 128).unwrap());
+                    (lungs - background) / (mediastinum - background)
+                })
+                .collect()
+        };
+        let clear = relative(PhantomClass::Clear, 0..20);
+        let opaque = relative(PhantomClass::Opacities, 1000..1020);
+        let d = effect_size(&clear, &opaque);
+        assert!(d > 1.0, "effect size {d:.2}: clear {clear:.2?}, opacities {opaque:.2?}");
+    }
+
+    #[test]
+    fn each_class_is_deterministic_per_seed_and_varies_between_seeds() {
+        let a = phantom_of(PhantomClass::Opacities, 5, 96).unwrap();
+        assert_eq!(a, phantom_of(PhantomClass::Opacities, 5, 96).unwrap());
+        assert_eq!(phantom_of(PhantomClass::Clear, 5, 96).unwrap(), phantom(5, 96), "Clear is the original generator");
+        let b = phantom_of(PhantomClass::Opacities, 6, 96).unwrap();
+        let differing = a.pixels.iter().zip(&b.pixels).filter(|(x, y)| x != y).count();
+        assert!(differing > a.pixels.len() / 4, "seeds 5 and 6 differ in only {differing} pixels");
+        assert!(phantom_of(PhantomClass::Opacities, 5, 0).is_err());
+    }
+
+    #[test]
+    fn a_class_set_is_written_like_the_demo_set() {
+        let dir = std::env::temp_dir().join(format!("cxr-gan-phantom-class-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let files = write_class_set(&dir, 3, 64, 40, PhantomClass::Opacities).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["phantom_00000.png", "phantom_00001.png", "phantom_00002.png"]);
+        for (i, f) in files.iter().enumerate() {
+            assert_eq!(crate::data::load_gray(f).unwrap(), phantom_of(PhantomClass::Opacities, 40 + i as u64, 64).unwrap());
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3, "a temporary file was left behind");
+        assert!(write_class_set(&dir, 1, 0, 0, PhantomClass::Clear).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

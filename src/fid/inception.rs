@@ -20,6 +20,7 @@
 //! Weights: `pt_inception_fid.safetensors`, pytorch-fid's state_dict names (`Conv2d_1a_3x3.conv.weight`,
 //! `Mixed_7c.branch_pool.bn.running_var`, ...); [`find_weights`] says where it is looked for.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -427,6 +428,25 @@ impl<B: Backend, F: FnMut(&str, &[usize]) -> std::result::Result<Tensor, String>
     }
 }
 
+/// Every tensor of a safetensors weights file, as f32 host tensors, or why one is unusable (its dtype, a
+/// non-finite value): the reason is reported against the key only if the model asks for that key.
+pub fn read_tensors(path: &Path) -> Result<HashMap<String, std::result::Result<Tensor, String>>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+    let convert = |view: safetensors::tensor::TensorView| {
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+            Dtype::F64 => view.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
+            other => return Err(format!("has dtype {other:?}, expected F32")),
+        };
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(format!("holds a non-finite value ({} at element {i})", data[i]));
+        }
+        Tensor::new(view.shape(), data).map_err(|e| e.to_string())
+    };
+    Ok(st.tensors().into_iter().map(|(k, v)| (k, convert(v))).collect())
+}
+
 /// pytorch-fid's FID InceptionV3 with its weights in a backend `T`.
 pub struct InceptionV3<T> {
     blocks: [Vec<Layer<T>>; 4],
@@ -435,21 +455,8 @@ pub struct InceptionV3<T> {
 impl<T: Clone> InceptionV3<T> {
     /// Loads the weights file at `path` (see [`find_weights`]).
     pub fn load<B: Backend<Tensor = T>>(b: &B, path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
-        Self::from_fn(b, |key| {
-            let view = st.tensor(key).map_err(|_| "is missing".to_string())?;
-            let data: Vec<f32> = match view.dtype() {
-                Dtype::F32 => view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-                Dtype::F64 => view.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-                other => return Err(format!("has dtype {other:?}, expected F32")),
-            };
-            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-                return Err(format!("holds a non-finite value ({} at element {i})", data[i]));
-            }
-            Tensor::new(view.shape(), data).map_err(|e| e.to_string())
-        })
-        .map_err(|e| match e {
+        let tensors = read_tensors(path)?;
+        Self::from_fn(b, |key| tensors.get(key).cloned().unwrap_or_else(|| Err("is missing".to_string()))).map_err(|e| match e {
             Error::Other(m) => Error::format(path, m),
             e => e,
         })

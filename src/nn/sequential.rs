@@ -1,7 +1,7 @@
 //! `nn.Sequential` over a [`Backend`]: layers with explicit forward and backward passes, indexed as
 //! PyTorch's `main.{i}` so state_dict names (`main.0.weight`, `main.3.running_mean`) match the tutorial's.
 
-use crate::backend::{Activation, Backend, Conv2dParams, NormStats};
+use crate::backend::{Activation, Backend, Conv2dParams, NormStats, Pool2dParams};
 use crate::error::{Error, Result};
 
 /// One layer; parameters live in the backend's memory.
@@ -33,6 +33,15 @@ pub enum Layer<T> {
         eps: f32,
     },
     Act(Activation),
+    /// nn.MaxPool2d.
+    MaxPool2d(Pool2dParams),
+    /// nn.AdaptiveAvgPool2d(1) then flatten: [N, C, H, W] → [N, C].
+    GlobalAvgPool2d,
+    /// nn.Dropout(p): in training, a keep-mask drawn from `seed` (which the trainer sets per step, so a
+    /// resumed run draws the same masks); the identity in eval.
+    Dropout { p: f32, seed: u64 },
+    /// nn.Linear: weight [out, in], bias [out].
+    Linear { weight: T, bias: T },
 }
 
 /// Batch norm uses batch statistics (and updates its running ones) in `Train`, running ones in `Eval`.
@@ -51,6 +60,12 @@ pub enum Saved<T> {
     Norm { x: T, stats: NormStats<T> },
     /// An activation's input and output.
     Act { x: T, y: T },
+    /// A pool's input shape (global average pool).
+    Shape([usize; 4]),
+    /// Dropout's keep-mask.
+    Mask(T),
+    /// Nothing (an eval-mode dropout).
+    Nothing,
 }
 
 /// The forward pass's record, one entry per layer.
@@ -104,7 +119,11 @@ macro_rules! named_tensors {
                     out.push((format!("main.{i}.weight"), weight));
                     out.push((format!("main.{i}.bias"), bias));
                 }
-                Layer::Act(_) => {}
+                Layer::Linear { weight, bias } => {
+                    out.push((format!("main.{i}.weight"), weight));
+                    out.push((format!("main.{i}.bias"), bias));
+                }
+                Layer::Act(_) | Layer::MaxPool2d(_) | Layer::GlobalAvgPool2d | Layer::Dropout { .. } => {}
             }
         }
         out
@@ -177,6 +196,16 @@ impl<T: Clone> Sequential<T> {
                     let y = b.activation(*a, &x)?;
                     (y.clone(), Saved::Act { x, y })
                 }
+                Layer::MaxPool2d(p) => (b.max_pool2d(&x, *p)?, Saved::Input(x)),
+                Layer::GlobalAvgPool2d => (b.global_avg_pool2d(&x)?, Saved::Shape(dims(b, &x)?)),
+                Layer::Dropout { p, seed } => match mode {
+                    Mode::Train => {
+                        let mask = dropout_mask(b, &b.shape(&x), *p, *seed)?;
+                        (b.dropout(&x, &mask, *p)?, Saved::Mask(mask))
+                    }
+                    Mode::Eval => (x, Saved::Nothing),
+                },
+                Layer::Linear { weight, bias } => (b.linear(&x, weight, bias)?, Saved::Input(x)),
             };
             saved.push(s);
             x = y;
@@ -229,10 +258,27 @@ impl<T: Clone> Sequential<T> {
                     r.dx
                 }
                 (Layer::Act(a), Saved::Act { x, y }) => b.activation_bwd(*a, x, y, &dy)?,
+                (Layer::MaxPool2d(p), Saved::Input(x)) => b.max_pool2d_bwd(&dy, x, *p)?,
+                (Layer::GlobalAvgPool2d, Saved::Shape(x_shape)) => b.global_avg_pool2d_bwd(&dy, *x_shape)?,
+                (Layer::Dropout { p, .. }, Saved::Mask(mask)) => b.dropout(&dy, mask, *p)?,
+                (Layer::Linear { weight, .. }, Saved::Input(x)) => {
+                    let r = b.linear_bwd(&dy, x, weight)?;
+                    self.accumulate_affine(b, grads.as_deref_mut(), i, r.dw, r.db)?;
+                    r.dx
+                }
                 _ => return Err(Error::Other(format!("main.{i}: backward needs a training-mode forward's tape"))),
             };
         }
         Ok(Some(dy))
+    }
+
+    /// Sets the seed of every dropout layer (the trainer derives one per step).
+    pub fn seed_dropout(&mut self, seed: u64) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            if let Layer::Dropout { seed: s, .. } = layer {
+                *s = seed.wrapping_add(i as u64);
+            }
+        }
     }
 
     fn accumulate_affine<B: Backend<Tensor = T>>(&self, b: &B, grads: Option<&mut Grads<T>>, i: usize, dgamma: T, dbeta: T) -> Result<()> {
@@ -283,4 +329,13 @@ impl<T: Clone> Sequential<T> {
     pub fn download_state_dict<B: Backend<Tensor = T>>(&self, b: &B, prefix: &str) -> Result<Vec<(String, crate::Tensor)>> {
         self.state_dict().into_iter().map(|(n, t)| Ok((format!("{prefix}{n}"), b.download(t)?))).collect()
     }
+}
+
+/// A dropout keep-mask of `shape`: each element 1 with probability 1 − p, else 0, drawn on the host from
+/// `seed` (PyTorch's bernoulli_ draws differ; golden files carry the mask).
+pub fn dropout_mask<B: Backend>(b: &B, shape: &[usize], p: f32, seed: u64) -> Result<B::Tensor> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let data = (0..shape.iter().product()).map(|_| if rng.gen::<f32>() < p { 0.0 } else { 1.0 }).collect();
+    b.upload(&crate::Tensor::new(shape, data)?)
 }

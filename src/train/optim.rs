@@ -2,7 +2,7 @@
 
 use crate::backend::{AdamConfig, AdamSlot, Backend};
 use crate::error::{Error, Result};
-use crate::nn::{Grads, Sequential};
+use crate::nn::{Grads, Parameters};
 
 pub struct Adam<T> {
     pub cfg: AdamConfig,
@@ -14,7 +14,7 @@ pub struct Adam<T> {
 
 impl<T: Clone> Adam<T> {
     /// Zero moments for every parameter of `model` (PyTorch creates them lazily at the first step).
-    pub fn new<B: Backend<Tensor = T>>(b: &B, model: &mut Sequential<T>, cfg: AdamConfig) -> Result<Self> {
+    pub fn new<B: Backend<Tensor = T>>(b: &B, model: &mut impl Parameters<T>, cfg: AdamConfig) -> Result<Self> {
         let state = model
             .parameters_mut()
             .into_iter()
@@ -27,7 +27,7 @@ impl<T: Clone> Adam<T> {
     }
 
     /// One step of every parameter with its gradient (one `adam_step_all`); every parameter must have one.
-    pub fn step<B: Backend<Tensor = T>>(&mut self, b: &B, model: &mut Sequential<T>, grads: &Grads<T>) -> Result<()> {
+    pub fn step<B: Backend<Tensor = T>>(&mut self, b: &B, model: &mut impl Parameters<T>, grads: &Grads<T>) -> Result<()> {
         self.step += 1;
         let mut slots = Vec::with_capacity(self.state.len());
         for ((name, param), (sname, exp_avg, exp_avg_sq)) in model.parameters_mut().into_iter().zip(self.state.iter_mut()) {

@@ -84,7 +84,7 @@ fn fixed_noise(seed: u64, nz: usize) -> Tensor {
     noise(&mut ChaCha8Rng::seed_from_u64(seed ^ FIXED_NOISE_STREAM), SAMPLE_COUNT, nz)
 }
 
-fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed.wrapping_mul(EPOCH_SHUFFLE_MIX) ^ epoch as u64));
     order

@@ -60,6 +60,12 @@ impl RunDir {
     /// contain, and is not inside, `data` (the training images). The returned guard removes the folder again
     /// if the run fails before writing its first checkpoint.
     pub fn create(dir: &Path, force: bool, data: Option<&Path>) -> Result<CreatedRunDir> {
+        Self::create_kind(dir, force, data, Self::is_run_dir, "cxr-gan run directory (one with the config.json `train` writes)")
+    }
+
+    /// [`RunDir::create`] for any kind of run: `--force` replaces only a folder `is_ours` recognises,
+    /// described as `kind` in the refusal.
+    pub fn create_kind(dir: &Path, force: bool, data: Option<&Path>, is_ours: fn(&Path) -> bool, kind: &str) -> Result<CreatedRunDir> {
         let shown = dir.display();
         if let Some(data) = data {
             if overlaps(dir, data) {
@@ -80,10 +86,8 @@ impl RunDir {
                         "{shown} exists; pass --resume {shown} to continue it, or --force to replace it (a run directory only)"
                     )));
                 }
-                if !Self::is_run_dir(dir) {
-                    return Err(Error::Other(format!(
-                        "--force replaces only a cxr-gan run directory (one with the config.json `train` writes); {shown} has none, so it is left untouched"
-                    )));
+                if !is_ours(dir) {
+                    return Err(Error::Other(format!("--force replaces only a {kind}; {shown} is not one, so it is left untouched")));
                 }
                 std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }

@@ -2,7 +2,7 @@
 //! golden dispatch run on it. Every op is one call into the oracle; data stays f64 end to end.
 
 use cxr_gan::backend::{
-    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
+    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, LinearGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
 };
 use cxr_gan::{Result, Tensor};
 use cxr_gan_reference as oracle;
@@ -209,5 +209,39 @@ impl Backend for ReferenceBackend {
         shapes::affine_channels("affine_channels", &x.shape, &scale.shape, &shift.shape)?;
         *x = oracle::affine_channels(x, &scale.data, &shift.data, relu);
         Ok(())
+    }
+    // The classifier's backward passes and head.
+    fn max_pool2d_bwd(&self, dy: &Array, x: &Array, p: Pool2dParams) -> Result<Array> {
+        shapes::pool2d_bwd("max_pool2d_bwd", &dy.shape, &x.shape, p)?;
+        Ok(oracle::pool::max_pool2d_bwd(dy, x, p.kernel, p.stride, p.padding))
+    }
+    fn avg_pool2d_bwd(&self, dy: &Array, x_shape: [usize; 4], p: Pool2dParams, count_include_pad: bool) -> Result<Array> {
+        shapes::pool2d_bwd("avg_pool2d_bwd", &dy.shape, &x_shape, p)?;
+        Ok(oracle::pool::avg_pool2d_bwd(dy, x_shape, p.kernel, p.stride, p.padding, count_include_pad))
+    }
+    fn global_avg_pool2d_bwd(&self, dy: &Array, x_shape: [usize; 4]) -> Result<Array> {
+        shapes::global_pool_bwd("global_avg_pool2d_bwd", &dy.shape, &x_shape)?;
+        Ok(oracle::pool::global_avg_pool2d_bwd(dy, x_shape))
+    }
+    fn concat_channels_bwd(&self, dy: &Array, channels: &[usize]) -> Result<Vec<Array>> {
+        shapes::concat_channels_bwd("concat_channels_bwd", &dy.shape, channels)?;
+        Ok(oracle::pool::concat_channels_bwd(dy, channels))
+    }
+    fn cross_entropy(&self, logits: &Array, target: &[usize]) -> Result<(f64, Array)> {
+        shapes::cross_entropy("cross_entropy", &logits.shape, target)?;
+        Ok(oracle::loss::cross_entropy(logits, target))
+    }
+    fn dropout(&self, x: &Array, mask: &Array, p: f32) -> Result<Array> {
+        shapes::dropout("dropout", &x.shape, &mask.shape, p)?;
+        Ok(oracle::act::dropout(x, mask, p as f64))
+    }
+    fn linear(&self, x: &Array, w: &Array, bias: &Array) -> Result<Array> {
+        shapes::linear("linear", &x.shape, &w.shape, &bias.shape)?;
+        Ok(oracle::linear::linear(x, w, &bias.data))
+    }
+    fn linear_bwd(&self, dy: &Array, x: &Array, w: &Array) -> Result<LinearGrads<Array>> {
+        shapes::linear_bwd("linear_bwd", &dy.shape, &x.shape, &w.shape)?;
+        let (dx, dw, db) = oracle::linear::linear_bwd(dy, x, w);
+        Ok(LinearGrads { dx, dw, db: vec1(db) })
     }
 }

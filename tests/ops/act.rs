@@ -1,14 +1,16 @@
 //! activation and activation_bwd (relu, leaky_relu, tanh, sigmoid) against the oracle: PyTorch's gradient
-//! at exactly 0, saturation, NaN as the cpu backend; bad input.
+//! at exactly 0, saturation, NaN as the cpu backend; dropout with a given mask; bad input.
 
 use crate::common::backends::BackendUnderTest;
 use crate::common::compare::{assert_close, TOL};
 use crate::common::random::{arr, rand_tensor, rng};
-use crate::common::rejection::{assert_rejected, Rejection::*};
+use crate::common::reference_backend::ReferenceBackend;
+use crate::common::rejection::{assert_oracle_rejects_alike, assert_rejected, Rejection::*};
 use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::backend::{Activation, Backend};
 use cxr_gan::Tensor;
 use cxr_gan_reference as oracle;
+use rand::Rng;
 
 pub fn activations_fwd_bwd<B: Backend>(b: &BackendUnderTest<B>) {
     let mut r = rng(81);
@@ -79,4 +81,39 @@ pub fn activation_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
         c.activation_bwd(Activation::Relu, &x, &x, &dy_short),
         &["[2, 3, 8, 7]", "[2, 3, 8, 8]"],
     );
+}
+
+pub fn dropout_matches_the_oracle<B: Backend>(b: &BackendUnderTest<B>) {
+    let mut r = rng(82);
+    // The classifier's head [N, 2048] and a feature map; p = 0.5 (scale 2: exact) and 0.2 (1/0.8 rounded
+    // to f32 once); p = 0 keeps everything.
+    for (shape, p) in [(vec![8, 2048], 0.5f32), (vec![3, 4, 7, 5], 0.5), (vec![3, 4, 7, 5], 0.2), (vec![2, 33], 0.0)] {
+        let x = rand_tensor(&mut r, &shape, -4.0, 4.0);
+        let keep = 1.0 - p as f64;
+        let mask = Tensor::new(&shape, (0..x.len()).map(|_| if r.gen_bool(keep) { 1.0 } else { 0.0 }).collect()).unwrap();
+        let y = b.down(&b.dropout(&b.up(&x), &b.up(&mask), p).unwrap());
+        let y_ref = oracle::dropout(&arr(&x), &arr(&mask), p as f64);
+        assert_eq!(y.shape(), shape.as_slice());
+        assert_close(&format!("dropout p={p} {shape:?}"), y.data(), &y_ref.data, TOL);
+        if p == 0.5 {
+            assert_eq!(y.to_f64(), y_ref.data, "dropout p=0.5 {shape:?}: x·2 or 0, exact");
+        }
+        assert!(y.data().iter().zip(mask.data()).all(|(&v, &m)| m != 0.0 || v == 0.0), "dropped elements are 0");
+    }
+}
+
+pub fn dropout_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
+    let (c, o) = (CpuBackend::new(), ReferenceBackend);
+    let x = Tensor::zeros(&[2, 3, 4, 4]);
+    let short = Tensor::zeros(&[2, 3, 4, 3]);
+    let (xt, xo) = (b.up(&x), o.upload(&x).unwrap());
+    let what = "dropout mask of the wrong shape";
+    let msg =
+        assert_rejected(what, Shape, b.dropout(&xt, &b.up(&short), 0.5), c.dropout(&x, &short, 0.5), &["[2, 3, 4, 4]", "[2, 3, 4, 3]"]);
+    assert_oracle_rejects_alike(what, o.dropout(&xo, &o.upload(&short).unwrap(), 0.5), &msg);
+    for p in [1.0f32, -0.1, f32::NAN] {
+        let what = format!("dropout p = {p}");
+        let msg = assert_rejected(&what, InvalidArgument, b.dropout(&xt, &xt, p), c.dropout(&x, &x, p), &[&p.to_string()]);
+        assert_oracle_rejects_alike(&what, o.dropout(&xo, &xo, p), &msg);
+    }
 }

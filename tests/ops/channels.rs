@@ -1,5 +1,5 @@
-//! concat_channels (a copy: exact) and affine_channels (folded eval BatchNorm, optionally fused with ReLU)
-//! against the oracle at Inception's channel splits; NaN through the ReLU; bad input.
+//! concat_channels and its backward (copies: exact) and affine_channels (folded eval BatchNorm, optionally
+//! fused with ReLU) against the oracle at Inception's channel splits; NaN through the ReLU; bad input.
 
 use crate::common::backends::BackendUnderTest;
 use crate::common::compare::{assert_tensor_close, TOL};
@@ -42,6 +42,31 @@ pub fn concat_and_affine_channels_match_the_oracle<B: Backend>(b: &BackendUnderT
     }
 }
 
+pub fn concat_channels_bwd_matches_the_oracle<B: Backend>(b: &BackendUnderTest<B>) {
+    let mut r = rng(162);
+    // Inception's 4-way splits (Mixed_5b's narrowed, and Mixed_5b's and Mixed_7c's where the sizes are full),
+    // a 3-way split, one piece, and pieces of one channel.
+    let mut cases: Vec<(usize, usize, usize, Vec<usize>)> =
+        vec![(2, 9, 9, vec![16, 16, 24, 8]), (3, 5, 7, vec![2, 5, 3]), (1, 4, 5, vec![3]), (2, 3, 1, vec![1, 1, 1, 1])];
+    cases.extend(b.sizes.pick(vec![(2, 35, 35, vec![64, 64, 96, 32]), (3, 8, 8, vec![320, 768, 768, 192])], vec![]));
+    for (n, h, w, chans) in cases {
+        let c: usize = chans.iter().sum();
+        let dy = rand_tensor(&mut r, &[n, c, h, w], -2.0, 2.0);
+        let dyt = b.up(&dy);
+        let ours = b.concat_channels_bwd(&dyt, &chans).unwrap();
+        let reference = oracle::concat_channels_bwd(&arr(&dy), &chans);
+        assert_eq!(ours.len(), chans.len(), "concat_channels_bwd {chans:?}: one gradient per piece");
+        for (i, (o, want)) in ours.iter().zip(&reference).enumerate() {
+            let o = b.down(o);
+            assert_eq!(o.shape(), want.shape.as_slice(), "concat_channels_bwd {chans:?} piece {i}");
+            assert_eq!(o.to_f64(), want.data, "concat_channels_bwd {chans:?} piece {i} (a copy: exact)");
+        }
+        // The pieces concatenate back to dy.
+        let back = b.concat_channels(&ours.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(b.down(&back), dy, "concat_channels(concat_channels_bwd(dy)) = dy {chans:?}");
+    }
+}
+
 pub fn affine_channels_keeps_nan<B: Backend>(b: &BackendUnderTest<B>) {
     let mut x = Tensor::new(&[1, 1, 3, 3], (1..=9).map(|v| v as f32).collect()).unwrap();
     x.data_mut()[4] = f32::NAN;
@@ -77,4 +102,22 @@ pub fn channels_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
         &["scale [3] must be [2]"],
     );
     assert_oracle_rejects_alike(what, o.affine_channels(&mut xom, &s3o, &s3o, false), &msg);
+}
+
+pub fn concat_channels_bwd_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
+    let (c, o) = (CpuBackend::new(), ReferenceBackend);
+    let dy = Tensor::zeros(&[2, 6, 3, 3]);
+    let (dyt, dyo) = (b.up(&dy), o.upload(&dy).unwrap());
+    for (what, chans, names) in [
+        ("concat_channels_bwd channels short of dy's", vec![2, 3], &["[2, 3]", "6"][..]),
+        ("concat_channels_bwd a channel count of 0", vec![2, 0, 4], &["[2, 0, 4]"][..]),
+        ("concat_channels_bwd no pieces", vec![], &["[]"][..]),
+    ] {
+        let msg = assert_rejected(what, Shape, b.concat_channels_bwd(&dyt, &chans), c.concat_channels_bwd(&dy, &chans), names);
+        assert_oracle_rejects_alike(what, o.concat_channels_bwd(&dyo, &chans), &msg);
+    }
+    let flat = Tensor::zeros(&[2, 6]);
+    let what = "concat_channels_bwd 2-d dy";
+    let msg = assert_rejected(what, Shape, b.concat_channels_bwd(&b.up(&flat), &[6]), c.concat_channels_bwd(&flat, &[6]), &["[2, 6]"]);
+    assert_oracle_rejects_alike(what, o.concat_channels_bwd(&o.upload(&flat).unwrap(), &[6]), &msg);
 }

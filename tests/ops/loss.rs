@@ -1,14 +1,17 @@
-//! bce, bce_logits and gradient_penalty_head against the oracle (saturated inputs, a zero gradient, sums
-//! over more than one GPU cube); bad input.
+//! bce, bce_logits, cross_entropy and gradient_penalty_head against the oracle (saturated inputs, logits of
+//! ±50, confidently right rows whose loss is tiny, a zero gradient, sums over more than one GPU cube); bad
+//! input.
 
 use crate::common::backends::BackendUnderTest;
 use crate::common::compare::{assert_close, assert_close_scalar, TOL};
 use crate::common::random::{arr, rand_tensor, rng};
-use crate::common::rejection::{assert_rejected, Rejection::*};
+use crate::common::reference_backend::ReferenceBackend;
+use crate::common::rejection::{assert_oracle_rejects_alike, assert_rejected, Rejection::*};
 use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::backend::Backend;
 use cxr_gan::Tensor;
 use cxr_gan_reference as oracle;
+use rand::Rng;
 
 pub fn bce_and_bce_logits<B: Backend>(b: &BackendUnderTest<B>) {
     let mut r = rng(91);
@@ -52,6 +55,61 @@ pub fn bce_and_bce_logits<B: Backend>(b: &BackendUnderTest<B>) {
     let (loss_ref, dz_ref) = oracle::bce_logits(&arr(&z), &arr(&tb));
     assert_close_scalar("bce_logits loss [3, 1, 30, 30]", loss, loss_ref, TOL);
     assert_close("bce_logits dz [3, 1, 30, 30]", b.down(&dz).data(), &dz_ref.data, TOL);
+}
+
+/// cross_entropy of logits [n, k] and targets against the oracle: the loss and dlogits.
+fn check_cross_entropy<B: Backend>(b: &BackendUnderTest<B>, tag: &str, logits: &Tensor, target: &[usize]) {
+    let (loss, dz) = b.cross_entropy(&b.up(logits), target).unwrap();
+    let (loss_ref, dz_ref) = oracle::cross_entropy(&arr(logits), target);
+    assert_close_scalar(&format!("cross_entropy loss {tag}"), loss, loss_ref, TOL);
+    let dz = b.down(&dz);
+    assert_eq!(dz.shape(), logits.shape(), "cross_entropy dlogits {tag}");
+    assert_close(&format!("cross_entropy dlogits {tag}"), dz.data(), &dz_ref.data, TOL);
+}
+
+pub fn cross_entropy_matches_the_oracle<B: Backend>(b: &BackendUnderTest<B>) {
+    let mut r = rng(92);
+    // Logits of ±50 (softmax saturated: e^{−100} underflows f32's normal range), K = 2 and the classifier's
+    // 10; 300 rows are more than one GPU cube's.
+    for (n, k) in [(64, 2), (64, 10), (300, 10), (1, 10), (5, 1)] {
+        let z = rand_tensor(&mut r, &[n, k], -50.0, 50.0);
+        let t: Vec<usize> = (0..n).map(|_| r.gen_range(0..k)).collect();
+        check_cross_entropy(b, &format!("[{n}, {k}] ±50"), &z, &t);
+    }
+    // Confidently right rows (the target's logit 8–16 above the rest): each loss is about e^{−margin}, which
+    // ln(Σ e^{z − m}) in f32 rounds away; so is 1 − softmax at the target.
+    for k in [2, 10] {
+        let n = 40;
+        let mut z = rand_tensor(&mut r, &[n, k], -1.0, 1.0);
+        let t: Vec<usize> = (0..n).map(|_| r.gen_range(0..k)).collect();
+        for (row, &tr) in t.iter().enumerate() {
+            z.data_mut()[row * k + tr] += r.gen_range(8.0..16.0);
+        }
+        check_cross_entropy(b, &format!("[{n}, {k}] confidently right"), &z, &t);
+    }
+    // Ties: equal logits (the loss is ln K), and a row whose maximum is shared by the target and another.
+    let z = Tensor::new(&[2, 4], vec![3.0, 3.0, 3.0, 3.0, 1.0, 7.0, -2.0, 7.0]).unwrap();
+    check_cross_entropy(b, "ties", &z, &[2, 3]);
+}
+
+pub fn cross_entropy_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
+    let (c, o) = (CpuBackend::new(), ReferenceBackend);
+    let z = Tensor::zeros(&[3, 4]);
+    let (zt, zo) = (b.up(&z), o.upload(&z).unwrap());
+    let what = "cross_entropy target not a class";
+    let msg = assert_rejected(what, InvalidArgument, b.cross_entropy(&zt, &[0, 4, 1]), c.cross_entropy(&z, &[0, 4, 1]), &["target[1] = 4"]);
+    assert_oracle_rejects_alike(what, o.cross_entropy(&zo, &[0, 4, 1]), &msg);
+    let what = "cross_entropy too few targets";
+    let msg = assert_rejected(what, Shape, b.cross_entropy(&zt, &[0, 1]), c.cross_entropy(&z, &[0, 1]), &["[3, 4]"]);
+    assert_oracle_rejects_alike(what, o.cross_entropy(&zo, &[0, 1]), &msg);
+    let z4 = Tensor::zeros(&[3, 4, 1, 1]);
+    let what = "cross_entropy 4-d logits";
+    let msg = assert_rejected(what, Shape, b.cross_entropy(&b.up(&z4), &[0, 1, 2]), c.cross_entropy(&z4, &[0, 1, 2]), &["[3, 4, 1, 1]"]);
+    assert_oracle_rejects_alike(what, o.cross_entropy(&o.upload(&z4).unwrap(), &[0, 1, 2]), &msg);
+    let empty = Tensor::zeros(&[0, 4]);
+    let what = "cross_entropy empty batch";
+    let msg = assert_rejected(what, Shape, b.cross_entropy(&b.up(&empty), &[]), c.cross_entropy(&empty, &[]), &["[0, 4]"]);
+    assert_oracle_rejects_alike(what, o.cross_entropy(&o.upload(&empty).unwrap(), &[]), &msg);
 }
 
 pub fn gradient_penalty_head_matches_f64<B: Backend>(b: &BackendUnderTest<B>) {

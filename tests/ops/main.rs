@@ -104,8 +104,8 @@ op_tests! {
             conv_bad_input,
         ],
         norm: [batch_norm2d_train_eval_bwd, instance_norm2d_fwd_bwd_jvp, norm_act_fused_matches_norm_then_act, norm_bad_input],
-        act: [activations_fwd_bwd, activation_bad_input],
-        loss: [bce_and_bce_logits, gradient_penalty_head_matches_f64, loss_bad_input],
+        act: [activations_fwd_bwd, activation_bad_input, dropout_matches_the_oracle, dropout_bad_input],
+        loss: [bce_and_bce_logits, gradient_penalty_head_matches_f64, loss_bad_input, cross_entropy_matches_the_oracle, cross_entropy_bad_input],
         adam: [adam_matches_torch_formula, adam_step_all_matches_adam_step, adam_bad_input],
         elementwise: [elementwise_and_memory, elementwise_bad_input],
         pool: [
@@ -114,8 +114,19 @@ op_tests! {
             global_avg_pool2d_matches_the_oracle,
             pools_propagate_nan,
             pool_bad_input,
+            pool_bwds_match_the_oracle_on_random_shapes,
+            pool_bwds_match_the_oracle_at_inception_shapes,
+            max_pool2d_bwd_takes_the_first_maximum,
+            global_avg_pool2d_bwd_matches_the_oracle,
+            pool_bwd_bad_input,
         ],
         resize: [resize_bilinear_matches_the_oracle, resize_bad_input],
-        channels: [concat_and_affine_channels_match_the_oracle, affine_channels_keeps_nan, channels_bad_input],
+        channels: [
+            concat_and_affine_channels_match_the_oracle,
+            affine_channels_keeps_nan,
+            channels_bad_input,
+            concat_channels_bwd_matches_the_oracle,
+            concat_channels_bwd_bad_input,
+        ],
     }
 }

@@ -1,6 +1,7 @@
 //! Activations and their backward passes, with PyTorch's conventions: relu / leaky_relu test `x > 0` (so the
 //! derivative at exactly 0 is 0, resp. `slope`); tanh and sigmoid differentiate through their output y.
-//! The activation is a comptime parameter ([`ActKind`]): each one compiles to its own kernel.
+//! The activation is a comptime parameter ([`ActKind`]): each one compiles to its own kernel. And dropout
+//! with the caller's keep-mask (its own backward).
 
 use cubecl::prelude::*;
 
@@ -94,6 +95,18 @@ pub fn activation_bwd(x: &Array<f32>, y: &Array<f32>, dy: &Array<f32>, dx: &mut 
             let s = y[i];
             dx[i] = g * s * (1.0f32 - s);
         }
+        i += grid_stride();
+    }
+}
+
+/// F.dropout with the caller's keep-mask: y = x·(mask·scale), scale = 1/(1 − p) rounded to f32 once on the
+/// host. Also dropout's backward, applied to dy with the same mask.
+#[cube(launch)]
+pub fn dropout(x: &Array<f32>, mask: &Array<f32>, y: &mut Array<f32>, scale: f32) {
+    let n = y.len();
+    let mut i = grid_start();
+    while i < n {
+        y[i] = x[i] * (mask[i] * scale);
         i += grid_stride();
     }
 }

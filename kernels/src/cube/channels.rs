@@ -1,5 +1,6 @@
 //! Channel-wise ops of the Inception blocks: concat_channels (`torch.cat(dim=1)`, one launch per input,
-//! each copying its planes to their channel offset) and affine_channels (eval-mode BatchNorm folded to
+//! each copying its planes to their channel offset) and its backward (`torch.split(dim=1)`, one launch per
+//! piece, copying its channel slice back out), and affine_channels (eval-mode BatchNorm folded to
 //! x·scale[c] + shift[c], fused with the ReLU of a BasicConv2d).
 
 use cubecl::prelude::*;
@@ -16,6 +17,20 @@ pub fn concat_channels(x: &Array<f32>, y: &mut Array<f32>, c: usize, c_total: us
         let b = plane / c;
         let ch = plane % c;
         y[(b * c_total + offset + ch) * hw + i % hw] = x[i];
+        i += grid_stride();
+    }
+}
+
+/// concat_channels' backward: dx [N, C, hw] ← channels [offset, offset + C) of dy [N, c_total, hw].
+#[cube(launch)]
+pub fn concat_channels_bwd(dy: &Array<f32>, dx: &mut Array<f32>, c: usize, c_total: usize, offset: usize, hw: usize) {
+    let n = dx.len();
+    let mut i = grid_start();
+    while i < n {
+        let plane = i / hw;
+        let b = plane / c;
+        let ch = plane % c;
+        dx[i] = dy[(b * c_total + offset + ch) * hw + i % hw];
         i += grid_stride();
     }
 }

@@ -52,3 +52,10 @@ pub(super) fn activation_bwd(be: &CpuBackend, act: Activation, x: &Tensor, y: &T
     );
     Ok(dx)
 }
+
+/// x·mask/(1 − p), the scale rounded to f32 once as PyTorch's `noise.div_(1 − p)`.
+pub(super) fn dropout(be: &CpuBackend, x: &Tensor, mask: &Tensor, p: f32) -> Result<Tensor> {
+    shapes::dropout("dropout", x.shape(), mask.shape(), p)?;
+    let keep_scale = (1.0 / (1.0 - p as f64)) as f32;
+    be.zip_map("dropout", x, mask, |x, m| x * (m * keep_scale))
+}

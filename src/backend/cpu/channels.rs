@@ -54,3 +54,21 @@ pub(super) fn affine_channels(x: &mut Tensor, scale: &Tensor, shift: &Tensor, re
     });
     Ok(())
 }
+
+pub(super) fn concat_channels_bwd(be: &CpuBackend, dy: &Tensor, channels: &[usize]) -> Result<Vec<Tensor>> {
+    let [n, _, h, w] = shapes::concat_channels_bwd("concat_channels_bwd", dy.shape(), channels)?;
+    let per_sample = dy.len() / n.max(1);
+    let mut offset = 0;
+    let mut out = Vec::with_capacity(channels.len());
+    for &c in channels {
+        let mut dx = be.alloc(&[n, c, h, w]);
+        let len = c * h * w;
+        if len > 0 {
+            // Each sample's slice of dx is a contiguous run of dy's sample block.
+            dx.data_mut().par_chunks_mut(len).enumerate().for_each(|(i, d)| d.copy_from_slice(&dy.data()[i * per_sample + offset..][..len]));
+        }
+        offset += len;
+        out.push(dx);
+    }
+    Ok(out)
+}

@@ -94,3 +94,27 @@ fn clamp_log(v: f64) -> f64 {
         v
     }
 }
+
+/// F.cross_entropy with mean reduction, per row in f64: loss −log softmax(z)[t] = logsumexp(z) − z[t]
+/// (the row maximum subtracted first), gradient (softmax(z) − onehot(t))/N.
+pub(super) fn cross_entropy(be: &CpuBackend, logits: &Tensor, target: &[usize]) -> Result<(f64, Tensor)> {
+    let (n, k) = shapes::cross_entropy("cross_entropy", logits.shape(), target)?;
+    let mut grad = be.alloc(&[n, k]);
+    let inv_n = 1.0 / n as f64;
+    let total: f64 = grad
+        .data_mut()
+        .par_chunks_mut(k)
+        .zip(logits.data().par_chunks(k))
+        .zip(target.par_iter())
+        .map(|((g, z), &t)| {
+            let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            let sum: f64 = z.iter().map(|&v| (v as f64 - max).exp()).sum();
+            for (j, (g, &v)) in g.iter_mut().zip(z).enumerate() {
+                let softmax = (v as f64 - max).exp() / sum;
+                *g = ((softmax - if j == t { 1.0 } else { 0.0 }) * inv_n) as f32;
+            }
+            sum.ln() + max - z[t] as f64
+        })
+        .sum();
+    Ok((total * inv_n, grad))
+}

@@ -293,7 +293,7 @@ impl Backend for CpuBackend {
         adam::adam_step(param, grad, exp_avg, exp_avg_sq, cfg, step)
     }
 
-    // ------------------------------------------------------------------ FID's InceptionV3 (pool, resize, channels)
+    // ------------------------------------------------------------------ InceptionV3's ops (pool, resize, channels)
     fn avg_pool2d(&self, x: &Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
         pool::avg_pool2d(self, x, p, count_include_pad)
     }
@@ -311,5 +311,25 @@ impl Backend for CpuBackend {
     }
     fn affine_channels(&self, x: &mut Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<()> {
         channels::affine_channels(x, scale, shift, relu)
+    }
+
+    // ------------------------------------------------------------------ the classifier's backward passes
+    fn max_pool2d_bwd(&self, dy: &Tensor, x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
+        pool::max_pool2d_bwd(self, dy, x, p)
+    }
+    fn avg_pool2d_bwd(&self, dy: &Tensor, x_shape: [usize; 4], p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
+        pool::avg_pool2d_bwd(self, dy, x_shape, p, count_include_pad)
+    }
+    fn global_avg_pool2d_bwd(&self, dy: &Tensor, x_shape: [usize; 4]) -> Result<Tensor> {
+        pool::global_avg_pool2d_bwd(self, dy, x_shape)
+    }
+    fn concat_channels_bwd(&self, dy: &Tensor, channels: &[usize]) -> Result<Vec<Tensor>> {
+        channels::concat_channels_bwd(self, dy, channels)
+    }
+    fn cross_entropy(&self, logits: &Tensor, target: &[usize]) -> Result<(f64, Tensor)> {
+        loss::cross_entropy(self, logits, target)
+    }
+    fn dropout(&self, x: &Tensor, mask: &Tensor, p: f32) -> Result<Tensor> {
+        act::dropout(self, x, mask, p)
     }
 }

@@ -140,3 +140,87 @@ pub(super) fn global_avg_pool2d(be: &CpuBackend, x: &Tensor) -> Result<Tensor> {
     });
     Ok(y)
 }
+
+/// Runs `scatter(dx_plane, dy_plane)` over every (n, c) plane in parallel, dx starting at zero: the
+/// backward of a windowed pool, where each output scatters its gradient into its window.
+fn pool2d_bwd(
+    be: &CpuBackend,
+    dy: &Tensor,
+    x_shape: [usize; 4],
+    scatter: impl Fn(&mut [f32], &[f32], usize) + Sync,
+) -> Tensor {
+    let mut dx = be.alloc(&x_shape);
+    let [n, c, h, w] = x_shape;
+    if n * c == 0 || h * w == 0 {
+        return dx;
+    }
+    let out_plane = dy.len() / (n * c);
+    dx.data_mut().par_chunks_mut(h * w).zip(dy.data().par_chunks(out_plane.max(1))).enumerate().for_each(|(plane, (dx, dy))| {
+        dx.fill(0.0);
+        scatter(dx, dy, plane);
+    });
+    dx
+}
+
+pub(super) fn max_pool2d_bwd(be: &CpuBackend, dy: &Tensor, x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
+    let x_shape = x.dims4("max_pool2d_bwd", "x")?;
+    let [_, _, ho, wo] = shapes::pool2d_bwd("max_pool2d_bwd", dy.shape(), x.shape(), p)?;
+    let [_, _, h, w] = x_shape;
+    let wh = windows(h, ho, p.kernel[0], p.stride[0], p.padding[0]);
+    let ww = windows(w, wo, p.kernel[1], p.stride[1], p.padding[1]);
+    let xd = x.data();
+    Ok(pool2d_bwd(be, dy, x_shape, |dx, dy, plane| {
+        let xp = &xd[plane * h * w..][..h * w];
+        for (oy, winh) in wh.iter().enumerate() {
+            for (ox, winw) in ww.iter().enumerate() {
+                // PyTorch: the window's first element, replaced by any later one that is larger or NaN.
+                let (mut best, mut at) = (f32::NEG_INFINITY, winh.lo * w + winw.lo);
+                for r in winh.lo..winh.hi {
+                    for col in winw.lo..winw.hi {
+                        let v = xp[r * w + col];
+                        if v > best || v.is_nan() {
+                            (best, at) = (v, r * w + col);
+                            if v.is_nan() {
+                                break;
+                            }
+                        }
+                    }
+                    if best.is_nan() {
+                        break;
+                    }
+                }
+                dx[at] += dy[oy * wo + ox];
+            }
+        }
+    }))
+}
+
+pub(super) fn avg_pool2d_bwd(
+    be: &CpuBackend,
+    dy: &Tensor,
+    x_shape: [usize; 4],
+    p: Pool2dParams,
+    count_include_pad: bool,
+) -> Result<Tensor> {
+    let [_, _, ho, wo] = shapes::pool2d_bwd("avg_pool2d_bwd", dy.shape(), &x_shape, p)?;
+    let [_, _, h, w] = x_shape;
+    let wh = windows(h, ho, p.kernel[0], p.stride[0], p.padding[0]);
+    let ww = windows(w, wo, p.kernel[1], p.stride[1], p.padding[1]);
+    Ok(pool2d_bwd(be, dy, x_shape, |dx, dy, _| {
+        for (oy, winh) in wh.iter().enumerate() {
+            for (ox, winw) in ww.iter().enumerate() {
+                let count = if count_include_pad { winh.padded * winw.padded } else { (winh.hi - winh.lo) * (winw.hi - winw.lo) };
+                let g = dy[oy * wo + ox] / count as f32;
+                for r in winh.lo..winh.hi {
+                    dx[r * w + winw.lo..r * w + winw.hi].iter_mut().for_each(|d| *d += g);
+                }
+            }
+        }
+    }))
+}
+
+pub(super) fn global_avg_pool2d_bwd(be: &CpuBackend, dy: &Tensor, x_shape: [usize; 4]) -> Result<Tensor> {
+    shapes::global_pool_bwd("global_avg_pool2d_bwd", dy.shape(), &x_shape)?;
+    let hw = x_shape[2] * x_shape[3];
+    Ok(pool2d_bwd(be, dy, x_shape, |dx, dy, _| dx.fill(dy[0] / hw as f32)))
+}

@@ -1,5 +1,5 @@
-//! Activations and their backward passes: launches of kernels/src/cube/act.rs, one kernel per activation
-//! (a comptime [`ActKind`]).
+//! Activations and their backward passes, and dropout: launches of kernels/src/cube/act.rs, one kernel per
+//! activation (a comptime [`ActKind`]).
 
 use cubecl::Runtime;
 use cxr_gan_kernels::cube as kern;
@@ -52,5 +52,17 @@ impl<R: Runtime> CubeBackend<R> {
             );
         }
         Ok(dx)
+    }
+
+    pub(super) fn launch_dropout(&self, x: &CubeTensor, mask: &CubeTensor, p: f32) -> Result<CubeTensor> {
+        const OP: &str = "dropout";
+        shapes::dropout(OP, x.shape(), mask.shape(), p)?;
+        let n = self.check_len(OP, x.shape())?;
+        let y = self.alloc(OP, x.shape())?;
+        if n > 0 {
+            let scale = (1.0 / (1.0 - p as f64)) as f32;
+            kern::act::dropout::launch::<R>(&self.client, grid(n), block(), arr(&x.handle, n), arr(&mask.handle, n), arr(&y.handle, n), scale);
+        }
+        Ok(y)
     }
 }

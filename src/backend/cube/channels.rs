@@ -1,6 +1,6 @@
-//! The Inception blocks' channel ops: concat_channels (one launch per input) and affine_channels
-//! (eval-mode BatchNorm folded to a per-channel affine map, fused with the ReLU), launches of
-//! kernels/src/cube/channels.rs.
+//! The Inception blocks' channel ops: concat_channels (one launch per input) and its backward (one launch
+//! per piece), and affine_channels (eval-mode BatchNorm folded to a per-channel affine map, fused with the
+//! ReLU), launches of kernels/src/cube/channels.rs.
 
 use cubecl::Runtime;
 use cxr_gan_kernels::cube as kern;
@@ -37,6 +37,33 @@ impl<R: Runtime> CubeBackend<R> {
             offset += c;
         }
         Ok(y)
+    }
+
+    pub(super) fn launch_concat_channels_bwd(&self, dy: &CubeTensor, channels: &[usize]) -> Result<Vec<CubeTensor>> {
+        const OP: &str = "concat_channels_bwd";
+        let [n, c_total, h, w] = shapes::concat_channels_bwd(OP, dy.shape(), channels)?;
+        self.check_len(OP, dy.shape())?;
+        let mut offset = 0;
+        let mut dxs = Vec::with_capacity(channels.len());
+        for &c in channels {
+            let dx = self.alloc(OP, &[n, c, h, w])?;
+            if !dx.is_empty() {
+                kern::channels::concat_channels_bwd::launch::<R>(
+                    &self.client,
+                    grid(dx.len()),
+                    block(),
+                    arr(&dy.handle, dy.len()),
+                    arr(&dx.handle, dx.len()),
+                    c,
+                    c_total,
+                    offset,
+                    h * w,
+                );
+            }
+            offset += c;
+            dxs.push(dx);
+        }
+        Ok(dxs)
     }
 
     /// x's new tensor (the trait's in-place op rebinds x to it).

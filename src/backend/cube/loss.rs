@@ -1,4 +1,4 @@
-//! Losses (nn.BCELoss, nn.BCEWithLogitsLoss) and WGAN-GP's penalty head: launches of
+//! Losses (nn.BCELoss, nn.BCEWithLogitsLoss, F.cross_entropy) and WGAN-GP's penalty head: launches of
 //! kernels/src/cube/loss.rs; the per-cube partial sums and the per-sample norms come back to the host,
 //! which finishes them in f64 ([`host_math`](crate::backend::host_math) for the penalty).
 
@@ -44,6 +44,32 @@ impl<R: Runtime> CubeBackend<R> {
             (1.0 / n as f64) as f32,
         );
         Ok((self.sum_partials(op, &part, cubes)? / n as f64, grad))
+    }
+
+    /// F.cross_entropy: one unit per row of logits [N, K]; the per-cube partial sums of the row losses come
+    /// back and are added in f64.
+    pub(super) fn launch_cross_entropy(&self, logits: &CubeTensor, target: &[usize]) -> Result<(f64, CubeTensor)> {
+        const OP: &str = "cross_entropy";
+        let (n, k) = shapes::cross_entropy(OP, logits.shape(), target)?;
+        let len = self.check_len(OP, logits.shape())?;
+        // Every target is below K, and N·K fits u32 (checked above).
+        let t: Vec<u32> = target.iter().map(|&t| t as u32).collect();
+        let th = self.upload_bytes(OP, || format!("{n} u32 of targets"), bytemuck::cast_slice(&t))?;
+        let cubes = partial_cubes(n);
+        let (grad, part) = (self.alloc(OP, logits.shape())?, self.buffer(OP, cubes)?);
+        kern::loss::cross_entropy::launch::<R>(
+            &self.client,
+            cubes_1d(cubes),
+            block(),
+            arr(&logits.handle, len),
+            // SAFETY: th holds exactly n u32.
+            unsafe { ArrayArg::from_raw_parts(th, n) },
+            arr(&grad.handle, len),
+            arr(&part, cubes),
+            k,
+            (1.0 / n as f64) as f32,
+        );
+        Ok((self.sum_partials(OP, &part, cubes)? / n as f64, grad))
     }
 
     pub(super) fn launch_gradient_penalty_head(&self, g: &CubeTensor, lambda: f32) -> Result<PenaltyHead<CubeTensor>> {

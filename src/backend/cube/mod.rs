@@ -469,7 +469,7 @@ impl<R: Runtime> Backend for CubeBackend<R> {
         Ok(())
     }
 
-    // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
+    // ------------------------------------------------------------------ InceptionV3's ops (FID and the classifier)
     fn avg_pool2d(&self, x: &CubeTensor, p: Pool2dParams, count_include_pad: bool) -> Result<CubeTensor> {
         self.guard("avg_pool2d", || self.launch_avg_pool2d(x, p, count_include_pad))
     }
@@ -488,5 +488,25 @@ impl<R: Runtime> Backend for CubeBackend<R> {
     fn affine_channels(&self, x: &mut CubeTensor, scale: &CubeTensor, shift: &CubeTensor, relu: bool) -> Result<()> {
         *x = self.guard("affine_channels", || self.launch_affine_channels(x, scale, shift, relu))?;
         Ok(())
+    }
+
+    // ------------------------------------------------------------------ the classifier's backward passes
+    fn max_pool2d_bwd(&self, dy: &CubeTensor, x: &CubeTensor, p: Pool2dParams) -> Result<CubeTensor> {
+        self.guard("max_pool2d_bwd", || self.launch_max_pool2d_bwd(dy, x, p))
+    }
+    fn avg_pool2d_bwd(&self, dy: &CubeTensor, x_shape: [usize; 4], p: Pool2dParams, count_include_pad: bool) -> Result<CubeTensor> {
+        self.guard("avg_pool2d_bwd", || self.launch_avg_pool2d_bwd(dy, x_shape, p, count_include_pad))
+    }
+    fn global_avg_pool2d_bwd(&self, dy: &CubeTensor, x_shape: [usize; 4]) -> Result<CubeTensor> {
+        self.guard("global_avg_pool2d_bwd", || self.launch_global_avg_pool2d_bwd(dy, x_shape))
+    }
+    fn concat_channels_bwd(&self, dy: &CubeTensor, channels: &[usize]) -> Result<Vec<CubeTensor>> {
+        self.guard("concat_channels_bwd", || self.launch_concat_channels_bwd(dy, channels))
+    }
+    fn cross_entropy(&self, logits: &CubeTensor, target: &[usize]) -> Result<(f64, CubeTensor)> {
+        self.guard("cross_entropy", || self.launch_cross_entropy(logits, target))
+    }
+    fn dropout(&self, x: &CubeTensor, mask: &CubeTensor, p: f32) -> Result<CubeTensor> {
+        self.guard("dropout", || self.launch_dropout(x, mask, p))
     }
 }

@@ -1,5 +1,5 @@
-//! Activations and their backward passes: launches of kernels/cuda/act.cu, one kernel per activation and
-//! direction (`act_<name>`, `act_<name>_bwd`).
+//! Activations and their backward passes, and dropout: launches of kernels/cuda/act.cu, one kernel per
+//! activation and direction (`act_<name>`, `act_<name>_bwd`).
 
 use cxr_gan_kernels::cuda::Family;
 
@@ -64,5 +64,17 @@ impl CudaNativeBackend {
         args.extend(k.slope.map(Arg::F32));
         self.launch(OP, FAMILY, k.bwd, Dims::grid_stride(x.len()), &args)?;
         Ok(dx)
+    }
+
+    pub(super) fn launch_dropout(&self, x: &CudaNativeTensor, mask: &CudaNativeTensor, p: f32) -> Result<CudaNativeTensor> {
+        const OP: &str = "dropout";
+        shapes::dropout(OP, x.shape(), mask.shape(), p)?;
+        let y = self.alloc(OP, x.shape())?;
+        let n = u32_of(OP, x.len())?;
+        if n > 0 {
+            let scale = (1.0 / (1.0 - p as f64)) as f32;
+            self.launch(OP, FAMILY, "dropout", Dims::grid_stride(x.len()), &[x.arg(), mask.arg(), y.arg(), Arg::U32(n), Arg::F32(scale)])?;
+        }
+        Ok(y)
     }
 }

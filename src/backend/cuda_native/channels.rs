@@ -1,5 +1,5 @@
 //! The Inception blocks' channel ops: concat_channels (one launch per input, copying into its channel slot)
-//! and affine_channels (eval-mode BatchNorm folded to a per-channel affine map, fused with the ReLU, in
+//! and its backward (one launch per piece, copying its slot back out), and affine_channels (eval-mode BatchNorm folded to a per-channel affine map, fused with the ReLU, in
 //! place), launches of kernels/cuda/channels.cu.
 
 use cxr_gan_kernels::cuda::Family;
@@ -32,6 +32,28 @@ impl CudaNativeBackend {
             offset += c;
         }
         Ok(y)
+    }
+
+    pub(super) fn launch_concat_channels_bwd(&self, dy: &CudaNativeTensor, channels: &[usize]) -> Result<Vec<CudaNativeTensor>> {
+        const OP: &str = "concat_channels_bwd";
+        let [n, c_total, h, w] = shapes::concat_channels_bwd(OP, dy.shape(), channels)?;
+        self.check_len(OP, dy.shape())?;
+        let (c_total, hw) = (u32_of(OP, c_total)?, u32_of(OP, h * w)?);
+        let mut offset = 0u32;
+        let mut dxs = Vec::with_capacity(channels.len());
+        for &c in channels {
+            let dx = self.alloc(OP, &[n, c, h, w])?;
+            // Every piece's channels fit in c_total, checked above.
+            let c = c as u32;
+            if !dx.is_empty() {
+                let len = u32_of(OP, dx.len())?;
+                let args = [dy.arg(), dx.arg(), Arg::U32(len), Arg::U32(c), Arg::U32(c_total), Arg::U32(offset), Arg::U32(hw)];
+                self.launch(OP, FAMILY, "concat_channels_bwd", Dims::grid_stride(dx.len()), &args)?;
+            }
+            offset += c;
+            dxs.push(dx);
+        }
+        Ok(dxs)
     }
 
     /// x ← scale[c]·x + shift[c] (then ReLU when `relu`) in place; x is first made the only holder of its

@@ -1,4 +1,5 @@
-//! Losses (nn.BCELoss, nn.BCEWithLogitsLoss) and WGAN-GP's penalty head: launches of kernels/cuda/loss.cu.
+//! Losses (nn.BCELoss, nn.BCEWithLogitsLoss, F.cross_entropy) and WGAN-GP's penalty head: launches of
+//! kernels/cuda/loss.cu.
 //! The per-block partial sums and the per-sample squared norms come back to the host, which finishes them in
 //! f64 ([`host_math`](crate::backend::host_math) for the penalty).
 
@@ -38,6 +39,23 @@ impl CudaNativeBackend {
         let inv_n = (1.0 / a.len() as f64) as f32;
         self.launch(op, FAMILY, kernel, dims, &[a.arg(), target.arg(), grad.arg(), part.arg(), Arg::U32(n), Arg::F32(inv_n)])?;
         Ok((self.sum_partials(op, &part, blocks)? / a.len() as f64, grad))
+    }
+
+    /// F.cross_entropy: one thread per row of logits [N, K]; the per-block partial sums of the row losses
+    /// come back and are added in f64.
+    pub(super) fn launch_cross_entropy(&self, logits: &CudaNativeTensor, target: &[usize]) -> Result<(f64, CudaNativeTensor)> {
+        const OP: &str = "cross_entropy";
+        let (n, k) = shapes::cross_entropy(OP, logits.shape(), target)?;
+        self.check_len(OP, logits.shape())?;
+        // Every target is below K, and N·K fits u32 (checked above).
+        let t: Vec<u32> = target.iter().map(|&t| t as u32).collect();
+        let t = self.upload_pod(OP, &t)?;
+        let (dims, blocks) = Dims::partials(n);
+        let (grad, part) = (self.alloc(OP, logits.shape())?, self.alloc(OP, &[blocks])?);
+        let inv_n = (1.0 / n as f64) as f32;
+        let args = [logits.arg(), t.arg(), grad.arg(), part.arg(), Arg::U32(u32_of(OP, n)?), Arg::U32(u32_of(OP, k)?), Arg::F32(inv_n)];
+        self.launch(OP, FAMILY, "cross_entropy", dims, &args)?;
+        Ok((self.sum_partials(OP, &part, blocks)? / n as f64, grad))
     }
 
     pub(super) fn launch_gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {

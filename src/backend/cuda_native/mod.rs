@@ -549,7 +549,7 @@ impl Backend for CudaNativeBackend {
         self.guard("adam_step_all", || self.launch_adam_step_all(slots, cfg, step))
     }
 
-    // ------------------------------------------------------------------ FID's InceptionV3 (forward only)
+    // ------------------------------------------------------------------ InceptionV3's ops (FID and the classifier)
     fn avg_pool2d(&self, x: &CudaNativeTensor, p: Pool2dParams, count_include_pad: bool) -> Result<CudaNativeTensor> {
         self.guard("avg_pool2d", || self.launch_avg_pool2d(x, p, count_include_pad))
     }
@@ -567,5 +567,31 @@ impl Backend for CudaNativeBackend {
     }
     fn affine_channels(&self, x: &mut CudaNativeTensor, scale: &CudaNativeTensor, shift: &CudaNativeTensor, relu: bool) -> Result<()> {
         self.guard("affine_channels", || self.launch_affine_channels(x, scale, shift, relu))
+    }
+
+    // ------------------------------------------------------------------ the classifier's backward passes
+    fn max_pool2d_bwd(&self, dy: &CudaNativeTensor, x: &CudaNativeTensor, p: Pool2dParams) -> Result<CudaNativeTensor> {
+        self.guard("max_pool2d_bwd", || self.launch_max_pool2d_bwd(dy, x, p))
+    }
+    fn avg_pool2d_bwd(
+        &self,
+        dy: &CudaNativeTensor,
+        x_shape: [usize; 4],
+        p: Pool2dParams,
+        count_include_pad: bool,
+    ) -> Result<CudaNativeTensor> {
+        self.guard("avg_pool2d_bwd", || self.launch_avg_pool2d_bwd(dy, x_shape, p, count_include_pad))
+    }
+    fn global_avg_pool2d_bwd(&self, dy: &CudaNativeTensor, x_shape: [usize; 4]) -> Result<CudaNativeTensor> {
+        self.guard("global_avg_pool2d_bwd", || self.launch_global_avg_pool2d_bwd(dy, x_shape))
+    }
+    fn concat_channels_bwd(&self, dy: &CudaNativeTensor, channels: &[usize]) -> Result<Vec<CudaNativeTensor>> {
+        self.guard("concat_channels_bwd", || self.launch_concat_channels_bwd(dy, channels))
+    }
+    fn cross_entropy(&self, logits: &CudaNativeTensor, target: &[usize]) -> Result<(f64, CudaNativeTensor)> {
+        self.guard("cross_entropy", || self.launch_cross_entropy(logits, target))
+    }
+    fn dropout(&self, x: &CudaNativeTensor, mask: &CudaNativeTensor, p: f32) -> Result<CudaNativeTensor> {
+        self.guard("dropout", || self.launch_dropout(x, mask, p))
     }
 }

@@ -1,5 +1,5 @@
-//! FID's pools (forward only): avg_pool2d, max_pool2d and the global average pool, launches of
-//! kernels/cuda/pool.cu.
+//! InceptionV3's pools: avg_pool2d, max_pool2d and the global average pool, and their backward passes
+//! (gathers: a thread per input element), launches of kernels/cuda/pool.cu.
 
 use cxr_gan_kernels::cuda::Family;
 
@@ -11,7 +11,8 @@ use crate::tensor::dims4;
 
 const FAMILY: Family = Family::Pool;
 
-/// `PoolGeom` in kernels/cuda/pool.cu: x [planes, h, w] pooled to y [planes, ho, wo] (n outputs).
+/// `PoolGeom` in kernels/cuda/pool.cu: x [planes, h, w] pooled to y [planes, ho, wo]; n is the elements the
+/// launch writes (y's for the forwards, dx's for the backwards).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct PoolGeom {
@@ -26,6 +27,27 @@ struct PoolGeom {
     stride_w: u32,
     pad_h: u32,
     pad_w: u32,
+}
+
+impl PoolGeom {
+    /// The geometry of a pool from planes of h × w to ho × wo, for a launch writing `n` elements.
+    fn new(op: &'static str, n: usize, [h, w]: [usize; 2], [ho, wo]: [usize; 2], p: Pool2dParams) -> Result<PoolGeom> {
+        let u = |v: usize| u32_of(op, v);
+        let ([kh, kw], [sh, sw], [ph, pw]) = (p.kernel, p.stride, p.padding);
+        Ok(PoolGeom {
+            n: u(n)?,
+            h: u(h)?,
+            w: u(w)?,
+            ho: u(ho)?,
+            wo: u(wo)?,
+            kernel_h: u(kh)?,
+            kernel_w: u(kw)?,
+            stride_h: u(sh)?,
+            stride_w: u(sw)?,
+            pad_h: u(ph)?,
+            pad_w: u(pw)?,
+        })
+    }
 }
 
 impl CudaNativeBackend {
@@ -47,21 +69,7 @@ impl CudaNativeBackend {
         if n == 0 {
             return Ok(y);
         }
-        let u = |v: usize| u32_of(op, v);
-        let ([kh, kw], [sh, sw], [ph, pw]) = (p.kernel, p.stride, p.padding);
-        let geom = PoolGeom {
-            n: u(n)?,
-            h: u(h)?,
-            w: u(w)?,
-            ho: u(ho)?,
-            wo: u(wo)?,
-            kernel_h: u(kh)?,
-            kernel_w: u(kw)?,
-            stride_h: u(sh)?,
-            stride_w: u(sw)?,
-            pad_h: u(ph)?,
-            pad_w: u(pw)?,
-        };
+        let geom = PoolGeom::new(op, n, [h, w], [ho, wo], p)?;
         let dims = Dims::grid_stride(n);
         match avg {
             Some(include_pad) => {
@@ -70,6 +78,51 @@ impl CudaNativeBackend {
             None => self.launch(op, FAMILY, "max_pool2d", dims, &[x.arg(), y.arg(), Arg::pod(&geom)])?,
         }
         Ok(y)
+    }
+
+    pub(super) fn launch_max_pool2d_bwd(&self, dy: &CudaNativeTensor, x: &CudaNativeTensor, p: Pool2dParams) -> Result<CudaNativeTensor> {
+        const OP: &str = "max_pool2d_bwd";
+        let [_, _, ho, wo] = shapes::pool2d_bwd(OP, dy.shape(), x.shape(), p)?;
+        let xs @ [_, _, h, w] = dims4(x.shape(), OP, "x")?;
+        let n = self.check_len(OP, &xs)?;
+        let dx = self.alloc(OP, &xs)?;
+        if n > 0 {
+            let geom = PoolGeom::new(OP, n, [h, w], [ho, wo], p)?;
+            self.launch(OP, FAMILY, "max_pool2d_bwd", Dims::grid_stride(n), &[dy.arg(), x.arg(), dx.arg(), Arg::pod(&geom)])?;
+        }
+        Ok(dx)
+    }
+
+    pub(super) fn launch_avg_pool2d_bwd(
+        &self,
+        dy: &CudaNativeTensor,
+        x_shape: [usize; 4],
+        p: Pool2dParams,
+        count_include_pad: bool,
+    ) -> Result<CudaNativeTensor> {
+        const OP: &str = "avg_pool2d_bwd";
+        let [_, _, ho, wo] = shapes::pool2d_bwd(OP, dy.shape(), &x_shape, p)?;
+        let [_, _, h, w] = x_shape;
+        let n = self.check_len(OP, &x_shape)?;
+        let dx = self.alloc(OP, &x_shape)?;
+        if n > 0 {
+            let geom = PoolGeom::new(OP, n, [h, w], [ho, wo], p)?;
+            let args = [dy.arg(), dx.arg(), Arg::pod(&geom), Arg::U32(count_include_pad as u32)];
+            self.launch(OP, FAMILY, "avg_pool2d_bwd", Dims::grid_stride(n), &args)?;
+        }
+        Ok(dx)
+    }
+
+    pub(super) fn launch_global_avg_pool2d_bwd(&self, dy: &CudaNativeTensor, x_shape: [usize; 4]) -> Result<CudaNativeTensor> {
+        const OP: &str = "global_avg_pool2d_bwd";
+        shapes::global_pool_bwd(OP, dy.shape(), &x_shape)?;
+        let n = self.check_len(OP, &x_shape)?;
+        let dx = self.alloc(OP, &x_shape)?;
+        if n > 0 {
+            let args = [dy.arg(), dx.arg(), Arg::U32(u32_of(OP, n)?), Arg::U32(u32_of(OP, x_shape[2] * x_shape[3])?)];
+            self.launch(OP, FAMILY, "global_avg_pool2d_bwd", Dims::grid_stride(n), &args)?;
+        }
+        Ok(dx)
     }
 
     pub(super) fn launch_global_avg_pool2d(&self, x: &CudaNativeTensor) -> Result<CudaNativeTensor> {

@@ -176,7 +176,8 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
             let (y, dx) = if f.op == "max_pool2d" {
                 (b.max_pool2d(&x, p)?, b.max_pool2d_bwd(&dy, &x, p)?)
             } else {
-                let include = f.param("count_include_pad")?.as_bool().ok_or_else(|| Error::format(&f.path, "count_include_pad is not a bool"))?;
+                let include =
+                    f.param("count_include_pad")?.as_bool().ok_or_else(|| Error::format(&f.path, "count_include_pad is not a bool"))?;
                 (b.avg_pool2d(&x, p, include)?, b.avg_pool2d_bwd(&dy, dims4(f, "in.x")?, p, include)?)
             };
             r.put_tensor(b, "out.y", &y)?;
@@ -209,7 +210,13 @@ pub fn run_file<B: Backend>(b: &B, f: &GoldenFile) -> Result<Outcome> {
                 .f64("in.target")?
                 .1
                 .iter()
-                .map(|&t| if t >= 0.0 && t.fract() == 0.0 { Ok(t as usize) } else { Err(Error::format(&f.path, format!("in.target holds {t}, not a class index"))) })
+                .map(|&t| {
+                    if t >= 0.0 && t.fract() == 0.0 {
+                        Ok(t as usize)
+                    } else {
+                        Err(Error::format(&f.path, format!("in.target holds {t}, not a class index")))
+                    }
+                })
                 .collect::<Result<Vec<_>>>()?;
             let (loss, d) = b.cross_entropy(&up(b, f, "in.logits")?, &target)?;
             r.put("out.loss", vec![loss])?;

@@ -24,13 +24,23 @@ fn cube_backend<B>(name: &str, b: cxr_gan::Result<B>) -> Option<B> {
 #[test]
 fn golden_conformance() {
     let dir = golden::golden_dir();
-    let files = match golden::list(&dir) {
-        Ok(f) if !f.is_empty() => f,
-        _ => {
-            println!("skipped: no golden files in {} (set CXR_GAN_GOLDEN_DIR)", dir.display());
-            return;
-        }
-    };
+    match golden::list(&dir) {
+        Ok(f) if !f.is_empty() => conformance(&f),
+        _ => println!("skipped: no golden files in {} (set CXR_GAN_GOLDEN_DIR)", dir.display()),
+    }
+}
+
+/// The classifier's ops (pools' and concat's backward, linear, cross-entropy, dropout): golden files made
+/// by PyTorch from random tensors with scripts/make_classifier_golden.py, committed under tests/golden/ops.
+#[test]
+fn classifier_ops_golden_conformance() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ops");
+    let files = golden::list(&dir).expect("tests/golden/ops is part of the repository");
+    assert!(files.len() >= 16, "expected the 16 classifier-op golden files in {}", dir.display());
+    conformance(&files);
+}
+
+fn conformance(files: &[std::path::PathBuf]) {
     let oracle = ReferenceBackend;
     let cpu = CpuBackend::new();
     // The cube backend (our CubeCL kernels) on each runtime with a device here; in CI, wgpu on lavapipe.
@@ -50,7 +60,7 @@ fn golden_conformance() {
         subjects.push(b);
     }
     let mut tally = Tally::default();
-    run_files(&files, &subjects, &mut tally);
+    run_files(files, &subjects, &mut tally);
     println!("\n{}", tally.summary());
     assert!(tally.failed.is_empty(), "failed: {}", tally.failed.join(", "));
 }

@@ -103,8 +103,8 @@ __device__ __forceinline__ PoolCover pool_covering(u32 i, u32 outs, u32 k, u32 s
 
 // max_pool2d's backward, dx [planes, h, w] from dy [planes, ho, wo] and the forward input x: each thread takes
 // one element of x and, for every window containing it (in row-major order), recomputes that window's first
-// maximum as the forward scans it (`v > m || isnan(v)` from the window's first element, stopping at the first
-// NaN: PyTorch's tie rule) and adds the window's dy when it is this element.
+// maximum as the forward scans it (`v > m || isnan(v)` from the window's first element; a later NaN
+// replaces an earlier one: PyTorch's tie rule) and adds the window's dy when it is this element.
 CXR_KERNEL void max_pool2d_bwd(const float* __restrict__ dy, const float* __restrict__ x, float* __restrict__ dx, PoolGeom g) {
     for (u32 i = grid_start(); i < g.n; i += grid_stride()) {
         const u32 plane = i / (g.h * g.w), q = i % (g.h * g.w);
@@ -122,8 +122,8 @@ CXR_KERNEL void max_pool2d_bwd(const float* __restrict__ dy, const float* __rest
                 for (u32 r = sh.lo; r < sh.hi; ++r) {
                     for (u32 c = sw.lo; c < sw.hi; ++c) {
                         const float v = xp[r * g.w + c];
-                        // Once m is NaN nothing replaces it: the first NaN is the maximum.
-                        if ((v > m || isnan(v)) && !isnan(m)) {
+                        // Every NaN replaces m: the last NaN takes the gradient, as PyTorch's.
+                        if (v > m || isnan(v)) {
                             m = v;
                             at = r * g.w + c;
                         }

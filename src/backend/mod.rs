@@ -363,34 +363,23 @@ pub trait Backend: Send + Sync {
 
     // ------------------------------------------------------------------ the classifier's backward passes
     /// dx of [`Backend::max_pool2d`] given the forward input x: each window's dy goes to its first maximum
-    /// in row-major order (PyTorch's tie rule; a NaN counts as the maximum), summed where windows overlap.
-    fn max_pool2d_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, p: Pool2dParams) -> Result<Self::Tensor> {
-        Err(not_yet(self.name(), "max_pool2d_bwd"))
-    }
+    /// in row-major order (PyTorch's tie rule; a NaN counts as the maximum, the window's last NaN if it holds
+    /// several, as PyTorch), summed where windows overlap.
+    fn max_pool2d_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, p: Pool2dParams) -> Result<Self::Tensor>;
     /// dx of [`Backend::avg_pool2d`]: each window's dy divided by its divisor, spread over the window's
     /// elements inside x; `x_shape` is the forward input's.
-    fn avg_pool2d_bwd(&self, dy: &Self::Tensor, x_shape: [usize; 4], p: Pool2dParams, count_include_pad: bool) -> Result<Self::Tensor> {
-        Err(not_yet(self.name(), "avg_pool2d_bwd"))
-    }
+    fn avg_pool2d_bwd(&self, dy: &Self::Tensor, x_shape: [usize; 4], p: Pool2dParams, count_include_pad: bool) -> Result<Self::Tensor>;
     /// dx of [`Backend::global_avg_pool2d`]: dy [N, C] spread evenly over each H×W plane of `x_shape`.
-    fn global_avg_pool2d_bwd(&self, dy: &Self::Tensor, x_shape: [usize; 4]) -> Result<Self::Tensor> {
-        Err(not_yet(self.name(), "global_avg_pool2d_bwd"))
-    }
+    fn global_avg_pool2d_bwd(&self, dy: &Self::Tensor, x_shape: [usize; 4]) -> Result<Self::Tensor>;
     /// dx of [`Backend::concat_channels`]: dy [N, ΣCᵢ, H, W] cut into [N, Cᵢ, H, W] by `channels`
     /// (torch.split(dy, channels, dim=1)).
-    fn concat_channels_bwd(&self, dy: &Self::Tensor, channels: &[usize]) -> Result<Vec<Self::Tensor>> {
-        Err(not_yet(self.name(), "concat_channels_bwd"))
-    }
+    fn concat_channels_bwd(&self, dy: &Self::Tensor, channels: &[usize]) -> Result<Vec<Self::Tensor>>;
     /// F.cross_entropy(logits, target) with mean reduction: logits [N, K], `target` N class indices < K.
     /// The loss and dL/dlogits = (softmax(logits) − onehot(target)) / N.
-    fn cross_entropy(&self, logits: &Self::Tensor, target: &[usize]) -> Result<(f64, Self::Tensor)> {
-        Err(not_yet(self.name(), "cross_entropy"))
-    }
+    fn cross_entropy(&self, logits: &Self::Tensor, target: &[usize]) -> Result<(f64, Self::Tensor)>;
     /// F.dropout(x, p, training=True) with its keep-mask drawn by the caller: x·mask/(1 − p), `mask` of x's
     /// shape holding 0 or 1. Dropout's backward is the same map applied to dy with the same mask.
-    fn dropout(&self, x: &Self::Tensor, mask: &Self::Tensor, p: f32) -> Result<Self::Tensor> {
-        Err(not_yet(self.name(), "dropout"))
-    }
+    fn dropout(&self, x: &Self::Tensor, mask: &Self::Tensor, p: f32) -> Result<Self::Tensor>;
 
     /// F.linear(x, w, b) = x·wᵀ + b: x [N, in], w [out, in], b [out] → [N, out]. A 1×1 convolution of
     /// x viewed as [N, in, 1, 1] (the convolution kernels are GEMMs), then the bias as a per-channel shift.
@@ -411,11 +400,6 @@ pub trait Backend: Send + Sync {
         let db = self.conv2d_bwd_weight(&self.full(&[n, 1, 1, 1], 1.0)?, &dy4, [o, 1, 1, 1], LINEAR_AS_CONV)?;
         Ok(LinearGrads { dx: self.reshape(&dx, &[n, i])?, dw: self.reshape(&dw, &[o, i])?, db: self.reshape(&db, &[o])? })
     }
-}
-
-/// TEMPORARY while the kernels land: an op this backend lacks.
-fn not_yet(backend: String, op: &str) -> crate::Error {
-    crate::Error::Backend { backend, detail: format!("{op} is not implemented yet") }
 }
 
 /// [`Backend::linear`] as a convolution: 1×1, stride 1, no padding.

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use super::metrics::{bootstrap, Metrics};
 use super::split::{stratified_split, Example, Split, POSITIVE};
 use crate::backend::{AdamConfig, Backend};
+use crate::data::phantom::{write_class_set, PhantomClass};
 use crate::data::preprocess::PreprocessConfig;
 use crate::data::{list_images, Dataset};
 use crate::error::{Error, Result};
 use crate::fid::inception::{find_weights, read_tensors};
 use crate::fsio::{copy_atomic, write_atomic};
-use crate::data::phantom::{write_class_set, PhantomClass};
 use crate::nn::classifier::{Arch, Classifier, InceptionInit, SMALL_INPUT};
 use crate::tensor::Tensor;
 use crate::train::checkpoint::Checkpoint;
@@ -140,7 +140,14 @@ impl Labeled {
 }
 
 /// Starts (or, with `resume`, continues) the run in `out` and returns its test-set result.
-pub fn classify<B: Backend>(b: &B, cfg: &ClassifyConfig, out: &Path, resume: bool, force: bool, o: &ClassifyOptions) -> Result<ClassifyResult> {
+pub fn classify<B: Backend>(
+    b: &B,
+    cfg: &ClassifyConfig,
+    out: &Path,
+    resume: bool,
+    force: bool,
+    o: &ClassifyOptions,
+) -> Result<ClassifyResult> {
     let arch = cfg.validate()?;
     let run = if resume {
         let run = RunDir(out.to_path_buf());
@@ -264,7 +271,8 @@ fn train_epochs<B: Backend>(
     let mut log = CsvLog::open(&run.metrics(), METRICS_HEADER)?;
     let bar = if o.progress { indicatif::ProgressBar::new((cfg.epochs * per_epoch) as u64) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} it  {elapsed_precise} < {eta_precise}  {msg}").expect("a valid template"),
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} it  {elapsed_precise} < {eta_precise}  {msg}")
+            .expect("a valid template"),
     );
     bar.set_position(s.epoch as u64 * per_epoch as u64);
     while s.epoch < cfg.epochs {
@@ -362,7 +370,7 @@ fn load_state<B: Backend>(b: &B, path: &Path, net: &mut Classifier<B::Tensor>, o
     if ck.meta(path, "arch")? != net.arch().name() {
         return Err(Error::format(path, format!("a checkpoint of --arch {}, not {}", ck.meta(path, "arch")?, net.arch().name())));
     }
-    let mut put = |name: String, slot: &mut B::Tensor| -> Result<()> {
+    let put = |name: String, slot: &mut B::Tensor| -> Result<()> {
         let t = ck.get(&name).ok_or_else(|| Error::format(path, format!("checkpoint has no {name}")))?;
         if t.shape() != b.shape(slot).as_slice() {
             return Err(Error::format(path, format!("{name} has shape {:?}, the model needs {:?}", t.shape(), b.shape(slot))));

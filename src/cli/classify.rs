@@ -101,9 +101,15 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
         (None, None) => return Err(crate::Error::invalid("classify", "--out DIR (a new run) or --resume DIR is required")),
     };
     let demo = !resume && a.positive.is_none();
-    let opts = ClassifyOptions { progress: true, demo, stop: super::stop_on_ctrl_c("after this iteration"), fid_weights: a.weights.clone() };
+    let opts =
+        ClassifyOptions { progress: true, demo, stop: super::stop_on_ctrl_c("after this iteration"), fid_weights: a.weights.clone() };
     let result = dispatch(&a.backend, Task { cfg, out: out.clone(), resume, force: a.force, opts })?;
     println!("{}", result.test);
-    println!("classify: best validation accuracy {:.3} at epoch {}; results in {}", result.best_val_accuracy, result.best_epoch, out.display());
+    println!(
+        "classify: best validation accuracy {:.3} at epoch {}; results in {}",
+        result.best_val_accuracy,
+        result.best_epoch,
+        out.display()
+    );
     Ok(())
 }

@@ -99,23 +99,24 @@ impl<B: Backend> Loader<'_, B> {
     fn network(&mut self) -> Vec<Block<B::Tensor>> {
         let seq = |steps: Vec<Step<B::Tensor>>| Block { branches: vec![Branch { stem: steps, heads: vec![] }] };
         let c = |me: &mut Self, n: &str, cin, cout, k, s, p| Step::Conv(me.conv(n, cin, cout, k, s, p));
-        let mut blocks = vec![
-            seq(vec![
-                c(self, "Conv2d_1a_3x3", 3, 32, [3, 3], 2, [0, 0]),
-                c(self, "Conv2d_2a_3x3", 32, 32, [3, 3], 1, [0, 0]),
-                c(self, "Conv2d_2b_3x3", 32, 64, [3, 3], 1, [1, 1]),
-                Step::MaxPool(MAX_3X3_S2),
-                c(self, "Conv2d_3b_1x1", 64, 80, [1, 1], 1, [0, 0]),
-                c(self, "Conv2d_4a_3x3", 80, 192, [3, 3], 1, [0, 0]),
-                Step::MaxPool(MAX_3X3_S2),
-            ]),
-        ];
+        let mut blocks = vec![seq(vec![
+            c(self, "Conv2d_1a_3x3", 3, 32, [3, 3], 2, [0, 0]),
+            c(self, "Conv2d_2a_3x3", 32, 32, [3, 3], 1, [0, 0]),
+            c(self, "Conv2d_2b_3x3", 32, 64, [3, 3], 1, [1, 1]),
+            Step::MaxPool(MAX_3X3_S2),
+            c(self, "Conv2d_3b_1x1", 64, 80, [1, 1], 1, [0, 0]),
+            c(self, "Conv2d_4a_3x3", 80, 192, [3, 3], 1, [0, 0]),
+            Step::MaxPool(MAX_3X3_S2),
+        ])];
         for (name, cin, pool) in [("Mixed_5b", 192, 32), ("Mixed_5c", 256, 64), ("Mixed_5d", 288, 64)] {
             let n = |s: &str| format!("{name}.{s}");
             blocks.push(Block {
                 branches: vec![
                     one(vec![c(self, &n("branch1x1"), cin, 64, [1, 1], 1, [0, 0])]),
-                    one(vec![c(self, &n("branch5x5_1"), cin, 48, [1, 1], 1, [0, 0]), c(self, &n("branch5x5_2"), 48, 64, [5, 5], 1, [2, 2])]),
+                    one(vec![
+                        c(self, &n("branch5x5_1"), cin, 48, [1, 1], 1, [0, 0]),
+                        c(self, &n("branch5x5_2"), 48, 64, [5, 5], 1, [2, 2]),
+                    ]),
                     one(vec![
                         c(self, &n("branch3x3dbl_1"), cin, 64, [1, 1], 1, [0, 0]),
                         c(self, &n("branch3x3dbl_2"), 64, 96, [3, 3], 1, [1, 1]),
@@ -257,7 +258,11 @@ impl<T: Clone> InceptionV3<T> {
         if !l.problems.is_empty() {
             let n = l.problems.len();
             let shown: Vec<_> = l.problems.iter().take(3).cloned().collect();
-            return Err(Error::Other(format!("InceptionV3: {n} tensor problem(s): {}{}", shown.join("; "), if n > 3 { "; ..." } else { "" })));
+            return Err(Error::Other(format!(
+                "InceptionV3: {n} tensor problem(s): {}{}",
+                shown.join("; "),
+                if n > 3 { "; ..." } else { "" }
+            )));
         }
         Ok(InceptionV3 { blocks, fc_weight, fc_bias, dropout_seed: 0 })
     }

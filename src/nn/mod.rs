@@ -1,8 +1,8 @@
 //! Layers and models over a [`crate::backend::Backend`], with explicit forward and backward passes.
 
+pub mod classifier;
 pub mod critic;
 pub mod dcgan;
-pub mod classifier;
 pub mod inception_v3;
 pub mod sequential;
 

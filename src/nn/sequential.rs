@@ -39,9 +39,15 @@ pub enum Layer<T> {
     GlobalAvgPool2d,
     /// nn.Dropout(p): in training, a keep-mask drawn from `seed` (which the trainer sets per step, so a
     /// resumed run draws the same masks); the identity in eval.
-    Dropout { p: f32, seed: u64 },
+    Dropout {
+        p: f32,
+        seed: u64,
+    },
     /// nn.Linear: weight [out, in], bias [out].
-    Linear { weight: T, bias: T },
+    Linear {
+        weight: T,
+        bias: T,
+    },
 }
 
 /// Batch norm uses batch statistics (and updates its running ones) in `Train`, running ones in `Eval`.

@@ -2,7 +2,8 @@
 //! golden dispatch run on it. Every op is one call into the oracle; data stays f64 end to end.
 
 use cxr_gan::backend::{
-    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, LinearGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
+    shapes, Activation, AdamConfig, Backend, Conv2dParams, InstanceNormJvpGrads, LinearGrads, NormGrads, NormStats, PenaltyHead,
+    Pool2dParams,
 };
 use cxr_gan::{Result, Tensor};
 use cxr_gan_reference as oracle;

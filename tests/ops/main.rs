@@ -105,7 +105,13 @@ op_tests! {
         ],
         norm: [batch_norm2d_train_eval_bwd, instance_norm2d_fwd_bwd_jvp, norm_act_fused_matches_norm_then_act, norm_bad_input],
         act: [activations_fwd_bwd, activation_bad_input, dropout_matches_the_oracle, dropout_bad_input],
-        loss: [bce_and_bce_logits, gradient_penalty_head_matches_f64, loss_bad_input, cross_entropy_matches_the_oracle, cross_entropy_bad_input],
+        loss: [
+            bce_and_bce_logits,
+            gradient_penalty_head_matches_f64,
+            loss_bad_input,
+            cross_entropy_matches_the_oracle,
+            cross_entropy_bad_input,
+        ],
         adam: [adam_matches_torch_formula, adam_step_all_matches_adam_step, adam_bad_input],
         elementwise: [elementwise_and_memory, elementwise_bad_input],
         pool: [

@@ -1,6 +1,6 @@
 //! InceptionV3's pools: avg_pool2d (with and without count_include_pad), max_pool2d (exact: every output is
 //! an input) and global_avg_pool2d against the oracle, on random windows and at InceptionV3's own shapes; NaN
-//! as PyTorch; and their backward passes (max_pool2d_bwd's first-maximum rule on ties, NaN and −∞; elements
+//! as PyTorch; and their backward passes (max_pool2d_bwd's first-maximum rule on ties, the last NaN and −∞; elements
 //! no window covers get 0); bad input, rejected alike by the oracle behind the trait.
 
 use crate::common::backends::BackendUnderTest;
@@ -173,12 +173,13 @@ pub fn pool_bwds_match_the_oracle_at_inception_shapes<B: Backend>(b: &BackendUnd
 pub fn max_pool2d_bwd_takes_the_first_maximum<B: Backend>(b: &BackendUnderTest<B>) {
     let mut r = rng(146);
     // Few distinct values: windows full of ties, where the gradient must go to the first maximum in
-    // row-major order; NaN (the first NaN of a window takes it all) and −∞ (a window of only −∞ gives it to
-    // its first element).
+    // row-major order; NaN (the last NaN of a window takes it all, as PyTorch) and −∞ (a window of only −∞
+    // gives it to its first element).
     let shape = [2, 3, 11, 9];
     let mut x = Tensor::new(&shape, (0..shape.iter().product()).map(|_| r.gen_range(0..3) as f32).collect()).unwrap();
     for i in (0..x.len()).step_by(37) {
         x.data_mut()[i] = f32::NAN;
+        x.data_mut()[i + 1] = f32::NAN; // two in a row: the second takes the gradient
     }
     // One plane of −∞ with a few finite values; one plane all −∞.
     let plane = 11 * 9;
@@ -246,8 +247,13 @@ pub fn pool_bwd_bad_input<B: Backend>(b: &BackendUnderTest<B>) {
     assert_oracle_rejects_alike(what, o.avg_pool2d_bwd(&dyo, [1, 2, 5, 5], too_much_pad, false), &msg);
     let what = "max_pool2d_bwd zero stride";
     let zero_stride = Pool2dParams::new([3, 3], [0, 1], [0, 0]);
-    let msg =
-        assert_rejected(what, InvalidArgument, b.max_pool2d_bwd(&dyt, &xt, zero_stride), c.max_pool2d_bwd(&dy, &x, zero_stride), &["[0, 1]"]);
+    let msg = assert_rejected(
+        what,
+        InvalidArgument,
+        b.max_pool2d_bwd(&dyt, &xt, zero_stride),
+        c.max_pool2d_bwd(&dy, &x, zero_stride),
+        &["[0, 1]"],
+    );
     assert_oracle_rejects_alike(what, o.max_pool2d_bwd(&dyo, &xo, zero_stride), &msg);
     let dy3 = Tensor::zeros(&[1, 3]);
     let what = "global_avg_pool2d_bwd dy of the wrong shape";

@@ -118,8 +118,8 @@ fn pool_covering(i: usize, outs: usize, k: usize, stride: usize, pad: usize) -> 
 
 /// max_pool2d's backward, dx [N, C, H, W] from dy [N, C, Ho, Wo] and the forward input x: each unit takes
 /// one element of x and, for every window containing it (in row-major order), recomputes that window's
-/// first maximum as the forward scans it (`v > m || isnan(v)` from the window's first element, stopping at
-/// the first NaN) and adds the window's dy when it is this element.
+/// first maximum as the forward scans it (`v > m || isnan(v)` from the window's first element, so the last
+/// NaN wins, as PyTorch's) and adds the window's dy when it is this element.
 #[cube(launch)]
 pub fn max_pool2d_bwd(dy: &Array<f32>, x: &Array<f32>, dx: &mut Array<f32>, g: Pool2dGeom) {
     let n = dx.len();
@@ -142,8 +142,8 @@ pub fn max_pool2d_bwd(dy: &Array<f32>, x: &Array<f32>, dx: &mut Array<f32>, g: P
                 for r in lo_h..hi_h {
                     for c in lo_w..hi_w {
                         let v = x[base + r * w + c];
-                        // Once m is NaN nothing replaces it: the first NaN is the maximum.
-                        if (v > m || f32::is_nan(v)) && !f32::is_nan(m) {
+                        // Every NaN replaces m: the last NaN takes the gradient, as PyTorch's.
+                        if v > m || f32::is_nan(v) {
                             m = v;
                             at = r * w + c;
                         }

@@ -65,7 +65,10 @@ pub(super) fn concat_channels_bwd(be: &CpuBackend, dy: &Tensor, channels: &[usiz
         let len = c * h * w;
         if len > 0 {
             // Each sample's slice of dx is a contiguous run of dy's sample block.
-            dx.data_mut().par_chunks_mut(len).enumerate().for_each(|(i, d)| d.copy_from_slice(&dy.data()[i * per_sample + offset..][..len]));
+            dx.data_mut()
+                .par_chunks_mut(len)
+                .enumerate()
+                .for_each(|(i, d)| d.copy_from_slice(&dy.data()[i * per_sample + offset..][..len]));
         }
         offset += len;
         out.push(dx);

@@ -143,12 +143,7 @@ pub(super) fn global_avg_pool2d(be: &CpuBackend, x: &Tensor) -> Result<Tensor> {
 
 /// Runs `scatter(dx_plane, dy_plane)` over every (n, c) plane in parallel, dx starting at zero: the
 /// backward of a windowed pool, where each output scatters its gradient into its window.
-fn pool2d_bwd(
-    be: &CpuBackend,
-    dy: &Tensor,
-    x_shape: [usize; 4],
-    scatter: impl Fn(&mut [f32], &[f32], usize) + Sync,
-) -> Tensor {
+fn pool2d_bwd(be: &CpuBackend, dy: &Tensor, x_shape: [usize; 4], scatter: impl Fn(&mut [f32], &[f32], usize) + Sync) -> Tensor {
     let mut dx = be.alloc(&x_shape);
     let [n, c, h, w] = x_shape;
     if n * c == 0 || h * w == 0 {
@@ -163,8 +158,8 @@ fn pool2d_bwd(
 }
 
 pub(super) fn max_pool2d_bwd(be: &CpuBackend, dy: &Tensor, x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
-    let x_shape = x.dims4("max_pool2d_bwd", "x")?;
     let [_, _, ho, wo] = shapes::pool2d_bwd("max_pool2d_bwd", dy.shape(), x.shape(), p)?;
+    let x_shape = x.dims4("max_pool2d_bwd", "x")?;
     let [_, _, h, w] = x_shape;
     let wh = windows(h, ho, p.kernel[0], p.stride[0], p.padding[0]);
     let ww = windows(w, wo, p.kernel[1], p.stride[1], p.padding[1]);
@@ -173,20 +168,15 @@ pub(super) fn max_pool2d_bwd(be: &CpuBackend, dy: &Tensor, x: &Tensor, p: Pool2d
         let xp = &xd[plane * h * w..][..h * w];
         for (oy, winh) in wh.iter().enumerate() {
             for (ox, winw) in ww.iter().enumerate() {
-                // PyTorch: the window's first element, replaced by any later one that is larger or NaN.
+                // PyTorch: the window's first element, replaced by any later one that is larger or NaN (so the
+                // last NaN of a window takes its gradient).
                 let (mut best, mut at) = (f32::NEG_INFINITY, winh.lo * w + winw.lo);
                 for r in winh.lo..winh.hi {
                     for col in winw.lo..winw.hi {
                         let v = xp[r * w + col];
                         if v > best || v.is_nan() {
                             (best, at) = (v, r * w + col);
-                            if v.is_nan() {
-                                break;
-                            }
                         }
-                    }
-                    if best.is_nan() {
-                        break;
                     }
                 }
                 dx[at] += dy[oy * wo + ox];

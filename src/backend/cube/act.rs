@@ -61,7 +61,15 @@ impl<R: Runtime> CubeBackend<R> {
         let y = self.alloc(OP, x.shape())?;
         if n > 0 {
             let scale = (1.0 / (1.0 - p as f64)) as f32;
-            kern::act::dropout::launch::<R>(&self.client, grid(n), block(), arr(&x.handle, n), arr(&mask.handle, n), arr(&y.handle, n), scale);
+            kern::act::dropout::launch::<R>(
+                &self.client,
+                grid(n),
+                block(),
+                arr(&x.handle, n),
+                arr(&mask.handle, n),
+                arr(&y.handle, n),
+                scale,
+            );
         }
         Ok(y)
     }

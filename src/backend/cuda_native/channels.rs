@@ -1,6 +1,7 @@
 //! The Inception blocks' channel ops: concat_channels (one launch per input, copying into its channel slot)
-//! and its backward (one launch per piece, copying its slot back out), and affine_channels (eval-mode BatchNorm folded to a per-channel affine map, fused with the ReLU, in
-//! place), launches of kernels/cuda/channels.cu.
+//! and its backward (one launch per piece, copying its slot back out), and affine_channels (eval-mode
+//! BatchNorm folded to a per-channel affine map, fused with the ReLU, in place), launches of
+//! kernels/cuda/channels.cu.
 
 use cxr_gan_kernels::cuda::Family;
 

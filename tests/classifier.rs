@@ -83,6 +83,9 @@ fn directional_derivative_check(mut net: Classifier<<ReferenceBackend as Backend
     assert!(rel < 1e-4, "analytic {analytic:e} vs central difference {numeric:e}: relative error {rel:e}");
 }
 
+/// Every parameter's gradient by name, as f64.
+type NamedGrads = Vec<(String, Vec<f64>)>;
+
 /// Relative L2 distance of two gradient sets, per parameter tensor, sorted ascending, with the names.
 fn distances(a: &[(String, Vec<f64>)], b: &[(String, Vec<f64>)]) -> Vec<(f64, String)> {
     let mut d: Vec<(f64, String)> = a
@@ -103,7 +106,7 @@ fn cpu_vs_oracle(
     oracle_net: &mut Classifier<<ReferenceBackend as Backend>::Tensor>,
     cpu_net: &mut Classifier<Tensor>,
     x: &Tensor,
-) -> (f64, f64, Vec<(f64, String)>, Vec<(String, Vec<f64>)>) {
+) -> (f64, f64, Vec<(f64, String)>, NamedGrads) {
     let target = targets(x);
     let (lo, go) = loss_and_grads(&ReferenceBackend, oracle_net, x, &target);
     let (lc, gc) = loss_and_grads(&CpuBackend::new(), cpu_net, x, &target);

@@ -106,3 +106,43 @@ fn tiny_reproduce_resumes_after_a_kill_and_writes_every_table() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("other settings"), "{}", String::from_utf8_lossy(&refused.stderr));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `reproduce --table 4 --scale tiny` on the two phantom classes: Table 3's generators, their images added
+/// to the positive training set, three classify runs, and Table 4 in results.md beside the paper's values.
+#[test]
+fn tiny_table4_runs_on_phantoms() {
+    use cxr_gan::data::phantom::{write_class_set, PhantomClass};
+    let Some(weights) = fid_weights() else { return };
+    let root = std::env::temp_dir().join(format!("cxr-gan-table4-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let (pos, neg, out) = (root.join("opacities"), root.join("clear"), root.join("out"));
+    write_class_set(&pos, 80, 64, 100, PhantomClass::Opacities).unwrap();
+    write_class_set(&neg, 80, 64, 200, PhantomClass::Clear).unwrap();
+    let (p, n, o) = (pos.to_string_lossy().into_owned(), neg.to_string_lossy().into_owned(), out.to_string_lossy().into_owned());
+    let mut a = args(&p, &o, "4");
+    a.extend(["--negative", n.as_str()]);
+    let st = bin(&weights).args(&a).status().unwrap();
+    assert!(st.success(), "reproduce --table 4 failed");
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    let t4 = &md[md.find("## Table 4").expect("results.md has Table 4")..];
+    for row in ["real COVID-19 only", "+ DCGAN images", "+ WGAN-GP images"] {
+        assert!(t4.contains(row), "Table 4 lacks {row}:\n{t4}");
+    }
+    assert!(t4.contains("(0.96)") && t4.contains("(0.98)"), "the paper's values are shown:\n{t4}");
+    for row in ["real-s0", "dcgan-s0", "wgan-gp-s0"] {
+        assert!(out.join("table4").join(row).join("results.json").is_file(), "{row} has no results");
+    }
+    // 32 generated images each (the tiny grid), written as PNGs beside the runs.
+    for set in ["generated-dcgan-s0", "generated-wgan-gp-s0"] {
+        let n = std::fs::read_dir(out.join("table4").join(set))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png"))
+            .count();
+        assert_eq!(n, 32, "{set}");
+    }
+    // A second call finds everything done and changes nothing.
+    let before = std::fs::read(out.join("table4/real-s0/results.json")).unwrap();
+    assert!(bin(&weights).args(&a).status().unwrap().success());
+    assert_eq!(before, std::fs::read(out.join("table4/real-s0/results.json")).unwrap());
+    let _ = std::fs::remove_dir_all(&root);
+}

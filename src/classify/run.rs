@@ -308,8 +308,10 @@ fn train_epochs<B: Backend>(
         let val_predictions = predict(b, net, &val_set.data)?;
         let val_accuracy = accuracy(&val_predictions, &val_set.labels);
         let train_accuracy = correct as f64 / seen.max(1) as f64;
-        log.append(&format!("{},{},,{train_accuracy},{val_accuracy},", s.epoch, s.iteration))?;
-        bar.println(format!("epoch {}: train accuracy {train_accuracy:.3}, validation accuracy {val_accuracy:.3}", s.epoch));
+        // Keyed by the epoch's last iteration, so that a resume (which drops rows from its checkpoint's
+        // iteration on) keeps it.
+        log.append(&format!("{},{},,{train_accuracy},{val_accuracy},", s.epoch, s.iteration - 1))?;
+        bar.suspend(|| println!("epoch {}: train accuracy {train_accuracy:.3}, validation accuracy {val_accuracy:.3}", s.epoch));
         let best = s.epoch == 0 || val_accuracy > s.best_val_accuracy;
         if best {
             (s.best_epoch, s.best_val_accuracy) = (s.epoch, val_accuracy);

@@ -1,4 +1,4 @@
-//! `cxr-gan reproduce`: the paper's Tables 1–3, resumable cell by cell.
+//! `cxr-gan reproduce`: the paper's Tables 1–4, resumable cell by cell.
 
 use std::path::PathBuf;
 
@@ -17,6 +17,9 @@ pub enum TableArg {
     Two,
     #[value(name = "3")]
     Three,
+    /// The classifier with and without GAN images (trains Table 3's generators too).
+    #[value(name = "4")]
+    Four,
     All,
 }
 
@@ -27,7 +30,8 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Which of the paper's tables: 1 (FID vs training-set size), 2 (FID vs epochs), 3 (DCGAN vs
-    /// WGAN-GP) or all.
+    /// WGAN-GP), 4 (a COVID-19 classifier with and without the GANs' images; needs --negative) or all
+    /// (Table 4 included when --negative is given).
     #[arg(long, value_enum, default_value = "all")]
     pub table: TableArg,
     /// paper: the paper's grid (2000 images, 500–800 epochs, batch 128); small: 240 images, about 25 min
@@ -47,6 +51,9 @@ pub struct ReproduceArgs {
     /// The FID Inception weights (default: $CXR_GAN_FID_WEIGHTS, then the user cache).
     #[arg(long)]
     pub fid_weights: Option<PathBuf>,
+    /// Table 4's negative class: a folder of normal chest X-rays (--data is the positive class).
+    #[arg(long)]
+    pub negative: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     pub backend: String,
 }
@@ -67,9 +74,16 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
     let tables = match a.table {
         TableArg::One => vec![Table::T1],
         TableArg::Two => vec![Table::T2],
-        TableArg::Three => vec![Table::T3],
+        TableArg::Three | TableArg::Four => vec![Table::T3],
         TableArg::All => Table::ALL.to_vec(),
     };
+    if matches!(a.table, TableArg::Four) && a.negative.is_none() {
+        return Err(crate::Error::invalid(
+            "reproduce",
+            "--table 4 needs --negative DIR (normal chest X-rays; --data is the COVID-19 class)",
+        ));
+    }
+    let table4_negative = if matches!(a.table, TableArg::Four | TableArg::All) { a.negative.clone() } else { None };
     let options = Options {
         data: a.data,
         tables,
@@ -78,6 +92,7 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
         dims: a.dims,
         out: a.out,
         fid_weights: a.fid_weights,
+        table4_negative,
         stop,
         progress: true,
     };

@@ -208,10 +208,13 @@ fn one<C>(stem: Vec<Step<C>>) -> Branch<C> {
     Branch { stem, heads: vec![] }
 }
 
+/// Where a model's tensors come from: `(name, shape)` → the host tensor, or why there is none.
+pub type TensorSource<'a> = dyn Fn(&str, &[usize]) -> std::result::Result<Tensor, String> + 'a;
+
 /// Builds BasicConv2d layers from a name → host tensor source, collecting every problem.
 struct Loader<'a, B: Backend> {
     b: &'a B,
-    get: &'a dyn Fn(&str, &[usize]) -> std::result::Result<Tensor, String>,
+    get: &'a TensorSource<'a>,
     problems: Vec<String>,
 }
 
@@ -246,11 +249,7 @@ impl<B: Backend> Loader<'_, B> {
 impl<T: Clone> InceptionV3<T> {
     /// Builds the model asking `get(name, shape)` for every tensor (fc included); every missing or
     /// mis-shaped tensor is listed in the error.
-    pub fn build<B: Backend<Tensor = T>>(
-        b: &B,
-        classes: usize,
-        get: &dyn Fn(&str, &[usize]) -> std::result::Result<Tensor, String>,
-    ) -> Result<Self> {
+    pub fn build<B: Backend<Tensor = T>>(b: &B, classes: usize, get: &TensorSource) -> Result<Self> {
         let mut l = Loader { b, get, problems: Vec::new() };
         let blocks = l.network();
         let fc_weight = l.tensor("fc.weight", &[classes, FEATURES]);

@@ -12,6 +12,7 @@ pub mod figures;
 pub mod grid;
 pub mod report;
 pub mod store;
+pub mod table4;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,9 @@ pub struct Options {
     pub stop: Arc<AtomicBool>,
     /// Progress bars (off in tests).
     pub progress: bool,
+    /// Table 4 (the classifier with and without GAN images): the folder of negative (normal) images. Its
+    /// generators are Table 3's, so `tables` must hold Table 3.
+    pub table4_negative: Option<PathBuf>,
 }
 
 /// What a finished call reports.
@@ -68,6 +72,9 @@ fn check_stop(stop: &AtomicBool, out: &std::path::Path) -> Result<()> {
 pub fn reproduce<B: Backend>(b: &B, o: &Options) -> Result<Outcome> {
     let t0 = Instant::now();
     block_for_dims(o.dims)?;
+    if o.table4_negative.is_some() && !o.tables.contains(&Table::T3) {
+        return Err(Error::invalid("reproduce", "Table 4 adds the images of Table 3's generators: run it with Table 3"));
+    }
     if o.seeds == 0 {
         return Err(Error::invalid("reproduce", "--seeds must be at least 1"));
     }
@@ -125,7 +132,12 @@ pub fn reproduce<B: Backend>(b: &B, o: &Options) -> Result<Outcome> {
             report::write(&dir, &grid, &o.tables, o.seeds)?;
         }
     }
-    let results = report::write(&dir, &grid, &o.tables, o.seeds)?;
+    let mut results = report::write(&dir, &grid, &o.tables, o.seeds)?;
+    if let Some(negative) = &o.table4_negative {
+        check_stop(&o.stop, &o.out)?;
+        table4::run(b, &dir, &grid, &data, negative, o.seeds, o)?;
+        results = append_table4(&dir, &grid, &o.tables, o.seeds, results)?;
+    }
     println!(
         "reproduce: done in {:.0} s; {} and results.csv, plots and sample grids in {}",
         t0.elapsed().as_secs_f64(),
@@ -133,4 +145,15 @@ pub fn reproduce<B: Backend>(b: &B, o: &Options) -> Result<Outcome> {
         o.out.display()
     );
     Ok(Outcome { cells: cells.len(), scored_now, results })
+}
+
+/// results.md with Table 4 after the FID tables.
+fn append_table4(dir: &ReproduceDir, grid: &Grid, tables: &[Table], seeds: u64, results: PathBuf) -> Result<PathBuf> {
+    let results = report::write(dir, grid, tables, seeds).unwrap_or(results);
+    if let Some(t4) = table4::markdown(dir, grid, seeds)? {
+        let mut text = std::fs::read_to_string(&results).map_err(|e| Error::io(&results, e))?;
+        text.push_str(&t4);
+        crate::fsio::write_atomic(&results, text.as_bytes())?;
+    }
+    Ok(results)
 }

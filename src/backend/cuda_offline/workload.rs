@@ -7,12 +7,14 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::Backend;
+use crate::backend::{AdamConfig, Backend};
 use crate::error::Result;
 use crate::fid::inception::InceptionV3;
+use crate::nn::classifier::{Arch, Classifier, InceptionInit};
 use crate::nn::dcgan::{discriminator, generator, Head, Widths, IMAGE_SIZE};
 use crate::tensor::Tensor;
 use crate::train::dcgan::Dcgan;
+use crate::train::optim::Adam;
 use crate::train::samples::{noise, sample};
 use crate::train::wgan_gp::WganGp;
 
@@ -34,6 +36,9 @@ pub enum Kind {
     /// The `Backend` ops no model calls (scale, bce_logits, batch_norm2d_eval, avg_pool2d counting the
     /// padding), at the shape of D's first feature map [batch, channels, 32, 32].
     OtherOps { batch: usize, channels: usize },
+    /// One training step of a Table 4 classifier (forward, cross-entropy, backward, Adam): the pools' and
+    /// concat's backward, dropout, linear. InceptionV3 from scratch (no weights file needed).
+    Classifier { arch: Arch, batch: usize },
 }
 
 /// The paper's settings and the demo's (`cxr-gan train` without --data), whose narrower networks give
@@ -67,6 +72,16 @@ pub fn standard() -> Vec<Workload> {
             short: "other ops",
             name: "the Backend ops no model calls, at [128, 64, 32, 32]".into(),
             kind: Kind::OtherOps { batch: 128, channels: 64 },
+        },
+        Workload {
+            short: "classifier",
+            name: "Table 4's small CNN training step (batch 32, 64²)".into(),
+            kind: Kind::Classifier { arch: Arch::Small, batch: 32 },
+        },
+        Workload {
+            short: "InceptionV3 training",
+            name: "Table 4's InceptionV3 training step (batch 32, 299²)".into(),
+            kind: Kind::Classifier { arch: Arch::Inception, batch: 32 },
         },
     ]
 }
@@ -110,6 +125,19 @@ pub fn run<B: Backend>(b: &B, w: &Workload, inception_weights: Option<&Path>) ->
             b.bce_logits(&x, &x)?;
             b.batch_norm2d_eval(&x, &ones, &ones, &ones, &ones, 1e-5)?;
             b.avg_pool2d(&x, crate::backend::Pool2dParams::new([3, 3], [1, 1], [1, 1]), true)?;
+        }
+        Kind::Classifier { arch, batch } => {
+            let mut net = match arch {
+                Arch::Small => Classifier::new_small(b, 2, 0)?,
+                Arch::Inception => Classifier::new_inception(b, 2, InceptionInit::Scratch, 0)?,
+            };
+            let mut opt = Adam::new(b, &mut net, AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 })?;
+            let x = b.upload(&zeros(&[batch, 3, arch.input_size(), arch.input_size()]))?;
+            let (logits, tape) = net.forward_train(b, &x, 0)?;
+            let (_, dlogits) = b.cross_entropy(&logits, &vec![0; batch])?;
+            let grads = net.backward(b, tape, &dlogits)?;
+            opt.step(b, &mut net, &grads)?;
+            net.predict(b, &x)?;
         }
     }
     b.sync()

@@ -2,8 +2,9 @@
 //! hand examples with PyTorch's printed values, independent formulations through the oracle's conv2d
 //! (average pooling is a convolution with a box filter; the count_include_pad=False divisor is that box
 //! filter applied to ones), brute force over an explicitly padded array, and exact reproduction of linear
-//! ramps by the bilinear resize. These ops are forward-only (FID needs no gradient), so there is no
-//! finite-difference check; the ops that are linear are checked for linearity instead.
+//! ramps by the bilinear resize. Their forward passes only: the pools' and concat's backward passes (the
+//! classifier's) are checked by finite differences in classifier_ops.rs; the linear ops are checked for
+//! linearity here.
 
 mod common;
 

@@ -25,6 +25,8 @@
 #                                      whole DCGAN and WGAN-GP iterations; FID images/s
 #        bench_cuda_native.log, bench_cuda_native.json
 #                                      cxr-gan bench --precision tf32 --backend cuda-native: the same, our kernels
+#        bench_cuda_native_bf16.log, bench_cuda_native_bf16.json
+#                                      the same at --precision bf16 (% of the card's bf16 tensor peak)
 #        gpu_during_bench.csv          nvidia-smi samples (utilization, clocks, power) during the bench
 #        pytorch_f32.log, pytorch_tf32.log
 #                                      scripts/pytorch_step_baseline.py: the same iterations in PyTorch eager
@@ -229,6 +231,9 @@ run() {
     # Our hand-written kernels, convolutions on tensor cores (TF32), beside PyTorch's TF32 below.
     cxr_step "bench (cuda-native, tf32)" bench_cuda_native.log 120 bench --precision tf32 --backend cuda-native --batch "$batch" \
         --json "$OUT/bench_cuda_native.json"
+    # The same at bf16 (bf16 tensor-core MMAs, f32 storage): % of the card's bf16 peak.
+    cxr_step "bench (cuda-native, bf16)" bench_cuda_native_bf16.log 90 bench --precision bf16 --backend cuda-native --batch "$batch" \
+        --json "$OUT/bench_cuda_native_bf16.json"
     kill "$smi" 2>/dev/null
     wait "$smi" 2>/dev/null
 
@@ -241,6 +246,7 @@ run() {
         grep -h -E 'FAIL|required' "$OUT/conformance.log" | head -n 5 | sed 's/^/conformance: /'
         tail -n 1 "$OUT/bench_cuda.log" | sed 's/^/bench: /'
         tail -n 1 "$OUT/bench_cuda_native.log" | sed 's/^/bench cuda-native tf32: /'
+        tail -n 1 "$OUT/bench_cuda_native_bf16.log" | sed 's/^/bench cuda-native bf16: /'
         local f
         for f in f32 tf32; do
             { grep -h -E 'median' "$OUT/pytorch_$f.log" || tail -n 1 "$OUT/pytorch_$f.log"; } | sed "s/^/pytorch $f: /"
@@ -264,7 +270,8 @@ dry_run() {
     bash "$root/device/scripts/gpu-check.sh" "$out"
     echo "== dry run: device half exited $? (non-zero expected without CUDA)"
     local missing=0 log
-    for log in env.txt version.log devices.log conformance.log bench_cuda.log bench_cuda_native.log pytorch_f32.log pytorch_tf32.log summary.txt; do
+    for log in env.txt version.log devices.log conformance.log bench_cuda.log bench_cuda_native.log bench_cuda_native_bf16.log pytorch_f32.log \
+        pytorch_tf32.log summary.txt; do
         if [ ! -s "$out/$log" ]; then
             echo "missing or empty: $out/$log"
             missing=1

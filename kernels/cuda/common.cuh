@@ -96,3 +96,63 @@ __device__ __forceinline__ void mma_m16n8k8_tf32(float d[4], const u32 a[4], con
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
 }
+
+// f32 pair → two bf16 in one register (round to nearest, ties to even: cvt.rn.bf16x2.f32), `lo` in the low
+// half, as mma's bf16 fragments hold the lower k or column index there.
+__device__ __forceinline__ u32 to_bf16x2(float lo, float hi) {
+#ifdef CXR_EMULATE
+    return cxr_emu::bf16_rn(lo) | (cxr_emu::bf16_rn(hi) << 16);
+#else
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#endif
+}
+
+// D = A·B + D for one warp: A 16×16, B 16×8, D 16×8, bf16 inputs, FP32 accumulation:
+// PTX mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (sm_80+). Fragments (group = lane/4, t = lane%4),
+// each register two bf16 (the lower index in the low half):
+//   a[0] = A[group][2t, 2t+1]    a[1] = A[group+8][2t, 2t+1]   a[2] = A[group][2t+8, 2t+9]   a[3] = A[group+8][2t+8, 2t+9]
+//   b[0] = B[2t, 2t+1][group]    b[1] = B[2t+8, 2t+9][group]
+//   d as mma_m16n8k8_tf32's.
+__device__ __forceinline__ void mma_m16n8k16_bf16(float d[4], const u32 a[4], const u32 b[2]) {
+#ifdef CXR_EMULATE
+    cxr_emu::mma_m16n8k16_bf16(d, a, b);
+#else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+// Asynchronous global → shared copies (sm_80+): cp.async.ca of one f32 from `src` to `dst` (shared memory);
+// a nullptr `src` zero-fills (src-size 0: nothing is read, yet the instruction still takes a global address,
+// so `fallback` must be a valid one). Copies issued before cp_async_commit form one group; cp_async_wait<N>()
+// returns when at most this thread's newest N groups are still in flight (then a __syncthreads() makes every
+// thread's landed copies visible to the whole block).
+__device__ __forceinline__ void cp_async_f32(float* dst, const float* src, const float* fallback) {
+#ifdef CXR_EMULATE
+    (void)fallback;
+    cxr_emu::cp_async_f32(dst, src);
+#else
+    u32 dst_shared;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(dst_shared) : "l"(dst));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst_shared), "l"(src ? src : fallback), "r"(src ? 4u : 0u) : "memory");
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#ifdef CXR_EMULATE
+    cxr_emu::cp_async_commit();
+#else
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <u32 N>
+__device__ __forceinline__ void cp_async_wait() {
+#ifdef CXR_EMULATE
+    cxr_emu::cp_async_wait(N);
+#else
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}

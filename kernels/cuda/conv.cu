@@ -29,7 +29,13 @@
 //               conformance path (Precision::Fp32).
 //   v3 *_tf32   v2's tiles, staging and epilogue; the 8 warps (2×4) each compute a 32×16 sub-tile (1×8
 //               warps of 16×8 for the 16-row tile) with mma.sync m16n8k8 TF32: operands rounded with
-//               to_tf32 as the fragments are read from shared memory, f32 accumulation (Precision::Tf32).
+//               to_tf32 as the fragments are read from shared memory, f32 accumulation.
+//   v4 *_tf32_pipe, *_bf16_pipe
+//               v3's tiles and warp MMAs fed by a 3-stage cp.async pipeline (global → shared directly, zero
+//               fill for padding; two steps in flight while one multiplies; no staging registers). TF32
+//               (m16n8k8; bit for bit v3's result: same products, same order) for Precision::Tf32, and bf16
+//               (m16n8k16, operands rounded to bf16 as the fragments are read) for Precision::Bf16.
+//               Storage stays f32: bf16 here buys the tensor cores' bf16 rate, not halved memory traffic.
 #include "common.cuh"
 
 // One launch's convolution and the GEMM it computes, mirrored by `ConvGeom` in
@@ -66,9 +72,10 @@ struct alignas(16) conv_f4 {
 
 // ---------------------------------------------------------------------------------------------- operands
 // Each pass's operands, as the tiled kernels stage them. A thread stages a fixed column n of B (set_col) and
-// fixed rows of A; per step it asks for A at (m, k) through a k-dependent offset (a_koff, computed once per
-// step) and for B at k. The caller bounds-checks m < M, n < N and k < the split's end; b_at returns 0 where
-// the tap falls into padding. out_at is the output element of C[m, n] (within one split's partial).
+// fixed rows of A; per step it asks for the address of A at (m, k) through a k-dependent offset (a_koff,
+// computed once per step) and of B at k. The caller bounds-checks m < M, n < N and k < the split's end;
+// b_ptr returns nullptr where the tap falls into padding (a zero). out_at is the output element of C[m, n]
+// (within one split's partial).
 
 // conv2d: A = w [O, K] row-major; B = im2col(x), column n = (image, oh, ow), row k = (ci, i, j).
 struct conv_fwd_ops {
@@ -85,12 +92,12 @@ struct conv_fwd_ops {
         iw_base = (i32)((q % g.wo) * g.stride_w) - (i32)g.pad_w;
     }
     __device__ __forceinline__ u32 a_koff(u32 k) const { return k; }
-    __device__ __forceinline__ float a_at(u32 koff, u32 m) const { return wt[m * g.kdim + koff]; }
-    __device__ __forceinline__ float b_at(u32 k) const {
+    __device__ __forceinline__ const float* a_ptr(u32 koff, u32 m) const { return wt + m * g.kdim + koff; }
+    __device__ __forceinline__ const float* b_ptr(u32 k) const {
         const u32 khw = g.kh * g.kw, ci = k / khw, r = k % khw;
         const i32 ih = ih_base + (i32)(r / g.kw), iw = iw_base + (i32)(r % g.kw);
-        if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return 0.0f;
-        return x[x_base + (ci * g.h + (u32)ih) * g.w + (u32)iw];
+        if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return nullptr;
+        return x + x_base + (ci * g.h + (u32)ih) * g.w + (u32)iw;
     }
     __device__ __forceinline__ u32 out_at(u32 m, u32 n) const {
         const u32 hw = g.ho * g.wo;
@@ -118,12 +125,12 @@ struct conv_bwd_data_ops {
         const u32 ki = g.a_h + g.stride_h * (r / g.taps_w), kj = g.a_w + g.stride_w * (r % g.taps_w);
         return (oi * g.c * g.kh + ki) * g.kw + kj;
     }
-    __device__ __forceinline__ float a_at(u32 koff, u32 m) const { return wt[koff + m * g.kh * g.kw]; }
-    __device__ __forceinline__ float b_at(u32 k) const {
+    __device__ __forceinline__ const float* a_ptr(u32 koff, u32 m) const { return wt + koff + m * g.kh * g.kw; }
+    __device__ __forceinline__ const float* b_ptr(u32 k) const {
         const u32 taps = g.taps_h * g.taps_w, oi = k / taps, r = k % taps;
         const i32 oh = oh_base - (i32)(r / g.taps_w), ow = ow_base - (i32)(r % g.taps_w);
-        if (oh < 0 || oh >= (i32)g.ho || ow < 0 || ow >= (i32)g.wo) return 0.0f;
-        return dy[dy_base + (oi * g.ho + (u32)oh) * g.wo + (u32)ow];
+        if (oh < 0 || oh >= (i32)g.ho || ow < 0 || ow >= (i32)g.wo) return nullptr;
+        return dy + dy_base + (oi * g.ho + (u32)oh) * g.wo + (u32)ow;
     }
     __device__ __forceinline__ u32 out_at(u32 m, u32 n) const {
         const u32 thw = g.t_h * g.t_w, img = n / thw, t = n % thw;
@@ -151,36 +158,36 @@ struct conv_bwd_weight_ops {
         const u32 hw = g.ho * g.wo;
         return (k / hw) * g.o * hw + k % hw;
     }
-    __device__ __forceinline__ float a_at(u32 koff, u32 m) const { return dy[koff + m * g.ho * g.wo]; }
-    __device__ __forceinline__ float b_at(u32 k) const {
+    __device__ __forceinline__ const float* a_ptr(u32 koff, u32 m) const { return dy + koff + m * g.ho * g.wo; }
+    __device__ __forceinline__ const float* b_ptr(u32 k) const {
         const u32 hw = g.ho * g.wo, img = k / hw, q = k % hw;
         const i32 ih = (i32)((q / g.wo) * g.stride_h) + dh, iw = (i32)((q % g.wo) * g.stride_w) + dw;
-        if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return 0.0f;
-        return x[((img * g.c + ci) * g.h + (u32)ih) * g.w + (u32)iw];
+        if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return nullptr;
+        return x + ((img * g.c + ci) * g.h + (u32)ih) * g.w + (u32)iw;
     }
     __device__ __forceinline__ u32 out_at(u32 m, u32 n) const { return m * g.cols + n; }
 };
 
 // ---------------------------------------------------------------------------------------------- staging
-// The shared memory of one tiled block: double-buffered A (k-major, BK × BM) and B (BK × BN) slices, rows
-// padded by PAD floats (v2: 4, keeping the float4 reads aligned and the A stores at most 2-way conflicted;
-// v3: 8, making the MMA fragment reads conflict-free: bank = 8·t + group).
-template <u32 BM, u32 PAD>
+// The shared memory of one tiled block: STAGES buffers of the A (k-major, BK × BM) and B (BK × BN) slices,
+// rows padded by PAD floats (v2: 4, keeping the float4 reads aligned and the A stores at most 2-way
+// conflicted; v3/v4: 8, making the TF32 fragment reads conflict-free: bank = 8·t + group).
+template <u32 BM, u32 PAD, u32 STAGES>
 struct alignas(16) conv_smem {
-    float a[2][CONV_BK][BM + PAD];
-    float b[2][CONV_BK][CONV_BN + PAD];
+    static constexpr u32 LDA = BM + PAD, LDB = CONV_BN + PAD;
+    float a[STAGES][CONV_BK][LDA];
+    float b[STAGES][CONV_BK][LDB];
 };
 
-// Global → registers → shared memory staging of one BK step, shared by v2 and v3. Thread u stages A at
-// column u % BK, rows u / BK + 16·i (i < BM/16; w and dy are contiguous along k, so a warp reads runs of 16),
-// and B at column u % BN, rows u / BN + 4·i (i < 4; consecutive output positions, consecutive addresses).
+// Which elements of one BK step this thread stages, shared by every version. Thread u stages A at column
+// u % BK, rows u / BK + 16·i (i < BM/16; w and dy are contiguous along k, so a warp reads runs of 16), and B
+// at column u % BN, rows u / BN + 4·i (i < 4; consecutive output positions, consecutive addresses).
 template <u32 BM, class Ops>
 struct conv_stager {
     static constexpr u32 TM = BM / 16;
     static constexpr u32 B_ROWS = CONV_BK * CONV_BN / CONV_THREADS;
     u32 a_k, a_m, b_n, b_k, m0, k_end;
     bool col_ok;
-    float ra[TM], rb[B_ROWS];
 
     __device__ __forceinline__ void init(Ops& op, u32 tid, u32 m0_, u32 n0, u32 k_end_) {
         a_k = tid % CONV_BK;
@@ -193,27 +200,65 @@ struct conv_stager {
         col_ok = n < op.g.cols;
         op.set_col(col_ok ? n : 0);
     }
-    __device__ __forceinline__ void load(const Ops& op, u32 k0) {
+    // Calls a(i, p) for this thread's A elements of the step at k0 and b(i, p) for its B elements: p is the
+    // element's address, or nullptr where the element is zero (outside the GEMM, or padding).
+    template <class FA, class FB>
+    __device__ __forceinline__ void visit(const Ops& op, u32 k0, FA a, FB b) const {
         const u32 ka = k0 + a_k;
         const bool ka_ok = ka < k_end;
         const u32 koff = ka_ok ? op.a_koff(ka) : 0;
 CONV_UNROLL
         for (u32 i = 0; i < TM; ++i) {
             const u32 m = m0 + a_m + 16 * i;
-            ra[i] = ka_ok && m < op.g.m ? op.a_at(koff, m) : 0.0f;
+            a(i, ka_ok && m < op.g.m ? op.a_ptr(koff, m) : nullptr);
         }
 CONV_UNROLL
         for (u32 i = 0; i < B_ROWS; ++i) {
             const u32 k = k0 + b_k + (CONV_THREADS / CONV_BN) * i;
-            rb[i] = col_ok && k < k_end ? op.b_at(k) : 0.0f;
+            b(i, col_ok && k < k_end ? op.b_ptr(k) : nullptr);
         }
     }
-    template <u32 PAD>
-    __device__ __forceinline__ void store(conv_smem<BM, PAD>& s, u32 buf) const {
+    // Where element i of A / B goes in a stage of shared memory.
+    template <class Smem>
+    __device__ __forceinline__ float* a_slot(Smem& s, u32 stage, u32 i) const {
+        return &s.a[stage][a_k][a_m + 16 * i];
+    }
+    template <class Smem>
+    __device__ __forceinline__ float* b_slot(Smem& s, u32 stage, u32 i) const {
+        return &s.b[stage][b_k + (CONV_THREADS / CONV_BN) * i][b_n];
+    }
+};
+
+// v2/v3 staging: global → registers (the loads of step s+1 in flight while step s multiplies) → shared.
+template <u32 BM, class Ops>
+struct conv_register_stager : conv_stager<BM, Ops> {
+    using base = conv_stager<BM, Ops>;
+    float ra[base::TM], rb[base::B_ROWS];
+
+    __device__ __forceinline__ void load(const Ops& op, u32 k0) {
+        this->visit(
+            op, k0, [&](u32 i, const float* p) { ra[i] = p ? *p : 0.0f; }, [&](u32 i, const float* p) { rb[i] = p ? *p : 0.0f; });
+    }
+    template <class Smem>
+    __device__ __forceinline__ void store(Smem& s, u32 stage) {
 CONV_UNROLL
-        for (u32 i = 0; i < TM; ++i) s.a[buf][a_k][a_m + 16 * i] = ra[i];
+        for (u32 i = 0; i < base::TM; ++i) *this->a_slot(s, stage, i) = ra[i];
 CONV_UNROLL
-        for (u32 i = 0; i < B_ROWS; ++i) s.b[buf][b_k + (CONV_THREADS / CONV_BN) * i][b_n] = rb[i];
+        for (u32 i = 0; i < base::B_ROWS; ++i) *this->b_slot(s, stage, i) = rb[i];
+    }
+};
+
+// v4 staging: cp.async straight from global to a stage of shared memory, zero fill for the zeros; no
+// registers held across the multiply. `fallback` is a valid global address for the zero fills.
+template <u32 BM, class Ops>
+struct conv_async_stager : conv_stager<BM, Ops> {
+    const float* fallback;
+
+    template <class Smem>
+    __device__ __forceinline__ void issue(const Ops& op, Smem& s, u32 stage, u32 k0) {
+        this->visit(
+            op, k0, [&](u32 i, const float* p) { cp_async_f32(this->a_slot(s, stage, i), p, fallback); },
+            [&](u32 i, const float* p) { cp_async_f32(this->b_slot(s, stage, i), p, fallback); });
     }
 };
 
@@ -226,156 +271,270 @@ __device__ __forceinline__ void conv_split_range(const ConvGeom& g, u32& begin, 
 // ---------------------------------------------------------------------------------------------- v2: SIMT
 // C tile [BM, 64] at (blockIdx.y·BM, blockIdx.x·64) of split blockIdx.z; thread (ty, tx) = (u / 16, u % 16)
 // owns rows ty·TM + i (i < TM = BM/16) and columns tx·4 + j (j < 4).
-template <u32 BM, class Ops>
-__device__ __forceinline__ void conv_gemm_simt(Ops& op, conv_smem<BM, 4>& s, float* __restrict__ out) {
-    constexpr u32 TM = BM / 16;
-    const u32 tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-    const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
-    u32 k_begin, k_end;
-    conv_split_range(op.g, k_begin, k_end);
-    conv_stager<BM, Ops> st;
-    st.init(op, tid, m0, n0, k_end);
+template <u32 BM>
+struct conv_simt {
+    using smem = conv_smem<BM, 4, 2>;
 
-    float acc[TM][4];
-CONV_UNROLL
-    for (u32 i = 0; i < TM; ++i)
-CONV_UNROLL
-        for (u32 j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+    template <class Ops>
+    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out) {
+        constexpr u32 TM = BM / 16;
+        const u32 tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+        const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
+        u32 k_begin, k_end;
+        conv_split_range(op.g, k_begin, k_end);
+        conv_register_stager<BM, Ops> st;
+        st.init(op, tid, m0, n0, k_end);
 
-    u32 buf = 0;
-    if (k_begin < k_end) {
-        st.load(op, k_begin);
-        st.store(s, 0);
-    }
-    __syncthreads();
-    for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
-        const bool next = k0 + CONV_BK < k_end;
-        if (next) st.load(op, k0 + CONV_BK);  // global loads in flight while this step multiplies
+        float acc[TM][4];
 CONV_UNROLL
-        for (u32 kk = 0; kk < CONV_BK; ++kk) {
-            float av[TM], bv[4];
-            if constexpr (TM == 4) {
-                const conv_f4 a4 = *reinterpret_cast<const conv_f4*>(&s.a[buf][kk][ty * 4]);
-                av[0] = a4.x, av[1] = a4.y, av[2] = a4.z, av[3] = a4.w;
-            } else {
-                av[0] = s.a[buf][kk][ty];
-            }
-            const conv_f4 b4 = *reinterpret_cast<const conv_f4*>(&s.b[buf][kk][tx * 4]);
-            bv[0] = b4.x, bv[1] = b4.y, bv[2] = b4.z, bv[3] = b4.w;
+        for (u32 i = 0; i < TM; ++i)
 CONV_UNROLL
-            for (u32 i = 0; i < TM; ++i)
-CONV_UNROLL
-                for (u32 j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+            for (u32 j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+
+        u32 buf = 0;
+        if (k_begin < k_end) {
+            st.load(op, k_begin);
+            st.store(s, 0);
         }
-        if (next) st.store(s, buf ^ 1);  // the other buffer: everyone finished reading it before the last barrier
         __syncthreads();
-        buf ^= 1;
-    }
+        for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
+            const bool next = k0 + CONV_BK < k_end;
+            if (next) st.load(op, k0 + CONV_BK);  // global loads in flight while this step multiplies
+CONV_UNROLL
+            for (u32 kk = 0; kk < CONV_BK; ++kk) {
+                float av[TM], bv[4];
+                if constexpr (TM == 4) {
+                    const conv_f4 a4 = *reinterpret_cast<const conv_f4*>(&s.a[buf][kk][ty * 4]);
+                    av[0] = a4.x, av[1] = a4.y, av[2] = a4.z, av[3] = a4.w;
+                } else {
+                    av[0] = s.a[buf][kk][ty];
+                }
+                const conv_f4 b4 = *reinterpret_cast<const conv_f4*>(&s.b[buf][kk][tx * 4]);
+                bv[0] = b4.x, bv[1] = b4.y, bv[2] = b4.z, bv[3] = b4.w;
+CONV_UNROLL
+                for (u32 i = 0; i < TM; ++i)
+CONV_UNROLL
+                    for (u32 j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+            }
+            if (next) st.store(s, buf ^ 1);  // the other buffer: everyone finished reading it before the last barrier
+            __syncthreads();
+            buf ^= 1;
+        }
 
-    float* o = out + blockIdx.z * op.g.out_len;
+        float* o = out + blockIdx.z * op.g.out_len;
 CONV_UNROLL
-    for (u32 i = 0; i < TM; ++i) {
-        const u32 m = m0 + ty * TM + i;
+        for (u32 i = 0; i < TM; ++i) {
+            const u32 m = m0 + ty * TM + i;
 CONV_UNROLL
-        for (u32 j = 0; j < 4; ++j) {
-            const u32 n = n0 + tx * 4 + j;
-            if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = acc[i][j];
+            for (u32 j = 0; j < 4; ++j) {
+                const u32 n = n0 + tx * 4 + j;
+                if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = acc[i][j];
+            }
         }
     }
-}
+};
 
-// ---------------------------------------------------------------------------------------------- v3: TF32 MMA
-// The same C tile as v2; warp wp computes the sub-tile rows wm0 + [0, WTM), columns wn0 + [0, WTN) as
-// MI × NI m16n8 accumulators, two k8 MMA steps per BK step.
-template <u32 BM, class Ops>
-__device__ __forceinline__ void conv_gemm_tf32(Ops& op, conv_smem<BM, 8>& s, float* __restrict__ out) {
-    constexpr u32 WARPS_M = BM == 64 ? 2 : 1, WARPS_N = (CONV_THREADS / CXR_WARP) / WARPS_M;
-    constexpr u32 WTM = BM / WARPS_M, WTN = CONV_BN / WARPS_N;
-    constexpr u32 MI = WTM / 16, NI = WTN / 8;
-    const u32 tid = threadIdx.x, warp = tid / CXR_WARP, lane = tid % CXR_WARP;
-    const u32 grp = lane / 4, t4 = lane % 4;
-    const u32 wm0 = (warp / WARPS_N) * WTM, wn0 = (warp % WARPS_N) * WTN;
-    const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
-    u32 k_begin, k_end;
-    conv_split_range(op.g, k_begin, k_end);
-    conv_stager<BM, Ops> st;
-    st.init(op, tid, m0, n0, k_end);
-
+// ---------------------------------------------------------------------------------------------- MMA tiles
+// The tensor-core versions' warp tiling of the [BM, 64] C tile: the 8 warps (2×4; 1×8 for the 16-row tile)
+// each own rows wm0 + [0, WTM), columns wn0 + [0, WTN) as MI × NI m16n8 accumulators.
+template <u32 BM>
+struct conv_warp_tile {
+    static constexpr u32 WARPS_M = BM == 64 ? 2 : 1, WARPS_N = (CONV_THREADS / CXR_WARP) / WARPS_M;
+    static constexpr u32 WTM = BM / WARPS_M, WTN = CONV_BN / WARPS_N;
+    static constexpr u32 MI = WTM / 16, NI = WTN / 8;
+    u32 wm0, wn0, grp, t4;
     float d[MI][NI][4];
-CONV_UNROLL
-    for (u32 mi = 0; mi < MI; ++mi)
-CONV_UNROLL
-        for (u32 ni = 0; ni < NI; ++ni)
-CONV_UNROLL
-            for (u32 r = 0; r < 4; ++r) d[mi][ni][r] = 0.0f;
 
-    u32 buf = 0;
-    if (k_begin < k_end) {
-        st.load(op, k_begin);
-        st.store(s, 0);
+    __device__ __forceinline__ void init() {
+        const u32 warp = threadIdx.x / CXR_WARP, lane = threadIdx.x % CXR_WARP;
+        grp = lane / 4, t4 = lane % 4;
+        wm0 = (warp / WARPS_N) * WTM, wn0 = (warp % WARPS_N) * WTN;
+CONV_UNROLL
+        for (u32 mi = 0; mi < MI; ++mi)
+CONV_UNROLL
+            for (u32 ni = 0; ni < NI; ++ni)
+CONV_UNROLL
+                for (u32 r = 0; r < 4; ++r) d[mi][ni][r] = 0.0f;
     }
-    __syncthreads();
-    for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
-        const bool next = k0 + CONV_BK < k_end;
-        if (next) st.load(op, k0 + CONV_BK);
+    // One BK step from a stage's slices a[BK][LDA], b[BK][LDB], with MMA kind Mma.
+    template <class Mma, u32 LDA, u32 LDB>
+    __device__ __forceinline__ void step(const float (*a)[LDA], const float (*b)[LDB]) {
+        Mma::template step<MI, NI, LDA, LDB>(a, b, d, wm0, wn0, grp, t4);
+    }
+    // The accumulators into split blockIdx.z's output; C fragment r holds (grp + 8·(r ≥ 2), 2·t4 + r % 2).
+    template <class Ops>
+    __device__ __forceinline__ void store(const Ops& op, u32 m0, u32 n0, float* __restrict__ out) const {
+        float* o = out + blockIdx.z * op.g.out_len;
+CONV_UNROLL
+        for (u32 mi = 0; mi < MI; ++mi)
+CONV_UNROLL
+            for (u32 ni = 0; ni < NI; ++ni)
+CONV_UNROLL
+                for (u32 r = 0; r < 4; ++r) {
+                    const u32 m = m0 + wm0 + mi * 16 + grp + (r >= 2 ? 8 : 0);
+                    const u32 n = n0 + wn0 + ni * 8 + 2 * t4 + (r & 1);
+                    if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = d[mi][ni][r];
+                }
+    }
+};
+
+// TF32: two m16n8k8 MMAs per BK step, operands rounded with to_tf32 as the fragments are read.
+struct conv_mma_tf32 {
+    template <u32 MI, u32 NI, u32 LDA, u32 LDB>
+    static __device__ __forceinline__ void step(const float (*a)[LDA], const float (*b)[LDB], float d[MI][NI][4], u32 wm0, u32 wn0,
+                                                u32 grp, u32 t4) {
 CONV_UNROLL
         for (u32 ks = 0; ks < CONV_BK; ks += 8) {
             u32 af[MI][4], bf[NI][2];
 CONV_UNROLL
             for (u32 mi = 0; mi < MI; ++mi) {
                 const u32 r = wm0 + mi * 16 + grp;
-                af[mi][0] = to_tf32(s.a[buf][ks + t4][r]);
-                af[mi][1] = to_tf32(s.a[buf][ks + t4][r + 8]);
-                af[mi][2] = to_tf32(s.a[buf][ks + t4 + 4][r]);
-                af[mi][3] = to_tf32(s.a[buf][ks + t4 + 4][r + 8]);
+                af[mi][0] = to_tf32(a[ks + t4][r]);
+                af[mi][1] = to_tf32(a[ks + t4][r + 8]);
+                af[mi][2] = to_tf32(a[ks + t4 + 4][r]);
+                af[mi][3] = to_tf32(a[ks + t4 + 4][r + 8]);
             }
 CONV_UNROLL
             for (u32 ni = 0; ni < NI; ++ni) {
                 const u32 c = wn0 + ni * 8 + grp;
-                bf[ni][0] = to_tf32(s.b[buf][ks + t4][c]);
-                bf[ni][1] = to_tf32(s.b[buf][ks + t4 + 4][c]);
+                bf[ni][0] = to_tf32(b[ks + t4][c]);
+                bf[ni][1] = to_tf32(b[ks + t4 + 4][c]);
             }
 CONV_UNROLL
             for (u32 mi = 0; mi < MI; ++mi)
 CONV_UNROLL
                 for (u32 ni = 0; ni < NI; ++ni) mma_m16n8k8_tf32(d[mi][ni], af[mi], bf[ni]);
         }
-        if (next) st.store(s, buf ^ 1);
-        __syncthreads();
-        buf ^= 1;
     }
+};
 
-    float* o = out + blockIdx.z * op.g.out_len;
+// bf16: one m16n8k16 MMA per BK step, operand pairs rounded to bf16 (to_bf16x2) as the fragments are read.
+// (The fragment reads pair k rows 2t, 2t+1: 2-way bank conflicts at PAD 8.)
+struct conv_mma_bf16 {
+    template <u32 MI, u32 NI, u32 LDA, u32 LDB>
+    static __device__ __forceinline__ void step(const float (*a)[LDA], const float (*b)[LDB], float d[MI][NI][4], u32 wm0, u32 wn0,
+                                                u32 grp, u32 t4) {
+        static_assert(CONV_BK == 16, "one k16 MMA per step");
+        const u32 k = 2 * t4;
+        u32 af[MI][4], bf[NI][2];
 CONV_UNROLL
-    for (u32 mi = 0; mi < MI; ++mi)
+        for (u32 mi = 0; mi < MI; ++mi) {
+            const u32 r = wm0 + mi * 16 + grp;
+            af[mi][0] = to_bf16x2(a[k][r], a[k + 1][r]);
+            af[mi][1] = to_bf16x2(a[k][r + 8], a[k + 1][r + 8]);
+            af[mi][2] = to_bf16x2(a[k + 8][r], a[k + 9][r]);
+            af[mi][3] = to_bf16x2(a[k + 8][r + 8], a[k + 9][r + 8]);
+        }
 CONV_UNROLL
-        for (u32 ni = 0; ni < NI; ++ni)
+        for (u32 ni = 0; ni < NI; ++ni) {
+            const u32 c = wn0 + ni * 8 + grp;
+            bf[ni][0] = to_bf16x2(b[k][c], b[k + 1][c]);
+            bf[ni][1] = to_bf16x2(b[k + 8][c], b[k + 9][c]);
+        }
 CONV_UNROLL
-            for (u32 r = 0; r < 4; ++r) {
-                const u32 m = m0 + wm0 + mi * 16 + grp + (r >= 2 ? 8 : 0);
-                const u32 n = n0 + wn0 + ni * 8 + 2 * t4 + (r & 1);
-                if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = d[mi][ni][r];
-            }
-}
+        for (u32 mi = 0; mi < MI; ++mi)
+CONV_UNROLL
+            for (u32 ni = 0; ni < NI; ++ni) mma_m16n8k16_bf16(d[mi][ni], af[mi], bf[ni]);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------- v3: TF32 MMA
+// v2's staging (registers, two shared buffers, one barrier per step) with the multiply on tensor cores.
+template <u32 BM>
+struct conv_tf32 {
+    using smem = conv_smem<BM, 8, 2>;
+
+    template <class Ops>
+    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out) {
+        const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
+        u32 k_begin, k_end;
+        conv_split_range(op.g, k_begin, k_end);
+        conv_register_stager<BM, Ops> st;
+        st.init(op, threadIdx.x, m0, n0, k_end);
+        conv_warp_tile<BM> tile;
+        tile.init();
+
+        u32 buf = 0;
+        if (k_begin < k_end) {
+            st.load(op, k_begin);
+            st.store(s, 0);
+        }
+        __syncthreads();
+        for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
+            const bool next = k0 + CONV_BK < k_end;
+            if (next) st.load(op, k0 + CONV_BK);
+            tile.template step<conv_mma_tf32, smem::LDA, smem::LDB>(s.a[buf], s.b[buf]);
+            if (next) st.store(s, buf ^ 1);
+            __syncthreads();
+            buf ^= 1;
+        }
+        tile.store(op, m0, n0, out);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------- v4: cp.async
+// v3's tiles and MMAs (TF32, or bf16 with Mma = conv_mma_bf16) fed by a 3-stage cp.async pipeline: steps
+// s+1 and s+2 are in flight, global → shared with no register round trip, while step s multiplies. Per
+// step: wait for this thread's copies of step s, one barrier (every thread's copies have landed, and every
+// warp has finished step s−1, whose stage the next issue overwrites), issue step s+2, multiply. One group
+// is committed per step even when empty, so "all but the newest STAGES−2 groups" always means "up to s".
+template <u32 BM, class Mma>
+struct conv_pipelined {
+    static constexpr u32 STAGES = 3;
+    using smem = conv_smem<BM, 8, STAGES>;
+
+    template <class Ops>
+    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out) {
+        const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
+        u32 k_begin, k_end;
+        conv_split_range(op.g, k_begin, k_end);
+        conv_async_stager<BM, Ops> st;
+        st.init(op, threadIdx.x, m0, n0, k_end);
+        st.fallback = op.a_ptr(0, 0);
+        conv_warp_tile<BM> tile;
+        tile.init();
+
+CONV_UNROLL
+        for (u32 i = 0; i + 1 < STAGES; ++i) {
+            const u32 k0 = k_begin + i * CONV_BK;
+            if (k0 < k_end) st.issue(op, s, i, k0);
+            cp_async_commit();
+        }
+        u32 stage = 0;
+        for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
+            cp_async_wait<STAGES - 2>();
+            __syncthreads();
+            const u32 k_next = k0 + (STAGES - 1) * CONV_BK;
+            if (k_next < k_end) st.issue(op, s, (stage + STAGES - 1) % STAGES, k_next);
+            cp_async_commit();
+            tile.template step<Mma, smem::LDA, smem::LDB>(s.a[stage], s.b[stage]);
+            stage = (stage + 1) % STAGES;
+        }
+        cp_async_wait<0>();
+        tile.store(op, m0, n0, out);
+    }
+};
+template <u32 BM>
+using conv_tf32_pipe = conv_pipelined<BM, conv_mma_tf32>;
+template <u32 BM>
+using conv_bf16_pipe = conv_pipelined<BM, conv_mma_bf16>;
 
 // ---------------------------------------------------------------------------------------------- kernels
 // Tiled kernels: grid (⌈cols / 64⌉, ⌈m / BM⌉, splits) of CONV_THREADS threads. `out` is the output itself
 // (one split) or the [splits, out_len] partials conv_sum_splits adds. The *_m16 variants take the 16-row
 // tile, for outputs of at most 16 rows (3 colour channels, the discriminator's single logit).
 
-// Defines kernel NAME: pass OPS (inputs in0, in1) on the BM-row tile with body BODY (v2 or v3), shared rows
-// padded by PAD, at least MINB resident blocks per SM (ptxas -v, sm_80 / sm_90a: the 64-row tiles at 58-64
-// registers, 4 blocks; the 16-row SIMT ones at 31-32, 8 blocks; the 16-row TF32 ones at 34-38, 6 blocks;
-// no spills).
-#define CONV_TILED_KERNEL(NAME, OPS, BODY, BM, PAD, MINB)                                                    \
-    CXR_KERNEL void __launch_bounds__(CONV_THREADS, MINB)                                                    \
+// Defines kernel NAME: pass OPS (inputs in0, in1) computed by BODY (a version's tile: conv_simt<64>, ...),
+// at least MINB resident blocks per SM (registers from ptxas -v: BENCHMARKS.md §6; no spills).
+#define CONV_TILED_KERNEL(NAME, OPS, BODY, MINB)                                                                  \
+    CXR_KERNEL void __launch_bounds__(CONV_THREADS, MINB)                                                         \
         NAME(const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out, ConvGeom g) { \
-        __shared__ conv_smem<BM, PAD> s;                                                                     \
-        OPS op;                                                                                              \
-        op.g = g;                                                                                            \
-        conv_bind(op, in0, in1);                                                                             \
-        BODY<BM>(op, s, out);                                                                                \
-    }                                                                                                        \
+        __shared__ BODY::smem s;                                                                                  \
+        OPS op;                                                                                                   \
+        op.g = g;                                                                                                 \
+        conv_bind(op, in0, in1);                                                                                  \
+        BODY::run(op, s, out);                                                                                    \
+    }                                                                                                             \
     CXR_EXPORT(NAME)
 
 // The kernels' two inputs, in each pass's launch order: conv2d (x, w), bwd_data (dy, w), bwd_weight (x, dy).
@@ -383,20 +542,19 @@ __device__ __forceinline__ void conv_bind(conv_fwd_ops& op, const float* x, cons
 __device__ __forceinline__ void conv_bind(conv_bwd_data_ops& op, const float* dy, const float* w) { op.dy = dy, op.wt = w; }
 __device__ __forceinline__ void conv_bind(conv_bwd_weight_ops& op, const float* x, const float* dy) { op.x = x, op.dy = dy; }
 
-// v2 (exact f32).
-CONV_TILED_KERNEL(conv2d_fwd_simt, conv_fwd_ops, conv_gemm_simt, 64, 4, 4)
-CONV_TILED_KERNEL(conv2d_fwd_simt_m16, conv_fwd_ops, conv_gemm_simt, 16, 4, 8)
-CONV_TILED_KERNEL(conv2d_bwd_data_simt, conv_bwd_data_ops, conv_gemm_simt, 64, 4, 4)
-CONV_TILED_KERNEL(conv2d_bwd_data_simt_m16, conv_bwd_data_ops, conv_gemm_simt, 16, 4, 8)
-CONV_TILED_KERNEL(conv2d_bwd_weight_simt, conv_bwd_weight_ops, conv_gemm_simt, 64, 4, 4)
-CONV_TILED_KERNEL(conv2d_bwd_weight_simt_m16, conv_bwd_weight_ops, conv_gemm_simt, 16, 4, 8)
-// v3 (TF32 tensor cores).
-CONV_TILED_KERNEL(conv2d_fwd_tf32, conv_fwd_ops, conv_gemm_tf32, 64, 8, 4)
-CONV_TILED_KERNEL(conv2d_fwd_tf32_m16, conv_fwd_ops, conv_gemm_tf32, 16, 8, 6)
-CONV_TILED_KERNEL(conv2d_bwd_data_tf32, conv_bwd_data_ops, conv_gemm_tf32, 64, 8, 4)
-CONV_TILED_KERNEL(conv2d_bwd_data_tf32_m16, conv_bwd_data_ops, conv_gemm_tf32, 16, 8, 6)
-CONV_TILED_KERNEL(conv2d_bwd_weight_tf32, conv_bwd_weight_ops, conv_gemm_tf32, 64, 8, 4)
-CONV_TILED_KERNEL(conv2d_bwd_weight_tf32_m16, conv_bwd_weight_ops, conv_gemm_tf32, 16, 8, 6)
+// Every version at both tile heights for the three passes.
+#define CONV_VERSION(SUFFIX, BODY, MINB64, MINB16)                                                 \
+    CONV_TILED_KERNEL(conv2d_fwd_##SUFFIX, conv_fwd_ops, BODY<64>, MINB64)                         \
+    CONV_TILED_KERNEL(conv2d_fwd_##SUFFIX##_m16, conv_fwd_ops, BODY<16>, MINB16)                   \
+    CONV_TILED_KERNEL(conv2d_bwd_data_##SUFFIX, conv_bwd_data_ops, BODY<64>, MINB64)               \
+    CONV_TILED_KERNEL(conv2d_bwd_data_##SUFFIX##_m16, conv_bwd_data_ops, BODY<16>, MINB16)         \
+    CONV_TILED_KERNEL(conv2d_bwd_weight_##SUFFIX, conv_bwd_weight_ops, BODY<64>, MINB64)           \
+    CONV_TILED_KERNEL(conv2d_bwd_weight_##SUFFIX##_m16, conv_bwd_weight_ops, BODY<16>, MINB16)
+
+CONV_VERSION(simt, conv_simt, 4, 8)            // v2, exact f32
+CONV_VERSION(tf32, conv_tf32, 4, 6)            // v3, TF32 tensor cores
+CONV_VERSION(tf32_pipe, conv_tf32_pipe, 4, 6)  // v4, TF32, cp.async pipeline
+CONV_VERSION(bf16_pipe, conv_bf16_pipe, 4, 6)  // v4, bf16, cp.async pipeline
 
 // out[i] = Σ_z part[z·len + i] over the splits in order (z·len + i < 2^32, checked on the host). Grid-stride
 // over len, CXR_BLOCK threads.

@@ -2,7 +2,9 @@
 // one OS thread, switching only at __syncthreads, warp shuffles and MMA; blocks are shared among a few OS
 // threads. `__shared__` is thread_local static storage, so the fibers of one block share it and blocks on
 // other OS threads do not. Results are those of a GPU up to the libm's last bits (expf, tanhf, ...).
-// Not emulated (so not used by the kernels): atomics, dynamic shared memory, cp.async, partial-warp masks.
+// cp.async is emulated strictly: a copy lands only when its thread waits for its group (cp_async_wait), the
+// latest moment a GPU may complete it, so a kernel that reads a stage before waiting for it reads stale data
+// here too. Not emulated (so not used by the kernels): atomics, dynamic shared memory, partial-warp masks.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -51,8 +53,26 @@ inline uint32_t tf32_rna(float x) {
     return u & 0xffffe000u;
 }
 
-// One warp's m16n8k8 TF32 MMA, D += A·B, with PTX's fragment layout (see common.cuh).
+// cvt.rn.bf16x2.f32's rounding of one value: the upper 16 bits of the f32, rounded to nearest, ties to even.
+inline uint32_t bf16_rn(float x) {
+    uint32_t u = f2u(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return (u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u);  // inf; NaN stays NaN
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+inline float bf16_value(uint32_t h) { return u2f(h << 16); }
+
+// One warp's MMAs, D += A·B, with PTX's fragment layouts (see common.cuh): m16n8k8 with TF32 inputs, and
+// m16n8k16 with bf16 inputs (two per 32-bit register, the lower index in the low half). Products are exact
+// in f32 for both input types; they are summed in f32 in k order.
 void mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2]);
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]);
+
+// cp.async.ca.shared.global of 4 bytes from `src` (nullptr: zero fill, as src-size 0), in this thread's
+// current group; commit closes the group; wait(n) lands every copy of this thread's committed groups but
+// the newest n.
+void cp_async_f32(float* dst, const float* src);
+void cp_async_commit();
+void cp_async_wait(unsigned newest_pending);
 
 // The kernel registry: name → (function, a caller unpacking cuLaunchKernel-style argument pointers).
 using Invoke = void (*)(void* fn, void** args);

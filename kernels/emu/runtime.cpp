@@ -38,6 +38,9 @@ struct Fiber {
     Place place;
     State state = State::Ready;
     std::unique_ptr<char[]> stack;  // not zeroed: only the pages a fiber touches are ever mapped
+    // cp.async: this thread's copies not landed yet, in issue order, and where each committed group ends.
+    std::vector<std::pair<float*, const float*>> copies;
+    std::vector<size_t> group_ends;
 };
 
 struct Kernel {
@@ -109,6 +112,8 @@ bool run_block(Worker& w, unsigned b) {
         f.place.linear = t;
         f.state = State::Ready;
         f.started = false;
+        f.copies.clear();
+        f.group_ends.clear();
         if (!f.stack) f.stack.reset(new char[kStack]);
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = f.stack.get();
@@ -180,8 +185,8 @@ void mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     Worker* w = tl_worker;
     const unsigned t = w->current->place.linear;
     const unsigned warp = t / 32, lane = t % 32, g = lane / 4, q = lane % 4;
-    float* A = &w->mma_a[warp * 128];  // 16×8 row-major
-    float* B = &w->mma_b[warp * 64];   // 8×8, B[k][n] at k*8+n
+    float* A = &w->mma_a[warp * 256];  // 16×8 row-major
+    float* B = &w->mma_b[warp * 128];  // 8×8, B[k][n] at k*8+n
     A[g * 8 + q] = u2f(a[0]);
     A[(g + 8) * 8 + q] = u2f(a[1]);
     A[g * 8 + q + 4] = u2f(a[2]);
@@ -196,6 +201,50 @@ void mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2]) {
         d[i] = acc;
     }
     syncwarp();
+}
+
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+    Worker* w = tl_worker;
+    const unsigned t = w->current->place.linear;
+    const unsigned warp = t / 32, lane = t % 32, g = lane / 4, q = lane % 4;
+    float* A = &w->mma_a[warp * 256];  // 16×16 row-major
+    float* B = &w->mma_b[warp * 128];  // 16×8, B[k][n] at k*8+n
+    for (unsigned i = 0; i < 4; ++i) {
+        const unsigned row = g + 8 * (i & 1), col = 2 * q + 8 * (i >> 1);
+        A[row * 16 + col] = bf16_value(a[i] & 0xffffu);
+        A[row * 16 + col + 1] = bf16_value(a[i] >> 16);
+    }
+    for (unsigned j = 0; j < 2; ++j) {
+        const unsigned k = 2 * q + 8 * j;
+        B[k * 8 + g] = bf16_value(b[j] & 0xffffu);
+        B[(k + 1) * 8 + g] = bf16_value(b[j] >> 16);
+    }
+    syncwarp();
+    const unsigned rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * q, 2 * q + 1, 2 * q, 2 * q + 1};
+    for (int i = 0; i < 4; ++i) {
+        float acc = d[i];
+        for (int k = 0; k < 16; ++k) acc += A[rows[i] * 16 + k] * B[k * 8 + cols[i]];
+        d[i] = acc;
+    }
+    syncwarp();
+}
+
+void cp_async_f32(float* dst, const float* src) { tl_worker->current->copies.emplace_back(dst, src); }
+
+void cp_async_commit() {
+    Fiber* f = tl_worker->current;
+    f->group_ends.push_back(f->copies.size());
+}
+
+void cp_async_wait(unsigned newest_pending) {
+    Fiber* f = tl_worker->current;
+    if (f->group_ends.size() <= newest_pending) return;
+    const size_t landed_groups = f->group_ends.size() - newest_pending;
+    const size_t landed = f->group_ends[landed_groups - 1];
+    for (size_t i = 0; i < landed; ++i) *f->copies[i].first = f->copies[i].second ? *f->copies[i].second : 0.0f;
+    f->copies.erase(f->copies.begin(), f->copies.begin() + static_cast<std::ptrdiff_t>(landed));
+    f->group_ends.erase(f->group_ends.begin(), f->group_ends.begin() + static_cast<std::ptrdiff_t>(landed_groups));
+    for (auto& e : f->group_ends) e -= landed;
 }
 
 int register_kernel_raw(const char* name, void* fn, Invoke invoke) {
@@ -229,8 +278,8 @@ extern "C" int cxr_emu_launch(const char* name, const unsigned grid[3], const un
         Worker w;
         w.launch = &L;
         w.slots.assign(((nt + 31) / 32) * 32, 0);
-        w.mma_a.assign(((nt + 31) / 32) * 128, 0.f);
-        w.mma_b.assign(((nt + 31) / 32) * 64, 0.f);
+        w.mma_a.assign(((nt + 31) / 32) * 256, 0.f);  // room for m16n8k16's A; m16n8k8 uses the first half
+        w.mma_b.assign(((nt + 31) / 32) * 128, 0.f);
         tl_worker = &w;
         for (unsigned long long b; (b = next.fetch_add(1)) < nb && deadlocked.load() < 0;) {
             if (!run_block(w, static_cast<unsigned>(b))) deadlocked.store(static_cast<long long>(b));

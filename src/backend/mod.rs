@@ -415,7 +415,7 @@ pub trait BackendTask {
 /// hand-written CUDA C++, `cuda-native-emu` the same kernels on the CPU emulator (slow; for checking).
 pub const BACKEND_NAMES: &[&str] = &["auto", "cpu", "wgpu", "cuda", "cuda-native", "cuda-native-emu"];
 
-/// The convolution precision `--precision` chose for the cuda-native backend (0: fp32, 1: tf32).
+/// The convolution precision `--precision` chose for the cuda-native backend (0: fp32, 1: tf32, 2: bf16).
 static PRECISION: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Sets the precision [`dispatch`] gives the cuda-native backend (the CLI's global `--precision`).
@@ -427,7 +427,8 @@ pub fn set_precision(p: cuda_native::Precision) {
 pub fn precision() -> cuda_native::Precision {
     match PRECISION.load(std::sync::atomic::Ordering::Relaxed) {
         0 => cuda_native::Precision::Fp32,
-        _ => cuda_native::Precision::Tf32,
+        1 => cuda_native::Precision::Tf32,
+        _ => cuda_native::Precision::Bf16,
     }
 }
 

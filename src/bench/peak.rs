@@ -9,15 +9,17 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::backend::cube::{wgpu_adapters, AdapterKind};
+use crate::backend::cuda_native::Precision;
 
 /// Published peaks: a device-name substring (first match wins, so the more specific comes first), FP32
 /// TFLOP/s, memory TB/s.
 pub const GPU_PEAKS: &[(&str, f64, f64)] =
     &[("H100 PCIe", 51.2, 2.0), ("H100", 67.0, 3.35), ("H200", 67.0, 4.8), ("A100", 19.5, 2.0), ("RTX 4090", 82.6, 1.0)];
 
-/// Published dense TF32 tensor-core peaks (TFLOP/s, without sparsity), for the cuda-native backend's
-/// `--precision tf32` convolutions.
-pub const GPU_TF32_PEAKS: &[(&str, f64)] = &[("H100 PCIe", 378.0), ("H100", 494.7), ("H200", 494.7), ("A100", 156.0), ("RTX 4090", 82.6)];
+/// Published dense tensor-core peaks (TFLOP/s, without sparsity, f32 accumulation): TF32 and bf16, for the
+/// cuda-native backend's `--precision tf32` / `bf16` convolutions.
+pub const GPU_TENSOR_PEAKS: &[(&str, f64, f64)] =
+    &[("H100 PCIe", 378.0, 756.0), ("H100", 494.7, 989.4), ("H200", 494.7, 989.4), ("A100", 156.0, 312.0), ("RTX 4090", 82.6, 165.2)];
 
 /// The reference rates of one device.
 #[derive(Clone, Debug, Serialize)]
@@ -62,16 +64,21 @@ pub fn gpu_peak(device: &str) -> Peak {
     }
 }
 
-/// The published dense TF32 tensor-core peak of a GPU named `device` (memory bandwidth as [`gpu_peak`]).
-pub fn gpu_tf32_peak(device: &str) -> Peak {
+/// The published dense tensor-core peak at `precision` of a GPU named `device` (memory bandwidth as
+/// [`gpu_peak`]; fp32 is [`gpu_peak`] itself).
+pub fn gpu_tensor_peak(device: &str, precision: Precision) -> Peak {
     let lower = device.to_lowercase();
     let base = gpu_peak(device);
-    match GPU_TF32_PEAKS.iter().find(|(key, _)| lower.contains(&key.to_lowercase())) {
-        Some((key, tf)) => {
-            Peak { gflops: Some(tf * 1e3), source: format!("published for {key}: {tf} TFLOP/s TF32 tensor cores (dense)"), ..base }
-        }
-        None => base,
-    }
+    let Some(&(key, tf32, bf16)) = GPU_TENSOR_PEAKS.iter().find(|(key, _, _)| lower.contains(&key.to_lowercase())) else {
+        return base;
+    };
+    let tf = match precision {
+        Precision::Fp32 => return base,
+        Precision::Tf32 => tf32,
+        Precision::Bf16 => bf16,
+    };
+    let source = format!("published for {key}: {tf} TFLOP/s {} tensor cores (dense)", precision.name().to_uppercase());
+    Peak { gflops: Some(tf * 1e3), source, ..base }
 }
 
 /// Square f32 GEMM of side `m` through the `gemm` crate on every rayon thread: GFLOP/s, the median of
@@ -188,9 +195,27 @@ pub fn peak_for(backend: &str) -> Peak {
     let device = device_name(backend);
     if backend == "cpu" {
         cpu_peak(device)
-    } else if backend == "cuda-native" && crate::backend::precision() == crate::backend::cuda_native::Precision::Tf32 {
-        gpu_tf32_peak(&device)
+    } else if backend == "cuda-native" {
+        gpu_tensor_peak(&device, crate::backend::precision())
     } else {
         gpu_peak(&device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensor_peaks_follow_the_precision_and_the_card() {
+        // Published figures (NVIDIA's H200 and H100 PCIe datasheets, dense): the lookup must pick the card's
+        // row (H100 PCIe before H100) and the precision's column; fp32 is the non-tensor rate.
+        let at = |dev: &str, p| gpu_tensor_peak(dev, p).gflops;
+        assert_eq!(at("NVIDIA H200", Precision::Bf16), Some(989.4e3));
+        assert_eq!(at("NVIDIA H200", Precision::Tf32), Some(494.7e3));
+        assert_eq!(at("NVIDIA H200", Precision::Fp32), Some(67.0e3));
+        assert_eq!(at("NVIDIA H100 PCIe", Precision::Bf16), Some(756.0e3));
+        assert_eq!(at("Some Card", Precision::Bf16), None);
+        assert_eq!(gpu_tensor_peak("NVIDIA H200", Precision::Bf16).gbps, Some(4.8e3));
     }
 }

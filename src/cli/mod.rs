@@ -20,9 +20,10 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// How the cuda-native backend computes its convolutions: fp32 (SIMT, exact f32) or tf32 (tensor cores,
-    /// TF32 inputs, f32 accumulation; PyTorch's default for convolutions). Other backends are always fp32.
-    #[arg(long, global = true, default_value = "fp32", value_parser = ["fp32", "tf32"])]
+    /// How the cuda-native backend computes its convolutions: fp32 (SIMT, exact f32), tf32 (tensor cores,
+    /// TF32 inputs, f32 accumulation; PyTorch's default for convolutions) or bf16 (tensor cores, bf16 inputs,
+    /// f32 accumulation; storage stays f32). Other backends are always fp32.
+    #[arg(long, global = true, default_value = "fp32", value_parser = ["fp32", "tf32", "bf16"])]
     pub precision: String,
 }
 

@@ -59,8 +59,8 @@ pub fn elementwise_and_memory<B: Backend>(b: &BackendUnderTest<B>) {
     let f64_up = b.upload_f64(&[2], &[0.1, 0.2]).unwrap();
     assert_eq!(b.download_f64(&f64_up).unwrap(), vec![0.1f32 as f64, 0.2f32 as f64]);
     // The backend reports the name it is tested under (`cuda-native` for `cuda_native`; a precision suffix
-    // such as `_tf32` names the instantiation, not the backend).
-    assert_eq!(b.name().replace('-', "_"), b.name.trim_end_matches("_tf32"));
+    // such as `_tf32` or `_bf16` names the instantiation, not the backend).
+    assert_eq!(b.name().replace('-', "_"), b.name.trim_end_matches("_tf32").trim_end_matches("_bf16"));
 }
 
 pub fn elementwise_bad_input<B: Backend>(b: &BackendUnderTest<B>) {

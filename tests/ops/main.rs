@@ -1,7 +1,7 @@
 //! Every op of every backend against the f64 oracle (`cxr-gan-reference`), on fresh seeded random inputs,
 //! on a poisoned backend (fresh buffers start as NaN, so an element a kernel forgets to write fails the
 //! comparison): ‖ours − ref‖₂ / ‖ref‖₂ ≤ 1e-5 per output tensor (convolutions at a backend's stated
-//! precision: TF32's tolerance for the `_tf32` instantiations). Bad input must come back as the same
+//! precision: TF32's and bf16's tolerances for the `_tf32` and `_bf16` instantiations). Bad input must come back as the same
 //! typed error, with the same message, as the cpu backend gives, never as a panic.
 //!
 //! Each check is written once, generic over `B: Backend`, in the file of its op family (as `cpu/<family>.rs`
@@ -29,9 +29,9 @@ use cxr_gan::backend::cpu::CpuBackend;
 use cxr_gan::backend::cube::{CudaBackend, WgpuBackend};
 use cxr_gan::backend::cuda_native::{CudaNativeBackend, Precision};
 
-/// A cuda-native backend computing its convolutions in TF32, as (plain, poisoned) twins.
-fn tf32_twins(b: CudaNativeBackend) -> (CudaNativeBackend, CudaNativeBackend) {
-    let b = b.with_precision(Precision::Tf32);
+/// A cuda-native backend computing its convolutions at `precision`, as (plain, poisoned) twins.
+fn precision_twins(b: CudaNativeBackend, precision: Precision) -> (CudaNativeBackend, CudaNativeBackend) {
+    let b = b.with_precision(precision);
     (b.clone(), b.poisoned())
 }
 
@@ -85,9 +85,11 @@ op_tests! {
         // Our hand-written CUDA kernels: on a GPU, and on the CPU emulator built from the same .cu files.
         cuda_native(Sizes::Small) => CudaNativeBackend::cuda().map(|b| (b.clone(), b.poisoned())),
         cuda_native_emu(Sizes::Small) => Ok((CudaNativeBackend::emulator(), CudaNativeBackend::emulator().poisoned())),
-        // Convolutions on tensor cores (TF32 inputs, f32 accumulation), at TF32's stated tolerance.
-        cuda_native_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => CudaNativeBackend::cuda().map(tf32_twins),
-        cuda_native_emu_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => Ok(tf32_twins(CudaNativeBackend::emulator())),
+        // Convolutions on tensor cores (TF32 or bf16 inputs, f32 accumulation), at the precision's stated tolerance.
+        cuda_native_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => CudaNativeBackend::cuda().map(|b| precision_twins(b, Precision::Tf32)),
+        cuda_native_emu_tf32(Sizes::Small, conv_tol = Precision::Tf32.tolerance()) => Ok(precision_twins(CudaNativeBackend::emulator(), Precision::Tf32)),
+        cuda_native_bf16(Sizes::Small, conv_tol = Precision::Bf16.tolerance()) => CudaNativeBackend::cuda().map(|b| precision_twins(b, Precision::Bf16)),
+        cuda_native_emu_bf16(Sizes::Small, conv_tol = Precision::Bf16.tolerance()) => Ok(precision_twins(CudaNativeBackend::emulator(), Precision::Bf16)),
     }
     checks {
         conv: [

@@ -1,11 +1,13 @@
 //! conv2d and its two backward passes: shape checks, tile and split-K planning, and the launches of
 //! kernels/cuda/conv.cu, whose header describes the implicit GEMMs, the stride-phase decomposition of the
-//! backward-data pass and the kernel versions (v1 naive, v2 SIMT tiles, v3 TF32 tensor cores).
+//! backward-data pass and the kernel versions (v1 naive, v2 SIMT tiles, v3 TF32 tensor cores, v4 cp.async-fed
+//! TF32 and bf16).
 //! conv_transpose2d needs nothing here: the trait's default methods route it through these three.
 //!
 //! [`Precision::Fp32`] launches the v2 `*_simt` kernels (exact f32, the conformance path);
-//! [`Precision::Tf32`] the v3 `*_tf32` kernels (mma.sync m16n8k8, f32 accumulation) for all three passes.
-//! Both take the same tiles, so one plan serves both: a 64×64 output tile per block of 256 threads (16×64
+//! [`Precision::Tf32`] the v4 `*_tf32_pipe` kernels (mma.sync m16n8k8 fed by a cp.async pipeline, f32
+//! accumulation), [`Precision::Bf16`] the v4 `*_bf16_pipe` ones (m16n8k16, bf16 operands), for all three
+//! passes ([`ConvKernels`]; v3 `*_tf32` stays for the tests). All take the same tiles, so one plan serves all: a 64×64 output tile per block of 256 threads (16×64
 //! when the GEMM has at most 16 rows), and, when that leaves too few blocks to fill a GPU, the reduction
 //! split over gridDim.z into partial outputs that `conv_sum_splits` adds in order (no atomics: the result
 //! does not depend on scheduling).
@@ -106,23 +108,55 @@ fn tile_rows(rows: usize) -> usize {
     }
 }
 
-/// The tiled kernel for `pass` at `precision` on a GEMM of `rows` rows.
-fn tiled_kernel(pass: Pass, precision: Precision, rows: usize) -> &'static str {
-    let small = tile_rows(rows) == TILE_M_SMALL;
-    match (pass, precision, small) {
-        (Pass::Fwd, Precision::Fp32, false) => "conv2d_fwd_simt",
-        (Pass::Fwd, Precision::Fp32, true) => "conv2d_fwd_simt_m16",
-        (Pass::Fwd, Precision::Tf32, false) => "conv2d_fwd_tf32",
-        (Pass::Fwd, Precision::Tf32, true) => "conv2d_fwd_tf32_m16",
-        (Pass::BwdData, Precision::Fp32, false) => "conv2d_bwd_data_simt",
-        (Pass::BwdData, Precision::Fp32, true) => "conv2d_bwd_data_simt_m16",
-        (Pass::BwdData, Precision::Tf32, false) => "conv2d_bwd_data_tf32",
-        (Pass::BwdData, Precision::Tf32, true) => "conv2d_bwd_data_tf32_m16",
-        (Pass::BwdWeight, Precision::Fp32, false) => "conv2d_bwd_weight_simt",
-        (Pass::BwdWeight, Precision::Fp32, true) => "conv2d_bwd_weight_simt_m16",
-        (Pass::BwdWeight, Precision::Tf32, false) => "conv2d_bwd_weight_tf32",
-        (Pass::BwdWeight, Precision::Tf32, true) => "conv2d_bwd_weight_tf32_m16",
+/// The versions of the tiled kernels (kernels/cuda/conv.cu's header says what each changed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ConvKernels {
+    /// v2 `*_simt`: exact f32.
+    Simt,
+    /// v3 `*_tf32`: TF32 tensor cores, register staging (launched by the tests: v4's bit-exact reference).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Tf32,
+    /// v4 `*_tf32_pipe`: v3's MMAs fed by a cp.async pipeline.
+    Tf32Pipe,
+    /// v4 `*_bf16_pipe`: bf16 MMAs fed by a cp.async pipeline.
+    Bf16Pipe,
+}
+
+impl ConvKernels {
+    /// The version each precision launches.
+    pub(super) fn of(precision: Precision) -> ConvKernels {
+        match precision {
+            Precision::Fp32 => ConvKernels::Simt,
+            Precision::Tf32 => ConvKernels::Tf32Pipe,
+            Precision::Bf16 => ConvKernels::Bf16Pipe,
+        }
     }
+}
+
+/// The tiled kernel of version `v` for `pass` on a GEMM of `rows` rows.
+fn tiled_kernel(pass: Pass, v: ConvKernels, rows: usize) -> &'static str {
+    /// [pass][version][16-row tile].
+    const NAMES: [[[&str; 2]; 4]; 3] = [
+        [
+            ["conv2d_fwd_simt", "conv2d_fwd_simt_m16"],
+            ["conv2d_fwd_tf32", "conv2d_fwd_tf32_m16"],
+            ["conv2d_fwd_tf32_pipe", "conv2d_fwd_tf32_pipe_m16"],
+            ["conv2d_fwd_bf16_pipe", "conv2d_fwd_bf16_pipe_m16"],
+        ],
+        [
+            ["conv2d_bwd_data_simt", "conv2d_bwd_data_simt_m16"],
+            ["conv2d_bwd_data_tf32", "conv2d_bwd_data_tf32_m16"],
+            ["conv2d_bwd_data_tf32_pipe", "conv2d_bwd_data_tf32_pipe_m16"],
+            ["conv2d_bwd_data_bf16_pipe", "conv2d_bwd_data_bf16_pipe_m16"],
+        ],
+        [
+            ["conv2d_bwd_weight_simt", "conv2d_bwd_weight_simt_m16"],
+            ["conv2d_bwd_weight_tf32", "conv2d_bwd_weight_tf32_m16"],
+            ["conv2d_bwd_weight_tf32_pipe", "conv2d_bwd_weight_tf32_pipe_m16"],
+            ["conv2d_bwd_weight_bf16_pipe", "conv2d_bwd_weight_bf16_pipe_m16"],
+        ],
+    ];
+    NAMES[pass as usize][v as usize][usize::from(tile_rows(rows) == TILE_M_SMALL)]
 }
 
 /// Output tiles of a GEMM of `rows` × `cols`.
@@ -295,7 +329,7 @@ impl CudaNativeBackend {
     ) -> Result<()> {
         let (rows, cols) = (g.m as usize, g.cols as usize);
         let dims = Dims::tiles([cols.div_ceil(TILE_N), rows.div_ceil(tile_rows(rows)), splits], THREADS);
-        let name = tiled_kernel(pass, self.precision(), rows);
+        let name = tiled_kernel(pass, self.conv_kernels(), rows);
         self.launch(op, FAMILY, name, dims, &[in0.arg(), in1.arg(), out.arg(), Arg::pod(g)])
     }
 
@@ -318,8 +352,9 @@ impl CudaNativeBackend {
 
 #[cfg(test)]
 mod tests {
-    //! On the CPU emulator: the v3 TF32 kernels against the cpu backend (relative L2 within
-    //! [`Precision::tolerance`]), and the v2 SIMT kernels against the v1 naive ones, on a few shapes
+    //! On the CPU emulator: the v4 TF32 and bf16 kernels against the cpu backend (relative L2 within
+    //! [`Precision::tolerance`]), v4 TF32 against v3 (bit for bit), and the v2 SIMT kernels against the v1
+    //! naive ones, on a few shapes
     //! including stride 2 with padding 1 and the DCGAN's 4×4 kernels, 16-row and 64-row tiles, several
     //! tiles along every axis, and split-K.
     use super::*;
@@ -388,28 +423,50 @@ mod tests {
     }
 
     #[test]
-    fn tf32_conv_matches_the_cpu_backend() {
+    fn tensor_core_convs_match_the_cpu_backend() {
         let cpu = CpuBackend::new();
-        let tf32 = CudaNativeBackend::emulator().with_precision(Precision::Tf32).poisoned();
         let fp32 = CudaNativeBackend::emulator().poisoned();
-        let tol = Precision::Tf32.tolerance();
+        for precision in [Precision::Tf32, Precision::Bf16] {
+            let be = CudaNativeBackend::emulator().with_precision(precision).poisoned();
+            let tol = precision.tolerance();
+            for (i, case) in CASES.into_iter().enumerate() {
+                let (x, w, dy) = inputs(100 + i as u64, case);
+                let want = run3(&cpu, &x, &w, &dy, case);
+                let got = run3(&be, &x, &w, &dy, case);
+                let exact = run3(&fp32, &x, &w, &dy, case);
+                for (name, g, e, f) in [
+                    ("conv2d", &got.0, &want.0, &exact.0),
+                    ("bwd_data", &got.1, &want.1, &exact.1),
+                    ("bwd_weight", &got.2, &want.2, &exact.2),
+                ] {
+                    let tag = format!("{} {name} {case:?}", precision.name());
+                    let err = rel_l2(&tag, g, e);
+                    println!("{tag}: relative L2 error {err:.3e}");
+                    assert!(err <= tol, "{tag}: relative L2 error {err:.3e} > {tol:.0e}");
+                    // The tensor-core path really ran: rounding the inputs moves the result off the exact f32
+                    // one (every case has reductions of 8 terms or more).
+                    assert!(g != f, "{tag}: gave the f32 result bit for bit");
+                    let err32 = rel_l2(&tag, f, e);
+                    assert!(err32 <= Precision::Fp32.tolerance(), "{tag}: fp32 relative L2 error {err32:.3e}");
+                }
+            }
+        }
+    }
+
+    /// v4's TF32 pipeline feeds v3's MMAs the same operands in the same order: the same result bit for bit,
+    /// though every stage lands only when its thread waits for it (the emulator's strict cp.async).
+    #[test]
+    fn pipelined_tf32_equals_v3_bit_for_bit() {
+        let v4 = CudaNativeBackend::emulator().with_precision(Precision::Tf32).poisoned();
+        let mut v3 = v4.clone();
+        v3.conv_kernels = Some(ConvKernels::Tf32);
+        assert_eq!(v4.conv_kernels(), ConvKernels::Tf32Pipe);
         for (i, case) in CASES.into_iter().enumerate() {
-            let (x, w, dy) = inputs(100 + i as u64, case);
-            let want = run3(&cpu, &x, &w, &dy, case);
-            let got = run3(&tf32, &x, &w, &dy, case);
-            let exact = run3(&fp32, &x, &w, &dy, case);
-            for (name, g, e, f) in
-                [("conv2d", &got.0, &want.0, &exact.0), ("bwd_data", &got.1, &want.1, &exact.1), ("bwd_weight", &got.2, &want.2, &exact.2)]
-            {
-                let tag = format!("{name} {case:?}");
-                let err = rel_l2(&tag, g, e);
-                println!("{tag}: tf32 relative L2 error {err:.3e}");
-                assert!(err <= tol, "{tag}: tf32 relative L2 error {err:.3e} > {tol:.0e}");
-                // The tensor-core path really ran: TF32 rounding moves the result off the exact f32 one
-                // (every case has reductions of 8 terms or more).
-                assert!(g != f, "{tag}: tf32 gave the f32 result bit for bit");
-                let err32 = rel_l2(&tag, f, e);
-                assert!(err32 <= Precision::Fp32.tolerance(), "{tag}: fp32 relative L2 error {err32:.3e}");
+            let (x, w, dy) = inputs(300 + i as u64, case);
+            let (a, b) = (run3(&v4, &x, &w, &dy, case), run3(&v3, &x, &w, &dy, case));
+            for (name, p, q) in [("conv2d", &a.0, &b.0), ("bwd_data", &a.1, &b.1), ("bwd_weight", &a.2, &b.2)] {
+                assert!(p.data().iter().all(|v| v.is_finite()), "{name} {case:?}: v4 left an element unwritten");
+                assert!(p.data() == q.data(), "{name} {case:?}: v4 differs from v3");
             }
         }
     }

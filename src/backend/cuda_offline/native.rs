@@ -38,12 +38,12 @@ impl Launched {
     }
 }
 
-/// Runs the standard workloads on the recorder at fp32 and tf32: kernel name → how it was launched. Also
+/// Runs the standard workloads on the recorder at every precision: kernel name → how it was launched. Also
 /// the workloads run and those skipped (Inception without weights), with why.
 pub fn record(inception_weights: Result<&Path, String>) -> crate::Result<(BTreeMap<String, Launched>, Vec<String>)> {
     let mut seen: BTreeMap<String, Launched> = BTreeMap::new();
     let mut skipped = Vec::new();
-    for precision in [Precision::Fp32, Precision::Tf32] {
+    for precision in [Precision::Fp32, Precision::Tf32, Precision::Bf16] {
         let b = CudaNativeBackend::recorder().with_precision(precision);
         for w in workload::standard() {
             let weights = match (&w.kind, &inception_weights) {

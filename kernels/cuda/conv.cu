@@ -52,6 +52,9 @@ struct ConvGeom {
     // iw = iw0 + stride_w·tw (tw < t_w) receive the kernel taps kh = a_h + stride_h·jh (jh < taps_h),
     // kw = a_w + stride_w·jw (jw < taps_w) from dy at oh = base_h + th − jh, ow = base_w + tw − jw.
     u32 a_h, a_w, taps_h, taps_w, ih0, iw0, t_h, t_w, base_h, base_w;
+    // Where this launch's per-tile channel statistics go (conv_tile_stats): partial columns stats_base +
+    // blockIdx.x of stats_per_row per output channel.
+    u32 stats_base, stats_per_row;
 };
 
 // `#pragma unroll` for NVRTC; nothing for the host compiler (which would warn about an unknown pragma).
@@ -268,15 +271,82 @@ __device__ __forceinline__ void conv_split_range(const ConvGeom& g, u32& begin, 
     end = begin + g.kchunk < g.kdim ? begin + g.kchunk : g.kdim;
 }
 
+// ---------------------------------------------------------------------------------------------- epilogue
+// Row stride of the C tile when the epilogue stages it in shared memory (odd: row reads spread over banks).
+constexpr u32 CONV_TILE_LD = CONV_BN + 1;
+
+// Per-tile channel statistics for a batch norm that follows (the rows of conv2d's and conv_transpose2d's
+// GEMMs are output channels): for row m of the C tile, the number of valid columns, their mean and their
+// sum of squared deviations from it, at stats[(m·stats_per_row + stats_base + blockIdx.x)·3 + {0, 1, 2}].
+// batch_norm2d_stats_partials combines a channel's tiles as Chan et al. (M2 = Σ M2ᵢ + nᵢ·(meanᵢ − mean)²),
+// so no sum of squares cancels, and batch norm reads its input once (apply) instead of three times. `tile`
+// holds the C tile row-major, CONV_TILE_LD floats per row. Every thread of the block calls it.
+template <u32 BM>
+__device__ __forceinline__ void conv_tile_stats(const ConvGeom& g, const float* tile, u32 m0, u32 n0, float* __restrict__ stats) {
+    constexpr u32 PER_ROW = CONV_THREADS / BM;  // threads per row: 4 or 16, consecutive lanes of one warp
+    const u32 row = threadIdx.x / PER_ROW, q = threadIdx.x % PER_ROW;
+    const u32 ncols = g.cols - n0 < CONV_BN ? g.cols - n0 : CONV_BN;
+    float sum = 0.0f;
+    for (u32 j = q; j < ncols; j += PER_ROW) sum += tile[row * CONV_TILE_LD + j];
+    for (u32 mask = PER_ROW / 2; mask > 0; mask >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, mask);
+    const float mean = sum / (float)ncols;
+    float m2 = 0.0f;
+    for (u32 j = q; j < ncols; j += PER_ROW) {
+        const float dv = tile[row * CONV_TILE_LD + j] - mean;
+        m2 += dv * dv;
+    }
+    for (u32 mask = PER_ROW / 2; mask > 0; mask >>= 1) m2 += __shfl_xor_sync(0xffffffffu, m2, mask);
+    const u32 m = m0 + row;
+    if (q == 0 && m < g.m) {
+        float* st = stats + (m * g.stats_per_row + g.stats_base + blockIdx.x) * 3;
+        st[0] = (float)ncols;
+        st[1] = mean;
+        st[2] = m2;
+    }
+}
+
+// Every version's end: the accumulators (Acc::for_each(f) calls f(row, column, value) for each, in tile
+// coordinates) into split blockIdx.z's output, then, when `stats` is given (a kernel argument, so uniform
+// over the block), the tile through shared memory (`smem`, the operand stages, free now) into
+// conv_tile_stats.
+template <u32 BM, class Ops, class Acc>
+__device__ __forceinline__ void conv_epilogue(const Ops& op, const Acc& acc, u32 m0, u32 n0, float* __restrict__ out,
+                                              float* __restrict__ stats, float* smem) {
+    float* o = out + blockIdx.z * op.g.out_len;
+    acc.for_each([&](u32 ml, u32 nl, float v) {
+        const u32 m = m0 + ml, n = n0 + nl;
+        if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = v;
+    });
+    if (stats == nullptr) return;
+    __syncthreads();  // every warp has finished reading the stages the tile overwrites
+    acc.for_each([&](u32 ml, u32 nl, float v) { smem[ml * CONV_TILE_LD + nl] = v; });
+    __syncthreads();
+    conv_tile_stats<BM>(op.g, smem, m0, n0, stats);
+}
+
 // ---------------------------------------------------------------------------------------------- v2: SIMT
 // C tile [BM, 64] at (blockIdx.y·BM, blockIdx.x·64) of split blockIdx.z; thread (ty, tx) = (u / 16, u % 16)
 // owns rows ty·TM + i (i < TM = BM/16) and columns tx·4 + j (j < 4).
+template <u32 TM>
+struct conv_simt_acc {
+    u32 ty, tx;
+    float v[TM][4];
+    template <class F>
+    __device__ __forceinline__ void for_each(F f) const {
+CONV_UNROLL
+        for (u32 i = 0; i < TM; ++i)
+CONV_UNROLL
+            for (u32 j = 0; j < 4; ++j) f(ty * TM + i, tx * 4 + j, v[i][j]);
+    }
+};
+
 template <u32 BM>
 struct conv_simt {
+    static constexpr u32 ROWS = BM;
     using smem = conv_smem<BM, 4, 2>;
 
     template <class Ops>
-    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out) {
+    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out, float* __restrict__ stats) {
         constexpr u32 TM = BM / 16;
         const u32 tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
         const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
@@ -285,7 +355,9 @@ struct conv_simt {
         conv_register_stager<BM, Ops> st;
         st.init(op, tid, m0, n0, k_end);
 
-        float acc[TM][4];
+        conv_simt_acc<TM> a;
+        a.ty = ty, a.tx = tx;
+        auto& acc = a.v;
 CONV_UNROLL
         for (u32 i = 0; i < TM; ++i)
 CONV_UNROLL
@@ -321,16 +393,7 @@ CONV_UNROLL
             buf ^= 1;
         }
 
-        float* o = out + blockIdx.z * op.g.out_len;
-CONV_UNROLL
-        for (u32 i = 0; i < TM; ++i) {
-            const u32 m = m0 + ty * TM + i;
-CONV_UNROLL
-            for (u32 j = 0; j < 4; ++j) {
-                const u32 n = n0 + tx * 4 + j;
-                if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = acc[i][j];
-            }
-        }
+        conv_epilogue<BM>(op, a, m0, n0, out, stats, reinterpret_cast<float*>(&s));
     }
 };
 
@@ -361,20 +424,16 @@ CONV_UNROLL
     __device__ __forceinline__ void step(const float (*a)[LDA], const float (*b)[LDB]) {
         Mma::template step<MI, NI, LDA, LDB>(a, b, d, wm0, wn0, grp, t4);
     }
-    // The accumulators into split blockIdx.z's output; C fragment r holds (grp + 8·(r ≥ 2), 2·t4 + r % 2).
-    template <class Ops>
-    __device__ __forceinline__ void store(const Ops& op, u32 m0, u32 n0, float* __restrict__ out) const {
-        float* o = out + blockIdx.z * op.g.out_len;
+    // f(row, column, value) for each accumulator (conv_epilogue); C fragment r holds (grp + 8·(r ≥ 2),
+    // 2·t4 + r % 2) of its m16n8 block.
+    template <class F>
+    __device__ __forceinline__ void for_each(F f) const {
 CONV_UNROLL
         for (u32 mi = 0; mi < MI; ++mi)
 CONV_UNROLL
             for (u32 ni = 0; ni < NI; ++ni)
 CONV_UNROLL
-                for (u32 r = 0; r < 4; ++r) {
-                    const u32 m = m0 + wm0 + mi * 16 + grp + (r >= 2 ? 8 : 0);
-                    const u32 n = n0 + wn0 + ni * 8 + 2 * t4 + (r & 1);
-                    if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = d[mi][ni][r];
-                }
+                for (u32 r = 0; r < 4; ++r) f(wm0 + mi * 16 + grp + (r >= 2 ? 8 : 0), wn0 + ni * 8 + 2 * t4 + (r & 1), d[mi][ni][r]);
     }
 };
 
@@ -442,10 +501,11 @@ CONV_UNROLL
 // v2's staging (registers, two shared buffers, one barrier per step) with the multiply on tensor cores.
 template <u32 BM>
 struct conv_tf32 {
+    static constexpr u32 ROWS = BM;
     using smem = conv_smem<BM, 8, 2>;
 
     template <class Ops>
-    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out) {
+    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out, float* __restrict__ stats) {
         const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
         u32 k_begin, k_end;
         conv_split_range(op.g, k_begin, k_end);
@@ -468,7 +528,7 @@ struct conv_tf32 {
             __syncthreads();
             buf ^= 1;
         }
-        tile.store(op, m0, n0, out);
+        conv_epilogue<BM>(op, tile, m0, n0, out, stats, reinterpret_cast<float*>(&s));
     }
 };
 
@@ -481,10 +541,11 @@ struct conv_tf32 {
 template <u32 BM, class Mma>
 struct conv_pipelined {
     static constexpr u32 STAGES = 3;
+    static constexpr u32 ROWS = BM;
     using smem = conv_smem<BM, 8, STAGES>;
 
     template <class Ops>
-    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out) {
+    static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out, float* __restrict__ stats) {
         const u32 m0 = blockIdx.y * BM, n0 = blockIdx.x * CONV_BN;
         u32 k_begin, k_end;
         conv_split_range(op.g, k_begin, k_end);
@@ -511,7 +572,7 @@ CONV_UNROLL
             stage = (stage + 1) % STAGES;
         }
         cp_async_wait<0>();
-        tile.store(op, m0, n0, out);
+        conv_epilogue<BM>(op, tile, m0, n0, out, stats, reinterpret_cast<float*>(&s));
     }
 };
 template <u32 BM>
@@ -521,19 +582,22 @@ using conv_bf16_pipe = conv_pipelined<BM, conv_mma_bf16>;
 
 // ---------------------------------------------------------------------------------------------- kernels
 // Tiled kernels: grid (⌈cols / 64⌉, ⌈m / BM⌉, splits) of CONV_THREADS threads. `out` is the output itself
-// (one split) or the [splits, out_len] partials conv_sum_splits adds. The *_m16 variants take the 16-row
+// (one split) or the [splits, out_len] partials conv_sum_splits adds; `stats`, nullptr or (one split only)
+// where conv_tile_stats writes the output channels' per-tile statistics. The *_m16 variants take the 16-row
 // tile, for outputs of at most 16 rows (3 colour channels, the discriminator's single logit).
 
 // Defines kernel NAME: pass OPS (inputs in0, in1) computed by BODY (a version's tile: conv_simt<64>, ...),
 // at least MINB resident blocks per SM (registers from ptxas -v: BENCHMARKS.md §6; no spills).
 #define CONV_TILED_KERNEL(NAME, OPS, BODY, MINB)                                                                  \
     CXR_KERNEL void __launch_bounds__(CONV_THREADS, MINB)                                                         \
-        NAME(const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out, ConvGeom g) { \
+        NAME(const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out,               \
+             float* __restrict__ stats, ConvGeom g) {                                                             \
         __shared__ BODY::smem s;                                                                                  \
+        static_assert(sizeof(BODY::smem) >= sizeof(float) * BODY::ROWS * CONV_TILE_LD, "the epilogue's tile");   \
         OPS op;                                                                                                   \
         op.g = g;                                                                                                 \
         conv_bind(op, in0, in1);                                                                                  \
-        BODY::run(op, s, out);                                                                                    \
+        BODY::run(op, s, out, stats);                                                                             \
     }                                                                                                             \
     CXR_EXPORT(NAME)
 

@@ -39,8 +39,22 @@ struct NormChannelWalk {
 
 // ------------------------------------------------------------------ batch norm
 
-// Training statistics, one block per channel: mean, invstd, and PyTorch's running-statistics update
-// r ← (1 − momentum)·r + momentum·stat with the unbiased variance, into fresh buffers (run_*_out).
+// A channel's training statistics from its mean and biased variance over mf elements: mean, invstd, and
+// PyTorch's running-statistics update r ← (1 − momentum)·r + momentum·stat with the unbiased variance, into
+// fresh buffers (run_*_out). Thread 0 of the channel's block writes.
+__device__ __forceinline__ void batch_norm_store_stats(u32 ch, float mu, float var, float mf, const float* __restrict__ run_mean,
+                                                       const float* __restrict__ run_var, float* __restrict__ mean,
+                                                       float* __restrict__ invstd, float* __restrict__ run_mean_out,
+                                                       float* __restrict__ run_var_out, float eps, float momentum) {
+    if (threadIdx.x == 0) {
+        mean[ch] = mu;
+        invstd[ch] = 1.0f / sqrtf(var + eps);
+        run_mean_out[ch] = (1.0f - momentum) * run_mean[ch] + momentum * mu;
+        run_var_out[ch] = (1.0f - momentum) * run_var[ch] + momentum * (var * (mf / (mf - 1.0f)));
+    }
+}
+
+// Training statistics, one block per channel, from x itself: the mean, then the centred squares.
 CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var,
                                    float* __restrict__ mean, float* __restrict__ invstd, float* __restrict__ run_mean_out,
                                    float* __restrict__ run_var_out, NormDims d, float eps, float momentum) {
@@ -59,15 +73,37 @@ CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, const float* __r
         sq += dv * dv;
     }
     const float var = block_sum(sq, scratch) / mf;
-
-    if (threadIdx.x == 0) {
-        mean[ch] = mu;
-        invstd[ch] = 1.0f / sqrtf(var + eps);
-        run_mean_out[ch] = (1.0f - momentum) * run_mean[ch] + momentum * mu;
-        run_var_out[ch] = (1.0f - momentum) * run_var[ch] + momentum * (var * (mf / (mf - 1.0f)));
-    }
+    batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, run_mean_out, run_var_out, eps, momentum);
 }
 CXR_EXPORT(batch_norm2d_stats)
+
+// The same statistics, one block per channel, from the per-tile partials the producing convolution's
+// epilogue wrote (conv_tile_stats in conv.cu: `per_row` triples (count, mean, M2) per channel), without
+// reading x: mean = Σ nᵢ·meanᵢ / n, then M2 = Σ M2ᵢ + nᵢ·(meanᵢ − mean)² (Chan et al.), both sums of
+// non-negative or centred terms.
+CXR_KERNEL void batch_norm2d_stats_partials(const float* __restrict__ part, u32 per_row, const float* __restrict__ run_mean,
+                                            const float* __restrict__ run_var, float* __restrict__ mean, float* __restrict__ invstd,
+                                            float* __restrict__ run_mean_out, float* __restrict__ run_var_out, NormDims d, float eps,
+                                            float momentum) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 ch = norm_group();
+    if (ch >= d.c) return;
+    const float mf = (float)(d.n * d.hw);
+    const float* p = part + ch * per_row * 3;
+
+    float acc = 0.0f;
+    for (u32 i = threadIdx.x; i < per_row; i += CXR_BLOCK) acc += p[3 * i] * p[3 * i + 1];
+    const float mu = block_sum(acc, scratch) / mf;
+
+    float m2 = 0.0f;
+    for (u32 i = threadIdx.x; i < per_row; i += CXR_BLOCK) {
+        const float dv = p[3 * i + 1] - mu;
+        m2 += p[3 * i + 2] + p[3 * i] * dv * dv;
+    }
+    const float var = block_sum(m2, scratch) / mf;
+    batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, run_mean_out, run_var_out, eps, momentum);
+}
+CXR_EXPORT(batch_norm2d_stats_partials)
 
 // y = act((x − mean[c])·invstd[c]·gamma[c] + beta[c]) over all of x (grid-stride); `act` fuses the ReLU /
 // LeakyReLU that follows the norm in the DCGAN (one pass over the activations instead of two).

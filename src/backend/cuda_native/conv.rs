@@ -15,6 +15,8 @@
 use cxr_gan_kernels::cuda::Family;
 
 use super::launch::{u32_of, Arg, Dims};
+use std::sync::Arc;
+
 use super::{CudaNativeBackend, CudaNativeTensor, Precision};
 use crate::backend::{shapes, Conv2dParams};
 use crate::error::Result;
@@ -65,6 +67,10 @@ struct ConvGeom {
     t_w: u32,
     base_h: u32,
     base_w: u32,
+    /// Where this launch's per-tile channel statistics go: partial columns `stats_base + blockIdx.x` of
+    /// `stats_per_row` per output channel.
+    stats_base: u32,
+    stats_per_row: u32,
 }
 
 impl ConvGeom {
@@ -88,6 +94,43 @@ impl ConvGeom {
             pad_w: u(p.padding[1])?,
             ..ConvGeom::default()
         })
+    }
+}
+
+/// Whether a convolution's output should carry its channels' per-tile statistics (a forward convolution, which
+/// a batch norm may follow) or not (a gradient).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ChannelStats {
+    Want,
+    Skip,
+}
+
+/// The per-tile statistics of a convolution's output channels, written by the kernels' epilogue
+/// (`conv_tile_stats` in conv.cu): [channels, per_row, 3] triples (count, mean, M2), for the tensor of
+/// `shape` they were computed from. `batch_norm2d_train` combines them instead of reading that tensor.
+pub(super) struct ChannelPartials {
+    pub(super) partials: CudaNativeTensor,
+    pub(super) per_row: usize,
+    pub(super) shape: Vec<usize>,
+}
+
+impl ChannelPartials {
+    /// A buffer for `channels` × `per_row` partials of an output of `shape`, or None where statistics are
+    /// not wanted or the reduction is split (the kernels' epilogue then sees partial sums, not the output).
+    fn plan(
+        be: &CudaNativeBackend,
+        op: &'static str,
+        want: ChannelStats,
+        splits: usize,
+        channels: usize,
+        per_row: usize,
+        shape: &[usize],
+    ) -> Result<Option<ChannelPartials>> {
+        if want == ChannelStats::Skip || splits != 1 {
+            return Ok(None);
+        }
+        let partials = be.alloc(op, &[channels * per_row * 3])?;
+        Ok(Some(ChannelPartials { partials, per_row, shape: shape.to_vec() }))
     }
 }
 
@@ -192,14 +235,20 @@ fn stride_phase(a: usize, s: usize, pad: usize, k: usize, len: usize) -> (usize,
 }
 
 impl CudaNativeBackend {
-    pub(super) fn launch_conv2d(&self, x: &CudaNativeTensor, w: &CudaNativeTensor, p: Conv2dParams) -> Result<CudaNativeTensor> {
+    pub(super) fn launch_conv2d(
+        &self,
+        x: &CudaNativeTensor,
+        w: &CudaNativeTensor,
+        p: Conv2dParams,
+        want: ChannelStats,
+    ) -> Result<CudaNativeTensor> {
         const OP: &str = "conv2d";
         let ys = shapes::conv2d_out(OP, x.shape(), w.shape(), p)?;
         let (xs, ws) = (dims4(x.shape(), OP, "x")?, dims4(w.shape(), OP, "w")?);
         for v in [x.len(), w.len()] {
             u32_of(OP, v)?;
         }
-        let y = self.alloc(OP, &ys)?;
+        let mut y = self.alloc(OP, &ys)?;
         let cols = ys[0] * ys[2] * ys[3];
         if y.is_empty() {
             return Ok(y);
@@ -208,9 +257,12 @@ impl CudaNativeBackend {
         let (splits, kchunk) = split_k(tile_count(ws[0], cols), kdim);
         let mut g = ConvGeom::new(OP, xs, ws, ys, p)?;
         (g.m, g.cols, g.kdim, g.kchunk, g.out_len) = (g.o, u32_of(OP, cols)?, u32_of(OP, kdim)?, u32_of(OP, kchunk)?, u32_of(OP, y.len())?);
+        let stats = ChannelPartials::plan(self, OP, want, splits, ws[0], cols.div_ceil(TILE_N), &ys)?;
+        g.stats_per_row = stats.as_ref().map_or(Ok(0), |s| u32_of(OP, s.per_row))?;
         let part = self.split_buffer(OP, &y, splits)?;
-        self.launch_tiled(OP, Pass::Fwd, x, w, part.as_ref().unwrap_or(&y), &g, splits)?;
+        self.launch_tiled(OP, Pass::Fwd, x, w, part.as_ref().unwrap_or(&y), stats.as_ref(), &g, splits)?;
         self.sum_splits(OP, part.as_ref(), &y, splits)?;
+        y.stats = stats.map(Arc::new);
         Ok(y)
     }
 
@@ -220,6 +272,7 @@ impl CudaNativeBackend {
         w: &CudaNativeTensor,
         xs: [usize; 4],
         p: Conv2dParams,
+        want: ChannelStats,
     ) -> Result<CudaNativeTensor> {
         const OP: &str = "conv2d_bwd_data";
         shapes::conv2d_bwd_data(OP, dy.shape(), w.shape(), xs, p)?;
@@ -227,7 +280,7 @@ impl CudaNativeBackend {
         for v in [dy.len(), w.len()] {
             u32_of(OP, v)?;
         }
-        let dx = self.alloc(OP, &xs)?;
+        let mut dx = self.alloc(OP, &xs)?;
         if dx.is_empty() {
             return Ok(dx);
         }
@@ -242,7 +295,14 @@ impl CudaNativeBackend {
         let ((_, t_h0, taps_h0, _), (_, t_w0, taps_w0, _)) = (phase_h(0), phase_w(0));
         let (splits, _) = split_k(tile_count(c, n * t_h0 * t_w0), o * taps_h0 * taps_w0);
         let part = self.split_buffer(OP, &dx, splits)?;
-        let base = ConvGeom::new(OP, xs, ws, ys, p)?;
+        // Channel statistics: each phase's column tiles after the previous phases'.
+        let phase_tiles = |a_h, a_w| n * phase_h(a_h).1 * phase_w(a_w).1;
+        let per_row: usize =
+            (0..sh).flat_map(|a_h| (0..sw).map(move |a_w| (a_h, a_w))).map(|(a, b)| phase_tiles(a, b).div_ceil(TILE_N)).sum();
+        let stats = ChannelPartials::plan(self, OP, want, splits, c, per_row, &xs)?;
+        let mut stats_base = 0;
+        let base =
+            ConvGeom { stats_per_row: stats.as_ref().map_or(Ok(0), |s| u32_of(OP, s.per_row))?, ..ConvGeom::new(OP, xs, ws, ys, p)? };
         for a_h in 0..sh {
             let (ih0, t_h, taps_h, base_h) = phase_h(a_h);
             for a_w in 0..sw {
@@ -270,12 +330,15 @@ impl CudaNativeBackend {
                     t_w: u(t_w)?,
                     base_h: u(base_h)?,
                     base_w: u(base_w)?,
+                    stats_base: u(stats_base)?,
                     ..base
                 };
-                self.launch_tiled(OP, Pass::BwdData, dy, w, part.as_ref().unwrap_or(&dx), &g, splits)?;
+                self.launch_tiled(OP, Pass::BwdData, dy, w, part.as_ref().unwrap_or(&dx), stats.as_ref(), &g, splits)?;
+                stats_base += cols.div_ceil(TILE_N);
             }
         }
         self.sum_splits(OP, part.as_ref(), &dx, splits)?;
+        dx.stats = stats.map(Arc::new);
         Ok(dx)
     }
 
@@ -310,12 +373,13 @@ impl CudaNativeBackend {
         (g.m, g.cols, g.kdim, g.kchunk, g.out_len) =
             (g.o, u32_of(OP, cols)?, u32_of(OP, rdim)?, u32_of(OP, kchunk)?, u32_of(OP, dw.len())?);
         let part = self.split_buffer(OP, &dw, splits)?;
-        self.launch_tiled(OP, Pass::BwdWeight, x, dy, part.as_ref().unwrap_or(&dw), &g, splits)?;
+        self.launch_tiled(OP, Pass::BwdWeight, x, dy, part.as_ref().unwrap_or(&dw), None, &g, splits)?;
         self.sum_splits(OP, part.as_ref(), &dw, splits)?;
         Ok(dw)
     }
 
-    /// One tiled GEMM launch: grid (⌈cols / 64⌉, ⌈m / tile rows⌉, splits) of [`THREADS`] threads.
+    /// One tiled GEMM launch: grid (⌈cols / 64⌉, ⌈m / tile rows⌉, splits) of [`THREADS`] threads; `stats`
+    /// receives the output channels' per-tile statistics (one split only).
     #[allow(clippy::too_many_arguments)]
     fn launch_tiled(
         &self,
@@ -324,13 +388,15 @@ impl CudaNativeBackend {
         in0: &CudaNativeTensor,
         in1: &CudaNativeTensor,
         out: &CudaNativeTensor,
+        stats: Option<&ChannelPartials>,
         g: &ConvGeom,
         splits: usize,
     ) -> Result<()> {
         let (rows, cols) = (g.m as usize, g.cols as usize);
         let dims = Dims::tiles([cols.div_ceil(TILE_N), rows.div_ceil(tile_rows(rows)), splits], THREADS);
         let name = tiled_kernel(pass, self.conv_kernels(), rows);
-        self.launch(op, FAMILY, name, dims, &[in0.arg(), in1.arg(), out.arg(), Arg::pod(g)])
+        let stats = stats.map_or(Arg::Ptr(0), |s| s.partials.arg());
+        self.launch(op, FAMILY, name, dims, &[in0.arg(), in1.arg(), out.arg(), stats, Arg::pod(g)])
     }
 
     /// Where a split-K GEMM writes: `None` (the output itself) for one split, else a fresh [splits·len]
@@ -500,6 +566,72 @@ mod tests {
                 assert!(err <= 1e-6, "{tag}: v2 against v1, relative L2 error {err:.3e}");
             }
         }
+    }
+
+    /// A batch norm after conv2d / conv_transpose2d combines the epilogue's per-tile statistics (Chan) instead
+    /// of reading its input: the same result as from the data itself (the same tensor re-uploaded, which
+    /// carries none), and as the cpu backend's. Gradients, split-K outputs and tensors changed in place
+    /// carry none.
+    #[test]
+    fn batch_norm_uses_the_convolutions_tile_statistics() {
+        let cpu = CpuBackend::new();
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for precision in [Precision::Fp32, Precision::Bf16] {
+            let be = CudaNativeBackend::emulator().with_precision(precision).poisoned();
+            // ((x, w, stride, padding), transposed): a ragged last column tile (9·9·4 = 324 columns) and
+            // 16- and 64-row tiles; conv_transpose2d's four stride phases, each with its own column tiles.
+            let cases: [(Case, bool); 3] = [
+                (([4, 8, 9, 9], [20, 8, 3, 3], [1, 1], [1, 1]), false),
+                (([2, 16, 12, 12], [70, 16, 4, 4], [2, 2], [1, 1]), false),
+                (([3, 16, 5, 5], [16, 12, 4, 4], [2, 2], [1, 1]), true),
+            ];
+            for ((xs, ws, stride, pad), transposed) in cases {
+                let tag = format!("{} x {xs:?} w {ws:?} transposed {transposed}", precision.name());
+                let p = Conv2dParams::new(stride, pad);
+                let (x, w) = (rand_tensor(&mut r, &xs), rand_tensor(&mut r, &ws));
+                let (xd, wd) = (be.upload(&x).unwrap(), be.upload(&w).unwrap());
+                let y = if transposed { be.conv_transpose2d(&xd, &wd, p) } else { be.conv2d(&xd, &wd, p) }.unwrap();
+                assert!(y.stats.is_some(), "{tag}: the output carries no statistics");
+                let host = be.download(&y).unwrap();
+                let plain = be.upload(&host).unwrap();
+                let c = host.shape()[1];
+                let (gamma, beta) = (rand_tensor(&mut r, &[c]), rand_tensor(&mut r, &[c]));
+                let run_mean = rand_tensor(&mut r, &[c]);
+                let run_var = Tensor::new(&[c], vec![0.5; c]).unwrap();
+                let bn = |b: &CudaNativeBackend, t: &CudaNativeTensor| {
+                    let (g, bt) = (b.upload(&gamma).unwrap(), b.upload(&beta).unwrap());
+                    let (mut rm, mut rv) = (b.upload(&run_mean).unwrap(), b.upload(&run_var).unwrap());
+                    let (out, st) = b.batch_norm2d_train(t, &g, &bt, &mut rm, &mut rv, 1e-5, 0.1).unwrap();
+                    [out, st.mean, st.invstd, rm, rv].map(|t| b.download(&t).unwrap())
+                };
+                let fused = bn(&be, &y);
+                let direct = bn(&be, &plain);
+                let reference = {
+                    let (g, bt) = (cpu.upload(&gamma).unwrap(), cpu.upload(&beta).unwrap());
+                    let (mut rm, mut rv) = (run_mean.clone(), run_var.clone());
+                    let (out, st) = cpu.batch_norm2d_train(&host, &g, &bt, &mut rm, &mut rv, 1e-5, 0.1).unwrap();
+                    [out, st.mean, st.invstd, rm, rv]
+                };
+                for (i, name) in ["y", "mean", "invstd", "running_mean", "running_var"].into_iter().enumerate() {
+                    let e = rel_l2(&tag, &fused[i], &direct[i]);
+                    assert!(e <= 1e-6, "{tag}: {name} from the tile statistics vs from x: {e:.3e}");
+                    let e = rel_l2(&tag, &fused[i], &reference[i]);
+                    assert!(e <= Precision::Fp32.tolerance(), "{tag}: {name} vs the cpu backend: {e:.3e}");
+                }
+                // What must not carry statistics: a gradient, a reshaped view, a tensor changed in place.
+                let dx = be.conv2d_bwd_data(&y, &wd, xs, p);
+                assert!(dx.map_or(true, |t| t.stats.is_none()), "{tag}: a gradient carries statistics");
+                assert!(be.reshape(&y, &[host.len()]).unwrap().stats.is_none(), "{tag}: a reshaped view carries statistics");
+                let mut changed = y.clone();
+                be.add_assign(&mut changed, &plain).unwrap();
+                assert!(changed.stats.is_none() && y.stats.is_some(), "{tag}: add_assign kept stale statistics");
+            }
+        }
+        // A split reduction (few output tiles, long K) leaves the epilogue partial sums: no statistics.
+        let be = CudaNativeBackend::emulator();
+        let (x, w) = (rand_tensor(&mut r, &[3, 64, 4, 4]), rand_tensor(&mut r, &[2, 64, 4, 4]));
+        let y = be.conv2d(&be.upload(&x).unwrap(), &be.upload(&w).unwrap(), Conv2dParams::new([1, 1], [0, 0])).unwrap();
+        assert!(y.stats.is_none(), "split-K output carries statistics");
     }
 
     #[test]

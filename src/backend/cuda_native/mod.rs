@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use cxr_gan_kernels::cuda::Family;
 
+use self::conv::ChannelStats;
 pub use self::device::{nvrtc_options, Kernel};
 use self::device::{Executor, Gpu, Recording};
 use self::launch::{Arg, Dims};
@@ -101,11 +102,13 @@ impl Drop for Buffer {
     }
 }
 
-/// A tensor in device memory: a buffer and the shape it is read with.
+/// A tensor in device memory: a buffer and the shape it is read with, and, for the output of a convolution,
+/// its channels' per-tile statistics (so a batch norm that follows need not read it to get them).
 #[derive(Clone)]
 pub struct CudaNativeTensor {
     buf: Arc<Buffer>,
     shape: Vec<usize>,
+    stats: Option<Arc<conv::ChannelPartials>>,
 }
 
 impl std::fmt::Debug for CudaNativeTensor {
@@ -272,14 +275,14 @@ impl CudaNativeBackend {
     /// A fresh output tensor of `shape` (see [`CudaNativeBackend::buffer`]).
     fn alloc(&self, op: &'static str, shape: &[usize]) -> Result<CudaNativeTensor> {
         let len = self.check_len(op, shape)?;
-        Ok(CudaNativeTensor { buf: self.buffer(op, len)?, shape: shape.to_vec() })
+        Ok(CudaNativeTensor { buf: self.buffer(op, len)?, shape: shape.to_vec(), stats: None })
     }
 
     /// A device copy of host f32 `data` (a kernel's small table: per-sample α, per-channel scalars).
     fn upload_slice(&self, op: &'static str, data: &[f32]) -> Result<CudaNativeTensor> {
         let buf = self.buffer(op, data.len())?;
         self.device.exec.upload(buf.ptr, bytemuck::cast_slice(data)).map_err(|e| self.fail(op, e))?;
-        Ok(CudaNativeTensor { buf, shape: vec![data.len()] })
+        Ok(CudaNativeTensor { buf, shape: vec![data.len()], stats: None })
     }
 
     /// A device copy of host plain-old-data (a kernel's table of structs), as a tensor of its bytes / 4 f32.
@@ -287,7 +290,7 @@ impl CudaNativeBackend {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buf = self.buffer(op, bytes.len().div_ceil(4))?;
         self.device.exec.upload(buf.ptr, bytes).map_err(|e| self.fail(op, e))?;
-        Ok(CudaNativeTensor { buf, shape: vec![bytes.len().div_ceil(4)] })
+        Ok(CudaNativeTensor { buf, shape: vec![bytes.len().div_ceil(4)], stats: None })
     }
 
     /// The first `len` f32 of `t`, back on the host.
@@ -317,6 +320,7 @@ impl CudaNativeBackend {
             }
             *t = copy;
         }
+        t.stats = None; // about to change: a convolution's statistics no longer describe it
         Ok(())
     }
 
@@ -356,7 +360,7 @@ impl Backend for CudaNativeBackend {
             let ptr = self.device.exec.alloc(len.max(1) * 4).map_err(|e| self.fail("upload", e))?;
             let buf = Arc::new(Buffer { ptr, bytes: len.max(1) * 4, device: Arc::clone(&self.device) });
             self.device.exec.upload(ptr, bytemuck::cast_slice(t.data())).map_err(|e| self.fail("upload", e))?;
-            Ok(CudaNativeTensor { buf, shape: t.shape().to_vec() })
+            Ok(CudaNativeTensor { buf, shape: t.shape().to_vec(), stats: None })
         })
     }
     fn download(&self, t: &CudaNativeTensor) -> Result<Tensor> {
@@ -373,7 +377,7 @@ impl Backend for CudaNativeBackend {
         if n != t.len() {
             return Err(Error::shape("reshape", format!("cannot view {} as {}", fmt_shape(&t.shape), fmt_shape(shape))));
         }
-        Ok(CudaNativeTensor { buf: Arc::clone(&t.buf), shape: shape.to_vec() })
+        Ok(CudaNativeTensor { buf: Arc::clone(&t.buf), shape: shape.to_vec(), stats: None })
     }
 
     // ------------------------------------------------------------------ elementwise
@@ -394,8 +398,10 @@ impl Backend for CudaNativeBackend {
     }
 
     // ------------------------------------------------------------------ convolution
+    // A forward convolution's output carries its channels' statistics for a batch norm that may follow; the
+    // backward passes' outputs (gradients) do not.
     fn conv2d(&self, x: &CudaNativeTensor, w: &CudaNativeTensor, p: Conv2dParams) -> Result<CudaNativeTensor> {
-        self.guard("conv2d", || self.launch_conv2d(x, w, p))
+        self.guard("conv2d", || self.launch_conv2d(x, w, p, ChannelStats::Want))
     }
     fn conv2d_bwd_data(
         &self,
@@ -404,7 +410,7 @@ impl Backend for CudaNativeBackend {
         x_shape: [usize; 4],
         p: Conv2dParams,
     ) -> Result<CudaNativeTensor> {
-        self.guard("conv2d_bwd_data", || self.launch_conv2d_bwd_data(dy, w, x_shape, p))
+        self.guard("conv2d_bwd_data", || self.launch_conv2d_bwd_data(dy, w, x_shape, p, ChannelStats::Skip))
     }
     fn conv2d_bwd_weight(
         &self,
@@ -414,6 +420,15 @@ impl Backend for CudaNativeBackend {
         p: Conv2dParams,
     ) -> Result<CudaNativeTensor> {
         self.guard("conv2d_bwd_weight", || self.launch_conv2d_bwd_weight(x, dy, w_shape, p))
+    }
+    fn conv_transpose2d(&self, x: &CudaNativeTensor, w: &CudaNativeTensor, p: Conv2dParams) -> Result<CudaNativeTensor> {
+        self.guard("conv_transpose2d", || {
+            let y_shape = super::shapes::conv_transpose2d_out("conv_transpose2d", x.shape(), w.shape(), p)?;
+            self.launch_conv2d_bwd_data(x, w, y_shape, p, ChannelStats::Want)
+        })
+    }
+    fn conv_transpose2d_bwd_data(&self, dy: &CudaNativeTensor, w: &CudaNativeTensor, p: Conv2dParams) -> Result<CudaNativeTensor> {
+        self.guard("conv_transpose2d_bwd_data", || self.launch_conv2d(dy, w, p, ChannelStats::Skip))
     }
 
     // ------------------------------------------------------------------ normalization

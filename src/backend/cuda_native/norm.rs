@@ -103,24 +103,21 @@ impl CudaNativeBackend {
         let c = dims.1;
         let stats = NormStats { mean: self.alloc(OP, &[c])?, invstd: self.alloc(OP, &[c])? };
         let (rm, rv) = (self.alloc(OP, &[c])?, self.alloc(OP, &[c])?);
-        self.launch(
-            OP,
-            FAMILY,
-            "batch_norm2d_stats",
-            Dims::per_group(c),
-            &[
-                x.arg(),
-                running_mean.arg(),
-                running_var.arg(),
-                stats.mean.arg(),
-                stats.invstd.arg(),
-                rm.arg(),
-                rv.arg(),
-                Arg::pod(&d),
-                Arg::F32(eps),
-                Arg::F32(momentum),
-            ],
-        )?;
+        let outputs = [running_mean.arg(), running_var.arg(), stats.mean.arg(), stats.invstd.arg(), rm.arg(), rv.arg()];
+        let scalars = [Arg::pod(&d), Arg::F32(eps), Arg::F32(momentum)];
+        // x straight from a convolution carries its channels' per-tile statistics: combine those instead
+        // of reading x twice.
+        match x.stats.as_deref().filter(|s| s.shape == x.shape()) {
+            Some(tiles) => {
+                let head = [tiles.partials.arg(), Arg::U32(u32_of(OP, tiles.per_row)?)];
+                let args: Vec<Arg> = head.into_iter().chain(outputs).chain(scalars).collect();
+                self.launch(OP, FAMILY, "batch_norm2d_stats_partials", Dims::per_group(c), &args)?;
+            }
+            None => {
+                let args: Vec<Arg> = std::iter::once(x.arg()).chain(outputs).chain(scalars).collect();
+                self.launch(OP, FAMILY, "batch_norm2d_stats", Dims::per_group(c), &args)?;
+            }
+        }
         let y = self.alloc(OP, x.shape())?;
         self.launch(
             OP,

@@ -271,6 +271,26 @@ __device__ __forceinline__ void conv_split_range(const ConvGeom& g, u32& begin, 
     end = begin + g.kchunk < g.kdim ? begin + g.kchunk : g.kdim;
 }
 
+// v2/v3's main loop over the split's BK steps: step(buf) multiplies the slices in shared buffer `buf` while
+// the next step's loads are in flight in registers; one barrier per step.
+template <class Ops, class Stager, class Smem, class Step>
+__device__ __forceinline__ void conv_register_loop(const Ops& op, Stager& st, Smem& s, u32 k_begin, u32 k_end, Step step) {
+    u32 buf = 0;
+    if (k_begin < k_end) {
+        st.load(op, k_begin);
+        st.store(s, 0);
+    }
+    __syncthreads();
+    for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
+        const bool next = k0 + CONV_BK < k_end;
+        if (next) st.load(op, k0 + CONV_BK);  // global loads in flight while this step multiplies
+        step(buf);
+        if (next) st.store(s, buf ^ 1);  // the other buffer: everyone finished reading it before the last barrier
+        __syncthreads();
+        buf ^= 1;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------- epilogue
 // Row stride of the C tile when the epilogue stages it in shared memory (odd: row reads spread over banks).
 constexpr u32 CONV_TILE_LD = CONV_BN + 1;
@@ -363,15 +383,7 @@ CONV_UNROLL
 CONV_UNROLL
             for (u32 j = 0; j < 4; ++j) acc[i][j] = 0.0f;
 
-        u32 buf = 0;
-        if (k_begin < k_end) {
-            st.load(op, k_begin);
-            st.store(s, 0);
-        }
-        __syncthreads();
-        for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
-            const bool next = k0 + CONV_BK < k_end;
-            if (next) st.load(op, k0 + CONV_BK);  // global loads in flight while this step multiplies
+        conv_register_loop(op, st, s, k_begin, k_end, [&](u32 buf) {
 CONV_UNROLL
             for (u32 kk = 0; kk < CONV_BK; ++kk) {
                 float av[TM], bv[4];
@@ -388,10 +400,7 @@ CONV_UNROLL
 CONV_UNROLL
                     for (u32 j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
             }
-            if (next) st.store(s, buf ^ 1);  // the other buffer: everyone finished reading it before the last barrier
-            __syncthreads();
-            buf ^= 1;
-        }
+        });
 
         conv_epilogue<BM>(op, a, m0, n0, out, stats, reinterpret_cast<float*>(&s));
     }
@@ -514,20 +523,8 @@ struct conv_tf32 {
         conv_warp_tile<BM> tile;
         tile.init();
 
-        u32 buf = 0;
-        if (k_begin < k_end) {
-            st.load(op, k_begin);
-            st.store(s, 0);
-        }
-        __syncthreads();
-        for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
-            const bool next = k0 + CONV_BK < k_end;
-            if (next) st.load(op, k0 + CONV_BK);
-            tile.template step<conv_mma_tf32, smem::LDA, smem::LDB>(s.a[buf], s.b[buf]);
-            if (next) st.store(s, buf ^ 1);
-            __syncthreads();
-            buf ^= 1;
-        }
+        conv_register_loop(op, st, s, k_begin, k_end,
+                           [&](u32 buf) { tile.template step<conv_mma_tf32, smem::LDA, smem::LDB>(s.a[buf], s.b[buf]); });
         conv_epilogue<BM>(op, tile, m0, n0, out, stats, reinterpret_cast<float*>(&s));
     }
 };

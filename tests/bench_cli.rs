@@ -119,3 +119,26 @@ fn a_filter_that_matches_nothing_is_one_clear_error() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--only \"no such op\" matches no case"), "{stderr}");
 }
+
+/// cuda-native at `--precision bf16` (on the CPU emulator: the same kernels a GPU runs): its convolutions
+/// are checked against cpu at bf16's stated tolerance, and really round (an error above f32's 1e-5).
+#[test]
+fn reduced_precision_convolutions_are_checked_at_their_own_tolerance() {
+    let dir = tmp_dir("bf16");
+    let json = dir.join("out.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_cxr-gan"))
+        .args(["bench", "--backend", "cuda-native-emu", "--precision", "bf16", "--quick", "--only", "D.main.11 conv2d"])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let rows = read_json(&json)["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 3, "conv2d and its two backward passes: {rows:?}");
+    for row in &rows {
+        let check = &row["check"];
+        let (err, tol) = (f(check, "max_rel_err"), f(check, "tolerance"));
+        assert_eq!(tol, cxr_gan::backend::cuda_native::Precision::Bf16.tolerance(), "{row}");
+        assert!(err > 1e-5 && err <= tol && check["pass"] == Value::Bool(true), "{row}");
+    }
+}

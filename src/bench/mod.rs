@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cases::Case;
-use check::{compare, download, OP_TOLERANCE};
+use check::{compare, download, Tolerances};
 use op::execute;
 use peak::Peak;
 use report::{Report, Row};
@@ -203,7 +203,8 @@ fn op_row<B: Backend>(b: &B, c: &Case, plan: &Plan, peak: &Peak) -> Row {
         let want = download(&cpu, &execute(&cpu, &c.op, &mut host.clone())?)?;
         // Minimal traffic: every input read once, every output written once (in-place ops count both).
         let elems: usize = host.iter().map(|t| t.len()).sum::<usize>() + want.iter().map(|o| o.data.len()).sum::<usize>();
-        Ok((compare(&got, &want, OP_TOLERANCE), 4.0 * elems as f64, mine))
+        let tol = Tolerances::of(b);
+        Ok((compare(&got, &want, if c.op.is_convolution() { tol.conv } else { tol.op }), 4.0 * elems as f64, mine))
     });
     match checked {
         Ok((check, bytes, mine)) => {

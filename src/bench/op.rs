@@ -66,6 +66,21 @@ pub enum Op {
     AffineChannels { relu: bool },
 }
 
+impl Op {
+    /// The convolutions (whose precision `--precision` may lower on cuda-native).
+    pub fn is_convolution(&self) -> bool {
+        matches!(
+            self,
+            Op::Conv2d(_)
+                | Op::Conv2dBwdData { .. }
+                | Op::Conv2dBwdWeight { .. }
+                | Op::ConvTranspose2d(_)
+                | Op::ConvTranspose2dBwdData(_)
+                | Op::ConvTranspose2dBwdWeight { .. }
+        )
+    }
+}
+
 /// An op's result: a tensor on the backend, or host scalars (losses, norms).
 pub enum Output<T> {
     Tensor(&'static str, T),

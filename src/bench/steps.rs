@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use super::check::{compare, Check, Named, CHAIN_TOLERANCE};
+use super::check::{compare, Check, Named, Tolerances};
 use super::report::Row;
 use super::time::{time, Plan, Timing};
 use crate::backend::cpu::CpuBackend;
@@ -113,7 +113,7 @@ pub fn dcgan_row<B: Backend>(b: &B, n: usize, plan: &Plan) -> Row {
     };
     let check = outputs(b, &mut model, &real, &noise).and_then(|got| {
         let (mut m, real, noise) = setup(&cpu, w, &batch)?;
-        Ok(compare(&got, &outputs(&cpu, &mut m, &real, &noise)?, CHAIN_TOLERANCE))
+        Ok(compare(&got, &outputs(&cpu, &mut m, &real, &noise)?, Tolerances::of(b).chain))
     });
     let timing = check.is_ok().then(|| time(b, plan, || Ok(()), |()| model.step(b, &real, &noise)));
     finish(r, check, timing, n)
@@ -175,11 +175,11 @@ pub fn wgan_gp_rows<B: Backend>(b: &B, n: usize, plan: &Plan, critic: bool, gen:
     let cpu = CpuBackend::new();
     // The generator is checked after one critic step on both sides, so the critic step always runs first.
     let critic_check = critic_out(b, &mut mine, &batch.alpha)
-        .and_then(|got| Ok(compare(&got, &critic_out(&cpu, &mut reference, &batch.alpha)?, CHAIN_TOLERANCE)));
+        .and_then(|got| Ok(compare(&got, &critic_out(&cpu, &mut reference, &batch.alpha)?, Tolerances::of(b).chain)));
     let gen_check =
         critic_check.as_ref().map_err(|e| crate::Error::Other(format!("the critic step before it failed: {e}"))).and_then(|_| {
             let got = gen_out(b, &mut mine)?;
-            Ok(compare(&got, &gen_out(&cpu, &mut reference)?, CHAIN_TOLERANCE))
+            Ok(compare(&got, &gen_out(&cpu, &mut reference)?, Tolerances::of(b).chain))
         });
     drop(reference);
     if critic {
@@ -215,7 +215,7 @@ pub fn fid_row<B: Backend>(b: &B, n: usize, plan: &Plan) -> Row {
     let check = model.features(b, &x, 2048).and_then(|got| {
         let cpu = CpuBackend::new();
         let want = InceptionV3::random(&cpu, WEIGHTS_SEED)?.features(&cpu, &images, 2048)?;
-        Ok(compare(&[Named::scalars("features", got)], &[Named::scalars("features", want)], CHAIN_TOLERANCE))
+        Ok(compare(&[Named::scalars("features", got)], &[Named::scalars("features", want)], Tolerances::of(b).chain))
     });
     let timing = check.is_ok().then(|| time(b, plan, || Ok(()), |()| model.features(b, &x, 2048)));
     finish(r, check, timing, n)

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::op::Output;
+use crate::backend::cuda_native::Precision;
 use crate::backend::Backend;
 use crate::error::Result;
 
@@ -32,8 +33,14 @@ pub struct Tolerances {
 
 impl Tolerances {
     pub fn of<B: Backend>(b: &B) -> Tolerances {
-        let conv = if b.name().starts_with("cuda-native") { crate::backend::precision().tolerance() } else { OP_TOLERANCE };
-        Tolerances { op: OP_TOLERANCE, conv: conv.max(OP_TOLERANCE), chain: CHAIN_TOLERANCE.max(CHAIN_GROWTH * conv) }
+        let precision = if b.name().starts_with("cuda-native") { crate::backend::precision() } else { Precision::Fp32 };
+        match precision {
+            Precision::Fp32 => Tolerances { op: OP_TOLERANCE, conv: OP_TOLERANCE, chain: CHAIN_TOLERANCE },
+            reduced => {
+                let conv = reduced.tolerance();
+                Tolerances { op: OP_TOLERANCE, conv, chain: CHAIN_TOLERANCE.max(CHAIN_GROWTH * conv) }
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use cxr_gan::backend::cpu::CpuBackend;
+use cxr_gan::backend::cuda_native::CudaNativeBackend;
 use cxr_gan::data::{write_demo_set, Dataset, PreprocessConfig};
 use cxr_gan::nn::dcgan::Widths;
 use cxr_gan::train::checkpoint::Checkpoint;
@@ -49,7 +50,7 @@ fn tiny_config(model: ModelKind, data: &Path, files: Vec<PathBuf>, epochs: usize
 }
 
 fn opts(max_iterations: Option<u64>) -> RunOptions {
-    RunOptions { progress: false, stop: Arc::new(AtomicBool::new(false)), max_iterations }
+    RunOptions { progress: false, stop: Arc::new(AtomicBool::new(false)), max_iterations, graphs: true }
 }
 
 fn new_run(dir: &Path, cfg: &TrainConfig) -> RunDir {
@@ -91,6 +92,56 @@ fn resume_is_bit_exact(model: ModelKind) {
     // metrics.csv has one row per iteration, none duplicated by the resumes.
     let rows = std::fs::read_to_string(split.metrics()).unwrap().lines().count() - 1;
     assert_eq!(rows, 6);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// The metrics rows without their timing column (the last).
+fn metrics_without_time(run: &RunDir) -> Vec<String> {
+    let text = std::fs::read_to_string(run.metrics()).unwrap();
+    text.lines().map(|l| l.rsplit_once(',').map_or(l, |(rest, _)| rest).to_string()).collect()
+}
+
+fn assert_same_checkpoints(a: &RunDir, b: &RunDir, what: &str) {
+    let (a, b) = (Checkpoint::load(&a.last()).unwrap(), Checkpoint::load(&b.last()).unwrap());
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for ((na, ta), (nb, tb)) in a.tensors.iter().zip(&b.tensors) {
+        assert_eq!(na, nb);
+        let same = ta.data().iter().zip(tb.data()).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{na} differs: {what}");
+    }
+}
+
+/// cuda-native (here on its CPU emulator, the same kernels and host code as on a GPU) captures the DCGAN
+/// iteration once as a graph and replays it: weights, Adam's moments and steps, running statistics and every
+/// logged loss equal an eager run's bit for bit, the epoch's short last batch runs eagerly between replays,
+/// and a killed graphed run resumed (capturing afresh) ends equal too.
+#[test]
+fn dcgan_graph_replays_equal_eager_iterations() {
+    let root = temp_dir("graph-replay");
+    let files = write_demo_set(&root.join("data"), 10, 64, 1).unwrap();
+    let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
+    let cfg = TrainConfig { backend: "cuda-native-emu".into(), ..tiny_config(ModelKind::Dcgan, &root.join("data"), files, 2) };
+    let emu = CudaNativeBackend::emulator();
+
+    let eager = new_run(&root.join("eager"), &cfg);
+    let s = train(&emu, &cfg, &eager, &dataset, false, &RunOptions { graphs: false, ..opts(None) }).unwrap();
+    assert_eq!((s.iterations, s.replayed), (6, 0));
+
+    // Batches per epoch: 4, 4, 2. Iteration 0 warms up, 1 is captured (and replayed), 2 (short) runs eagerly,
+    // 3 and 4 replay, 5 (short) runs eagerly.
+    let graphed = new_run(&root.join("graphed"), &cfg);
+    let s = train(&emu, &cfg, &graphed, &dataset, false, &opts(None)).unwrap();
+    assert_eq!((s.iterations, s.replayed), (6, 3));
+    assert_same_checkpoints(&eager, &graphed, "eager vs graph replays");
+    assert_eq!(metrics_without_time(&eager), metrics_without_time(&graphed));
+
+    let split = new_run(&root.join("split"), &cfg);
+    let s = train(&emu, &cfg, &split, &dataset, false, &opts(Some(2))).unwrap();
+    assert_eq!((s.iterations, s.replayed), (2, 1));
+    let s = train(&emu, &cfg, &split, &dataset, true, &opts(None)).unwrap();
+    assert_eq!((s.iterations, s.replayed), (6, 2));
+    assert_same_checkpoints(&eager, &split, "eager vs graph replays killed and resumed");
+    assert_eq!(metrics_without_time(&eager), metrics_without_time(&split));
     let _ = std::fs::remove_dir_all(root);
 }
 

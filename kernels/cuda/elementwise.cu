@@ -36,6 +36,19 @@ CXR_KERNEL void copy(const float* __restrict__ a, float* __restrict__ out, u32 n
 }
 CXR_EXPORT(copy)
 
+// Up to WORD_CHUNK words of small constant data (a kernel's table), carried in the launch's own arguments:
+// how a graph capture, which cannot copy from the host, still writes one (the capture bakes the words in).
+// Mirrored by WordChunk in src/backend/cuda_native/elementwise.rs.
+#define WORD_CHUNK 256
+struct WordChunk {
+    u32 w[WORD_CHUNK];
+};
+
+CXR_KERNEL void write_words(u32* __restrict__ dst, u32 n, WordChunk c) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) dst[i] = c.w[i];
+}
+CXR_EXPORT(write_words)
+
 // partial[block] = Σ of this block's grid-stride share of x; the host adds the partials in f64.
 CXR_KERNEL void sum_partials(const float* __restrict__ x, float* __restrict__ partial, u32 n) {
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];

@@ -40,24 +40,23 @@ struct NormChannelWalk {
 // ------------------------------------------------------------------ batch norm
 
 // A channel's training statistics from its mean and biased variance over mf elements: mean, invstd, and
-// PyTorch's running-statistics update r ← (1 − momentum)·r + momentum·stat with the unbiased variance, into
-// fresh buffers (run_*_out). Thread 0 of the channel's block writes.
-__device__ __forceinline__ void batch_norm_store_stats(u32 ch, float mu, float var, float mf, const float* __restrict__ run_mean,
-                                                       const float* __restrict__ run_var, float* __restrict__ mean,
-                                                       float* __restrict__ invstd, float* __restrict__ run_mean_out,
-                                                       float* __restrict__ run_var_out, float eps, float momentum) {
+// PyTorch's running-statistics update r ← (1 − momentum)·r + momentum·stat with the unbiased variance, in
+// place (the host made the buffers the only holders of their data; the state stays where a captured graph
+// reads it). Thread 0 of the channel's block reads and writes its channel.
+__device__ __forceinline__ void batch_norm_store_stats(u32 ch, float mu, float var, float mf, float* __restrict__ run_mean,
+                                                       float* __restrict__ run_var, float* __restrict__ mean,
+                                                       float* __restrict__ invstd, float eps, float momentum) {
     if (threadIdx.x == 0) {
         mean[ch] = mu;
         invstd[ch] = 1.0f / sqrtf(var + eps);
-        run_mean_out[ch] = (1.0f - momentum) * run_mean[ch] + momentum * mu;
-        run_var_out[ch] = (1.0f - momentum) * run_var[ch] + momentum * (var * (mf / (mf - 1.0f)));
+        run_mean[ch] = (1.0f - momentum) * run_mean[ch] + momentum * mu;
+        run_var[ch] = (1.0f - momentum) * run_var[ch] + momentum * (var * (mf / (mf - 1.0f)));
     }
 }
 
 // Training statistics, one block per channel, from x itself: the mean, then the centred squares.
-CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var,
-                                   float* __restrict__ mean, float* __restrict__ invstd, float* __restrict__ run_mean_out,
-                                   float* __restrict__ run_var_out, NormDims d, float eps, float momentum) {
+CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, float* __restrict__ run_mean, float* __restrict__ run_var,
+                                   float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, float momentum) {
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];
     const u32 ch = norm_group();
     if (ch >= d.c) return;  // the whole block: no thread reaches a barrier
@@ -73,7 +72,7 @@ CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, const float* __r
         sq += dv * dv;
     }
     const float var = block_sum(sq, scratch) / mf;
-    batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, run_mean_out, run_var_out, eps, momentum);
+    batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, eps, momentum);
 }
 CXR_EXPORT(batch_norm2d_stats)
 
@@ -81,10 +80,9 @@ CXR_EXPORT(batch_norm2d_stats)
 // epilogue wrote (conv_tile_stats in conv.cu: `per_row` triples (count, mean, M2) per channel), without
 // reading x: mean = Σ nᵢ·meanᵢ / n, then M2 = Σ M2ᵢ + nᵢ·(meanᵢ − mean)² (Chan et al.), both sums of
 // non-negative or centred terms.
-CXR_KERNEL void batch_norm2d_stats_partials(const float* __restrict__ part, u32 per_row, const float* __restrict__ run_mean,
-                                            const float* __restrict__ run_var, float* __restrict__ mean, float* __restrict__ invstd,
-                                            float* __restrict__ run_mean_out, float* __restrict__ run_var_out, NormDims d, float eps,
-                                            float momentum) {
+CXR_KERNEL void batch_norm2d_stats_partials(const float* __restrict__ part, u32 per_row, float* __restrict__ run_mean,
+                                            float* __restrict__ run_var, float* __restrict__ mean, float* __restrict__ invstd, NormDims d,
+                                            float eps, float momentum) {
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];
     const u32 ch = norm_group();
     if (ch >= d.c) return;
@@ -101,7 +99,7 @@ CXR_KERNEL void batch_norm2d_stats_partials(const float* __restrict__ part, u32 
         m2 += p[3 * i + 2] + p[3 * i] * dv * dv;
     }
     const float var = block_sum(m2, scratch) / mf;
-    batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, run_mean_out, run_var_out, eps, momentum);
+    batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, eps, momentum);
 }
 CXR_EXPORT(batch_norm2d_stats_partials)
 

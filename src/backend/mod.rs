@@ -18,7 +18,7 @@ pub mod host_math;
 pub mod nvrtc_lib;
 pub mod shapes;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 /// Stride and zero padding per axis (height, width), as `nn.Conv2d(stride=(sh, sw), padding=(ph, pw))`.
@@ -132,9 +132,34 @@ pub struct AdamSlot<'a, T> {
     pub exp_avg_sq: &'a mut T,
 }
 
+/// A host scalar the device may still be computing: a sum of device partials over a divisor, read when asked
+/// ([`Deferred::resolve`]), or a number already. Steps report their losses this way so that no host read sits
+/// inside the device work, which a captured graph cannot contain.
+#[derive(Clone, Debug)]
+pub enum Deferred<T> {
+    Ready(f64),
+    /// (Σ of `parts`' elements, added in f64) / `divisor`.
+    Parts { parts: T, divisor: f64 },
+}
+
+impl<T> Deferred<T> {
+    pub fn resolve<B: Backend<Tensor = T> + ?Sized>(&self, b: &B) -> Result<f64> {
+        match self {
+            Deferred::Ready(v) => Ok(*v),
+            Deferred::Parts { parts, divisor } => Ok(b.download(parts)?.data().iter().map(|&v| v as f64).sum::<f64>() / divisor),
+        }
+    }
+}
+
+/// What a backend without graph capture names as its graph type: nothing can be one.
+#[derive(Debug)]
+pub enum NoGraph {}
+
 pub trait Backend: Send + Sync {
     /// A tensor in this backend's memory; it knows its shape.
     type Tensor: Clone + Send + Sync;
+    /// A captured sequence of device work, replayable as one unit ([`Backend::capture_begin`]).
+    type Graph: Send + Sync;
 
     /// A short name for reports: `cpu`, `wgpu`, `cuda`, `reference`.
     fn name(&self) -> String;
@@ -148,6 +173,30 @@ pub trait Backend: Send + Sync {
     /// limit, so callers size their batches by it (FID's feature extraction, generation).
     fn max_buffer_bytes(&self) -> Option<usize> {
         None
+    }
+
+    // ------------------------------------------------------------------ graphs (torch.cuda.CUDAGraph's model)
+    /// Starts capturing: until [`Backend::capture_end`], ops record their device work instead of running it,
+    /// so their outputs hold nothing yet. Host reads and uploads are refused meanwhile. `Ok(false)`: this
+    /// backend does not capture (ops run as always; the caller runs its work eagerly).
+    fn capture_begin(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Ends the capture: the recorded work as a graph. The tensors the captured ops returned are the graph's
+    /// outputs: each [`Backend::replay`] rewrites them in place, and the tensors it read (inputs, parameters)
+    /// must stay the same buffers, so an in-place op that had to copy a shared tensor fails the capture.
+    fn capture_end(&self) -> Result<Self::Graph> {
+        Err(Error::Other(format!("{} does not capture graphs", self.name())))
+    }
+    /// Runs a captured graph's device work once more, on the current contents of the buffers it reads.
+    fn replay(&self, _graph: &Self::Graph) -> Result<()> {
+        Err(Error::Other(format!("{} does not capture graphs", self.name())))
+    }
+    /// Writes `src` into `dst`'s own buffer (seen by every clone of `dst`): a captured graph's input,
+    /// refilled before each replay.
+    fn overwrite(&self, dst: &Self::Tensor, src: &Tensor) -> Result<()> {
+        let _ = (dst, src);
+        Err(Error::Other(format!("{} has no graph inputs to overwrite", self.name())))
     }
 
     // ------------------------------------------------------------------ memory
@@ -180,6 +229,11 @@ pub trait Backend: Send + Sync {
     fn lerp_per_sample(&self, a: &Self::Tensor, b: &Self::Tensor, alpha: &[f32]) -> Result<Self::Tensor>;
     /// The mean of all elements, as a host scalar.
     fn mean(&self, t: &Self::Tensor) -> Result<f64>;
+    /// [`Backend::mean`], read later: no host read until [`Deferred::resolve`] (a device backend keeps its
+    /// partial sums on the device).
+    fn mean_deferred(&self, t: &Self::Tensor) -> Result<Deferred<Self::Tensor>> {
+        Ok(Deferred::Ready(self.mean(t)?))
+    }
 
     // ------------------------------------------------------------------ convolution (no bias)
     /// y = conv2d(x, w): x [N, C, H, W], w [O, C, kh, kw] → y [N, O, Ho, Wo].
@@ -316,6 +370,11 @@ pub trait Backend: Send + Sync {
     // ------------------------------------------------------------------ losses (mean reduction)
     /// nn.BCELoss on probabilities (log clamped at −100): the loss and dL/dp.
     fn bce(&self, p: &Self::Tensor, target: &Self::Tensor) -> Result<(f64, Self::Tensor)>;
+    /// [`Backend::bce`] with the loss read later ([`Backend::mean_deferred`]).
+    fn bce_deferred(&self, p: &Self::Tensor, target: &Self::Tensor) -> Result<(Deferred<Self::Tensor>, Self::Tensor)> {
+        let (loss, grad) = self.bce(p, target)?;
+        Ok((Deferred::Ready(loss), grad))
+    }
     /// nn.BCEWithLogitsLoss: the loss and dL/dlogits.
     fn bce_logits(&self, logits: &Self::Tensor, target: &Self::Tensor) -> Result<(f64, Self::Tensor)>;
     /// WGAN-GP's penalty head from g = ∇x̂ C(x̂) [N, ...].

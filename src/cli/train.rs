@@ -131,6 +131,10 @@ pub struct TrainArgs {
     /// epoch).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
+    /// Run every iteration op by op, never as a replayed graph (by default the DCGAN iteration is captured
+    /// once as a graph and replayed on backends that can: cuda-native; the results are the same).
+    #[arg(long)]
+    pub eager: bool,
 }
 
 /// The whole subcommand runs inside the backend task, so a missing device is reported before any work.
@@ -143,10 +147,11 @@ impl BackendTask for Train {
     type Output = ();
     fn run<B: Backend>(self, b: &B) -> Result<()> {
         let Train { args, stop } = self;
+        let graphs = !args.eager;
         let prepared = prepare(args, b.name(), &stop)?;
         let (cfg, dataset, resume) = (&prepared.cfg, &prepared.dataset, prepared.resume);
         let run = prepared.dir.run();
-        let opts = RunOptions { progress: true, stop, max_iterations: None };
+        let opts = RunOptions { progress: true, stop, max_iterations: None, graphs };
         println!(
             "training {} on {} images ({}) with backend {}, {} epochs, batch {}",
             cfg.model.name(),

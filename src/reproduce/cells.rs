@@ -95,7 +95,7 @@ pub fn train_run<B: Backend>(
         cfg.widths.ngf,
         if resume { ", resumed from its last checkpoint" } else { "" }
     );
-    let opts = RunOptions { progress: o.progress, stop: o.stop.clone(), max_iterations: None };
+    let opts = RunOptions { progress: o.progress, stop: o.stop.clone(), max_iterations: None, graphs: true };
     let summary = train(b, &cfg, &run, &dataset, resume, &opts)?;
     if let Some(c) = created {
         c.keep();

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod dcgan;
 pub mod fid_probe;
+pub mod graphed;
 pub mod metrics;
 pub mod optim;
 pub mod plots;

@@ -27,6 +27,7 @@ use crate::train::checkpoint::{load_training, save_training, NetState, NetStateM
 use crate::train::config::{ModelKind, TrainConfig};
 use crate::train::dcgan::Dcgan;
 use crate::train::fid_probe::FidProbe;
+use crate::train::graphed::DcganStepper;
 use crate::train::metrics::{keep_rows_before, optional, plot_metrics, CsvLog, Row, FID_METRICS_HEADER, METRICS_HEADER};
 use crate::train::quality::Quality;
 use crate::train::run_dir::RunDir;
@@ -102,6 +103,8 @@ pub struct Summary {
     pub last_checkpoint: PathBuf,
     /// The last FID measured during training (`--fid-every`).
     pub last_fid: Option<f64>,
+    /// Iterations of this call that were replays of a captured graph (see [`RunOptions::graphs`]).
+    pub replayed: u64,
 }
 
 /// Options of one call that are not part of the run's configuration.
@@ -112,6 +115,9 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Stop after this many iterations in this call (tests of resume); `None` runs to the end.
     pub max_iterations: Option<u64>,
+    /// Capture the DCGAN iteration as a device graph and replay it, where the backend can (cuda-native);
+    /// `--eager` turns this off. The results are the same either way.
+    pub graphs: bool,
 }
 
 /// Runs (or, with `resume`, continues from its last checkpoint) the training described by `cfg` in
@@ -163,16 +169,17 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     let mut done_here = 0u64;
     let mut interrupted = false;
     let should_stop = |done: u64| opts.stop.load(Ordering::SeqCst) || opts.max_iterations.is_some_and(|m| done >= m);
+    let mut dcgan_stepper = DcganStepper::new(opts.graphs);
     'epochs: while p.epoch < cfg.epochs {
         let order = epoch_order(cfg.seed, p.epoch, dataset.len());
         let batches: Vec<&[usize]> = order.chunks(cfg.batch_size).collect(); // the last partial batch is kept
         while p.batch < batches.len() {
             let t0 = Instant::now();
-            let real = b.upload(&dataset.gather(batches[p.batch])?)?;
+            let real = dataset.gather(batches[p.batch])?;
             let n = batches[p.batch].len();
             let row = match &mut gan {
                 Gan::Dcgan(gan) => {
-                    let s = gan.step(b, &real, &b.upload(&noise(&mut rng, n, cfg.widths.nz))?)?;
+                    let s = dcgan_stepper.step(b, gan, &real, &noise(&mut rng, n, cfg.widths.nz))?;
                     Row {
                         epoch: p.epoch,
                         iteration: p.iteration,
@@ -187,7 +194,7 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
                 Gan::WganGp(gan) => {
                     let z = noise(&mut rng, n, cfg.widths.nz);
                     let alpha: Vec<f32> = (0..n).map(|_| rng.gen::<f32>()).collect();
-                    let c = gan.critic_step(b, &real, &b.upload(&z)?, &alpha)?;
+                    let c = gan.critic_step(b, &b.upload(&real)?, &b.upload(&z)?, &alpha)?;
                     // One generator iteration after every n_critic-th critic iteration, counting across epochs.
                     let loss_g = if (p.iteration + 1) % cfg.n_critic as u64 == 0 {
                         Some(gan.generator_step(b, &b.upload(&noise(&mut rng, n, cfg.widths.nz))?)?.loss_g)
@@ -276,7 +283,7 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     let generated = sample(b, gan.generator(), &fixed)?;
     let training = dataset.gather(&(0..dataset.len().min(SAMPLE_COUNT)).collect::<Vec<_>>())?;
     let quality = Quality::measure(&generated, &training)?;
-    let summary = Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, quality, last_checkpoint: run.last(), last_fid };
+    let summary = Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, quality, last_checkpoint: run.last(), last_fid, replayed: dcgan_stepper.replays() };
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
     write_atomic(&run.summary(), json.as_bytes())?;
     Ok(summary)

@@ -38,6 +38,7 @@ fn grads((dx, dgamma, dbeta): (Array, Vec<f64>, Vec<f64>)) -> NormGrads<Array> {
 
 impl Backend for ReferenceBackend {
     type Tensor = Array;
+    type Graph = cxr_gan::backend::NoGraph;
 
     fn name(&self) -> String {
         "oracle".into()

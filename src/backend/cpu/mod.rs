@@ -136,6 +136,7 @@ pub(crate) fn sum_f64(x: &[f32]) -> f64 {
 
 impl Backend for CpuBackend {
     type Tensor = Tensor;
+    type Graph = super::NoGraph;
 
     fn name(&self) -> String {
         "cpu".to_string()

@@ -287,6 +287,7 @@ fn stat_shapes(stats: &NormStats<CubeTensor>) -> NormStats<&[usize]> {
 
 impl<R: Runtime> Backend for CubeBackend<R> {
     type Tensor = CubeTensor;
+    type Graph = super::NoGraph;
 
     fn name(&self) -> String {
         self.name.to_string()

@@ -1,7 +1,10 @@
 //! torch.optim.Adam's step: the shared checks and scalars ([`AdamScalars`]), then one in-place launch of
-//! kernels/cuda/adam.cu over param, grad and both moments.
+//! kernels/cuda/adam.cu over param, grad and both moments. `adam_step_all` (a whole model) keeps the
+//! optimizer's step on the device, so that an iteration captured as a graph takes a new step at each replay.
 
 use cxr_gan_kernels::cuda::Family;
+
+use std::collections::HashMap;
 
 use super::launch::{u32_of, Arg, Dims};
 use super::{CudaNativeBackend, CudaNativeTensor};
@@ -11,27 +14,48 @@ use crate::error::Result;
 
 const FAMILY: Family = Family::Adam;
 
-/// One step's scalars as the kernel takes them (`struct AdamArgs` in kernels/cuda/adam.cu).
+/// The scalars every step shares (`struct AdamBetas` in kernels/cuda/adam.cu).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AdamArgs {
+struct AdamBetas {
     b1: f32,
     b2: f32,
     one_m_b1: f32,
     one_m_b2: f32,
-    /// lr / (1 − b1^t).
-    step_size: f32,
-    /// √(1 − b2^t).
-    bc2_sqrt: f32,
     eps: f32,
 }
 
-impl AdamArgs {
-    fn new(cfg: &AdamConfig, step: u64) -> AdamArgs {
-        let AdamScalars { b1, b2, one_m_b1, one_m_b2, step_size, bc2_sqrt, eps } = AdamScalars::new(cfg, step);
-        AdamArgs { b1, b2, one_m_b1, one_m_b2, step_size, bc2_sqrt, eps }
-    }
+/// Step t's scalars (`struct AdamStepScale`): lr / (1 − b1^t) and √(1 − b2^t).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AdamStepScale {
+    step_size: f32,
+    bc2_sqrt: f32,
 }
+
+fn host_scalars(cfg: &AdamConfig, step: u64) -> (AdamBetas, AdamStepScale) {
+    let AdamScalars { b1, b2, one_m_b1, one_m_b2, step_size, bc2_sqrt, eps } = AdamScalars::new(cfg, step);
+    (AdamBetas { b1, b2, one_m_b1, one_m_b2, eps }, AdamStepScale { step_size, bc2_sqrt })
+}
+
+/// What `adam_step_scale` takes (`struct AdamScaleArgs`): t = 0 counts on from the device's step.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AdamScaleArgs {
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    t: u32,
+    pad: u32,
+}
+
+/// Each optimizer's step on the device (`struct AdamDeviceStep`: the latest step's scalars and the count),
+/// keyed by the addresses of its parameters and moments (the same buffers are the same optimizer). Bounded:
+/// cleared when it grows past [`ADAM_CACHE_ENTRIES`] (a capture keeps the steps it uses alive with its graph).
+pub(super) type AdamCache = HashMap<Vec<u64>, CudaNativeTensor>;
+const ADAM_CACHE_ENTRIES: usize = 64;
+/// `struct AdamDeviceStep`'s size in f32 words: two scalars, the count and padding.
+const DEVICE_STEP_WORDS: usize = 4;
 
 /// One tensor of [`CudaNativeBackend::launch_adam_step_all`]'s table (`struct AdamTensor` in adam.cu).
 #[repr(C)]
@@ -76,11 +100,46 @@ impl CudaNativeBackend {
             return Ok(());
         }
         let count = u32_of(OP, table.len())?;
-        let device_table = self.upload_pod(OP, &table)?;
+        let device_step = self.adam_device_step(OP, &table)?;
+        let capture = self.capture_pool();
+        if let Some(pool) = &capture {
+            pool.keep(&device_step);
+        }
+        // The gradients are new buffers every step, so the table is made every step (a capture bakes it in).
+        let device_table = self.device_table(OP, &table)?;
+        // Eager: the host's step. Captured: one past the device's count, so each replay takes the next step.
+        let t = if capture.is_some() { 0 } else { step.min(i32::MAX as u64) as u32 };
+        let scale = AdamScaleArgs { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, t, pad: 0 };
+        let one = Dims { grid: [1, 1, 1], block: [1, 1, 1] };
+        self.launch(OP, FAMILY, "adam_step_scale", one, &[device_step.arg(), Arg::pod(&scale)])?;
         let mut dims = Dims::grid_stride(longest);
         dims.grid[1] = count;
-        // The table's buffer lives until the launch has read it: the executor orders its free after the launch.
-        self.launch(OP, FAMILY, "adam_step_all", dims, &[device_table.arg(), Arg::U32(count), Arg::pod(&AdamArgs::new(cfg, step))])
+        let (betas, _) = host_scalars(cfg, step);
+        self.launch(OP, FAMILY, "adam_step_all", dims, &[device_table.arg(), Arg::U32(count), Arg::pod(&betas), device_step.arg()])
+    }
+
+    /// The device step of the optimizer that updates the tensors of `table`: cached, or made now (not during a
+    /// capture: the count it continues from is written by an eager step, so an optimizer's first step on
+    /// these buffers runs eagerly).
+    fn adam_device_step(&self, op: &'static str, table: &[AdamTensor]) -> Result<CudaNativeTensor> {
+        let key: Vec<u64> = table.iter().flat_map(|e| [e.param, e.exp_avg, e.exp_avg_sq, e.n as u64]).collect();
+        let mut cache = self.adam_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(step) = cache.get(&key) {
+            return Ok(step.clone());
+        }
+        if self.capture_pool().is_some() {
+            return Err(self.err(format!(
+                "{op}: this optimizer has not stepped on these parameter buffers before, and its first step cannot be \
+                 captured (a captured step counts on from the device's count, which an eager step writes); take one \
+                 step eagerly before capturing"
+            )));
+        }
+        if cache.len() >= ADAM_CACHE_ENTRIES {
+            cache.clear();
+        }
+        let step = self.alloc(op, &[DEVICE_STEP_WORDS])?;
+        cache.insert(key, step.clone());
+        Ok(step)
     }
 
     /// One Adam step in place: param, exp_avg and exp_avg_sq are each first made the only holder of their
@@ -100,7 +159,7 @@ impl CudaNativeBackend {
         if n == 0 {
             return Ok(());
         }
-        let args = AdamArgs::new(cfg, step);
+        let (betas, scale) = host_scalars(cfg, step);
         self.make_unique(OP, param)?;
         self.make_unique(OP, exp_avg)?;
         self.make_unique(OP, exp_avg_sq)?;
@@ -109,7 +168,7 @@ impl CudaNativeBackend {
             FAMILY,
             "adam_step",
             Dims::grid_stride(param.len()),
-            &[param.arg(), grad.arg(), exp_avg.arg(), exp_avg_sq.arg(), Arg::U32(n), Arg::pod(&args)],
+            &[param.arg(), grad.arg(), exp_avg.arg(), exp_avg_sq.arg(), Arg::U32(n), Arg::pod(&betas), Arg::pod(&scale)],
         )
     }
 }

@@ -32,6 +32,9 @@ pub enum Executor {
     Gpu(Box<Gpu>),
     Emulator {
         workers: u32,
+        /// While a graph is being captured: its launches, recorded instead of run (as a CUDA stream capture
+        /// records them).
+        capturing: Mutex<Option<Vec<Launch>>>,
     },
     /// Runs nothing: records each launch (the offline compile check's list of what the workloads launch).
     /// Memory is fake addresses; downloads read zeros.
@@ -45,6 +48,39 @@ pub struct Recording {
     pub launches: Vec<(Kernel, Dims)>,
 }
 
+/// One recorded launch of the emulator's graph: the kernel, its geometry and its arguments' bytes.
+pub struct Launch {
+    kernel: Kernel,
+    dims: Dims,
+    args: Vec<Vec<u8>>,
+}
+
+/// A captured sequence of launches, replayed as one unit: a CUDA graph on the GPU (instantiated once, one
+/// `cuGraphLaunch` per replay), the recorded list on the emulator.
+pub enum Graph {
+    Gpu { graph: sys::CUgraph, exec: sys::CUgraphExec, ctx: sys::CUcontext },
+    Emulator(Vec<Launch>),
+}
+
+// SAFETY: graph handles are driver objects usable from any thread with their context current (replay and drop
+// make it current first).
+unsafe impl Send for Graph {}
+unsafe impl Sync for Graph {}
+
+impl Drop for Graph {
+    fn drop(&mut self) {
+        if let Graph::Gpu { graph, exec, ctx } = self {
+            // SAFETY: created by `end_capture`, destroyed once; a failure leaks, it cannot corrupt.
+            unsafe {
+                if cu::ctx::set_current(*ctx).is_ok() {
+                    let _ = cu::graph::exec_destroy(*exec);
+                    let _ = cu::graph::destroy(*graph);
+                }
+            }
+        }
+    }
+}
+
 /// The NVRTC options for one target (`sm_90a`): exact IEEE f32 (no fast math, no FMA contraction), so the
 /// SIMT kernels match the cpu backend to rounding.
 pub fn nvrtc_options(target: &str) -> Vec<String> {
@@ -54,6 +90,9 @@ pub fn nvrtc_options(target: &str) -> Vec<String> {
 /// One CUDA device: its primary context, its modules as they are compiled.
 pub struct Gpu {
     ctx: sys::CUcontext,
+    /// Every launch goes here (a blocking stream: the synchronous copies on the legacy stream order after
+    /// it), so that an iteration can be captured from it as a graph.
+    stream: sys::CUstream,
     nvrtc: Nvrtc,
     target: String,
     modules: Mutex<HashMap<Family, sys::CUmodule>>,
@@ -88,6 +127,7 @@ impl Gpu {
             cu::ctx::set_current(ctx).map_err(|e| format!("cuCtxSetCurrent: {e:?}"))?;
             ctx
         };
+        let stream = cu::stream::create(cu::stream::StreamKind::Default).map_err(|e| format!("cuStreamCreate: {e:?}"))?;
         let description = format!(
             "{} (compute capability {}.{}, {} MiB), NVRTC {}.{} → {target}",
             dev.name,
@@ -99,6 +139,7 @@ impl Gpu {
         );
         Ok(Gpu {
             ctx,
+            stream,
             nvrtc,
             target,
             modules: Mutex::new(HashMap::new()),
@@ -242,10 +283,14 @@ impl Executor {
                 let t = |a: [u32; 3]| (a[0], a[1], a[2]);
                 // SAFETY: one pointer per parameter of `k`, each to bytes of that parameter's C type (the
                 // launcher mirrors the kernel's signature); device pointers are live buffers of this context.
-                unsafe { cu::launch_kernel(f, t(dims.grid), t(dims.block), 0, std::ptr::null_mut(), &mut ptrs) }
+                unsafe { cu::launch_kernel(f, t(dims.grid), t(dims.block), 0, g.stream, &mut ptrs) }
                     .map_err(|e| format!("cuLaunchKernel {}: {e:?}", k.name))
             }
-            Executor::Emulator { workers } => {
+            Executor::Emulator { workers, capturing } => {
+                if let Some(graph) = capturing.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    graph.push(Launch { kernel: k, dims, args: storage });
+                    return Ok(());
+                }
                 // SAFETY: as above; pointers are the emulator's host allocations of the right sizes.
                 unsafe { emulator::launch(k.name, dims.grid, dims.block, &mut ptrs, *workers) }
             }
@@ -264,6 +309,72 @@ impl Executor {
                 cu::ctx::synchronize().map_err(|e| format!("the device failed: {e:?}"))
             }
             Executor::Emulator { .. } | Executor::Recorder(_) => Ok(()),
+        }
+    }
+
+    /// Starts recording launches instead of running them (CUDA stream capture in relaxed mode, so that
+    /// allocations may happen meanwhile; the caller refuses host copies and defers frees until the graph dies).
+    pub fn begin_capture(&self) -> Result<(), String> {
+        match self {
+            Executor::Gpu(g) => {
+                g.current()?;
+                // SAFETY: the stream is live; every launch goes to it.
+                unsafe { cu::stream::begin_capture(g.stream, sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED) }
+                    .map_err(|e| format!("cuStreamBeginCapture: {e:?}"))
+            }
+            Executor::Emulator { capturing, .. } => {
+                *capturing.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+                Ok(())
+            }
+            Executor::Recorder(_) => Err("the launch recorder runs nothing, so it captures nothing".into()),
+        }
+    }
+
+    /// Ends the capture begun by [`Executor::begin_capture`]: the launches since, as a graph ready to replay.
+    pub fn end_capture(&self) -> Result<Graph, String> {
+        match self {
+            Executor::Gpu(g) => {
+                g.current()?;
+                // SAFETY: a capture is under way on the stream (begin_capture); the graph is instantiated once and
+                // destroyed with the returned value.
+                unsafe {
+                    let graph = cu::stream::end_capture(g.stream).map_err(|e| format!("cuStreamEndCapture: {e:?}"))?;
+                    let exec = cu::graph::instantiate(graph, sys::CUgraphInstantiate_flags(0)).map_err(|e| {
+                        let _ = cu::graph::destroy(graph);
+                        format!("cuGraphInstantiate: {e:?}")
+                    })?;
+                    Ok(Graph::Gpu { graph, exec, ctx: g.ctx })
+                }
+            }
+            Executor::Emulator { capturing, .. } => capturing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .map(Graph::Emulator)
+                .ok_or_else(|| "no capture is under way".to_string()),
+            Executor::Recorder(_) => Err("the launch recorder captures nothing".into()),
+        }
+    }
+
+    /// Runs every launch of `graph` in order, as one unit.
+    pub fn replay(&self, graph: &Graph) -> Result<(), String> {
+        match (self, graph) {
+            (Executor::Gpu(g), Graph::Gpu { exec, .. }) => {
+                g.current()?;
+                // SAFETY: the graph was instantiated in this context; its buffers are kept alive with it.
+                unsafe { cu::graph::launch(*exec, g.stream) }.map_err(|e| format!("cuGraphLaunch: {e:?}"))
+            }
+            (Executor::Emulator { workers, .. }, Graph::Emulator(launches)) => {
+                for l in launches {
+                    let mut storage = l.args.clone();
+                    let mut ptrs: Vec<*mut c_void> = storage.iter_mut().map(|b| b.as_mut_ptr() as *mut c_void).collect();
+                    // SAFETY: the recorded arguments of a launch that was checked when captured; the buffers
+                    // they point to are kept alive with the graph.
+                    unsafe { emulator::launch(l.kernel.name, l.dims.grid, l.dims.block, &mut ptrs, *workers) }?;
+                }
+                Ok(())
+            }
+            _ => Err("the graph was captured on another executor".into()),
         }
     }
 }

@@ -5,7 +5,7 @@ use cxr_gan_kernels::cuda::Family;
 
 use super::launch::{u32_of, Arg, Dims};
 use super::{CudaNativeBackend, CudaNativeTensor};
-use crate::backend::shapes;
+use crate::backend::{shapes, Deferred};
 use crate::error::Result;
 
 const FAMILY: Family = Family::Elementwise;
@@ -73,19 +73,45 @@ impl CudaNativeBackend {
         Ok(out)
     }
 
-    pub(super) fn launch_mean(&self, t: &CudaNativeTensor) -> Result<f64> {
+    /// The mean of `t`: per-block partial sums on the device, added in f64 on the host when read.
+    pub(super) fn launch_mean(&self, t: &CudaNativeTensor) -> Result<Deferred<CudaNativeTensor>> {
         const OP: &str = "mean";
         shapes::nonempty(OP, "the mean of an empty tensor", t.shape())?;
-        Ok(self.sum(OP, t)? / t.len() as f64)
+        let n = u32_of(OP, t.len())?;
+        let (dims, blocks) = Dims::partials(t.len());
+        let part = self.alloc(OP, &[blocks])?;
+        self.launch(OP, FAMILY, "sum_partials", dims, &[t.arg(), part.arg(), Arg::U32(n)])?;
+        Ok(Deferred::Parts { parts: part, divisor: t.len() as f64 })
     }
 
-    /// Σ of every element of `t`, per-block partials on the device added in f64 on the host (the mean, the
-    /// losses' reductions).
-    pub(super) fn sum(&self, op: &'static str, t: &CudaNativeTensor) -> Result<f64> {
-        let n = u32_of(op, t.len())?;
-        let (dims, blocks) = Dims::partials(t.len());
-        let part = self.alloc(op, &[blocks])?;
-        self.launch(op, FAMILY, "sum_partials", dims, &[t.arg(), part.arg(), Arg::U32(n)])?;
-        self.sum_partials(op, &part, blocks)
+    /// A device copy of a small table of plain-old-data: uploaded, or, during a graph capture (which cannot
+    /// copy from the host), written by `write_words` launches that carry it in their arguments.
+    pub(super) fn device_table<T: bytemuck::Pod>(&self, op: &'static str, data: &[T]) -> Result<CudaNativeTensor> {
+        if self.capture_pool().is_none() {
+            return self.upload_pod(op, data);
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let mut words = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        let table = self.alloc(op, &[words.len()])?;
+        for (k, chunk) in words.chunks(WORD_CHUNK).enumerate() {
+            let mut c = WordChunk { w: [0; WORD_CHUNK] };
+            c.w[..chunk.len()].copy_from_slice(chunk);
+            let dst = table.buf.ptr + (k * WORD_CHUNK * 4) as u64;
+            let args = [Arg::Ptr(dst), Arg::U32(chunk.len() as u32), Arg::pod(&c)];
+            self.launch(op, FAMILY, "write_words", Dims::grid_stride(chunk.len()), &args)?;
+        }
+        Ok(table)
     }
+}
+
+/// Words per `write_words` launch (`WORD_CHUNK` in elementwise.cu): 1 KiB of arguments, well under CUDA's
+/// 4 KiB limit.
+const WORD_CHUNK: usize = 256;
+
+/// `struct WordChunk` in elementwise.cu.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WordChunk {
+    w: [u32; WORD_CHUNK],
 }

@@ -8,37 +8,42 @@ use cxr_gan_kernels::cuda::Family;
 use super::launch::{u32_of, Arg, Dims};
 use super::{CudaNativeBackend, CudaNativeTensor};
 use crate::backend::host_math::{gradient_penalty, gradient_penalty_factor};
-use crate::backend::{shapes, PenaltyHead};
+use crate::backend::{shapes, Deferred, PenaltyHead};
 use crate::error::Result;
 
 const FAMILY: Family = Family::Loss;
 
 impl CudaNativeBackend {
-    pub(super) fn launch_bce(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
+    pub(super) fn launch_bce(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(Deferred<CudaNativeTensor>, CudaNativeTensor)> {
         shapes::loss("bce", "p", p.shape(), "target", target.shape())?;
         self.mean_loss("bce", "bce", p, target)
     }
 
-    pub(super) fn launch_bce_logits(&self, logits: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
+    pub(super) fn launch_bce_logits(
+        &self,
+        logits: &CudaNativeTensor,
+        target: &CudaNativeTensor,
+    ) -> Result<(Deferred<CudaNativeTensor>, CudaNativeTensor)> {
         shapes::loss("bce_logits", "logits", logits.shape(), "target", target.shape())?;
         self.mean_loss("bce_logits", "bce_logits", logits, target)
     }
 
     /// Runs loss kernel `kernel`(a, target, grad, partials, n, 1/N) over (a, target) of checked, non-empty
-    /// shapes: the mean loss (partials added in f64, divided by N) and its gradient.
+    /// shapes: the mean loss (partials left on the device, added in f64 and divided by N when read) and its
+    /// gradient.
     fn mean_loss(
         &self,
         op: &'static str,
         kernel: &'static str,
         a: &CudaNativeTensor,
         target: &CudaNativeTensor,
-    ) -> Result<(f64, CudaNativeTensor)> {
+    ) -> Result<(Deferred<CudaNativeTensor>, CudaNativeTensor)> {
         let n = u32_of(op, a.len())?;
         let (dims, blocks) = Dims::partials(a.len());
         let (grad, part) = (self.alloc(op, a.shape())?, self.alloc(op, &[blocks])?);
         let inv_n = (1.0 / a.len() as f64) as f32;
         self.launch(op, FAMILY, kernel, dims, &[a.arg(), target.arg(), grad.arg(), part.arg(), Arg::U32(n), Arg::F32(inv_n)])?;
-        Ok((self.sum_partials(op, &part, blocks)? / a.len() as f64, grad))
+        Ok((Deferred::Parts { parts: part, divisor: a.len() as f64 }, grad))
     }
 
     /// F.cross_entropy: one thread per row of logits [N, K]; the per-block partial sums of the row losses
@@ -55,7 +60,7 @@ impl CudaNativeBackend {
         let inv_n = (1.0 / n as f64) as f32;
         let args = [logits.arg(), t.arg(), grad.arg(), part.arg(), Arg::U32(u32_of(OP, n)?), Arg::U32(u32_of(OP, k)?), Arg::F32(inv_n)];
         self.launch(OP, FAMILY, "cross_entropy", dims, &args)?;
-        Ok((self.sum_partials(OP, &part, blocks)? / n as f64, grad))
+        Ok((Deferred::Parts { parts: part, divisor: n as f64 }.resolve(self)?, grad))
     }
 
     pub(super) fn launch_gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {

@@ -19,6 +19,7 @@ mod channels;
 mod conv;
 mod device;
 mod elementwise;
+mod graph;
 pub mod launch;
 mod loss;
 mod norm;
@@ -32,10 +33,12 @@ use cxr_gan_kernels::cuda::Family;
 use self::conv::ChannelStats;
 pub use self::device::{nvrtc_options, Kernel};
 use self::device::{Executor, Gpu, Recording};
+pub use self::graph::CudaNativeGraph;
+use self::graph::GraphPool;
 use self::launch::{Arg, Dims};
 use self::norm::FusedAct;
 use super::{
-    Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
+    Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, Deferred, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
 };
 use crate::backend::cuda_env::CudaEnv;
 use crate::error::{Error, Result};
@@ -89,16 +92,21 @@ impl Precision {
     }
 }
 
-/// One device allocation (freed when the last tensor holding it drops).
+/// One device allocation (freed when the last tensor holding it drops). A buffer allocated while a graph is
+/// captured belongs to that graph's pool, which frees it with the graph.
 struct Buffer {
     ptr: u64,
     bytes: usize,
     device: Arc<Device>,
+    pool: Option<Arc<GraphPool>>,
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        self.device.exec.free(self.ptr, self.bytes);
+        match &self.pool {
+            Some(pool) => pool.release(self.ptr, self.bytes),
+            None => self.device.free(self.ptr, self.bytes),
+        }
     }
 }
 
@@ -137,6 +145,22 @@ struct Device {
     exec: Executor,
     /// The first device failure, `op: cause`; once set, every op is refused.
     failure: Mutex<Option<String>>,
+    /// The pool of the graph being captured, if one is.
+    capture: Mutex<Option<Arc<GraphPool>>>,
+}
+
+impl Device {
+    fn capturing(&self) -> Option<Arc<GraphPool>> {
+        self.capture.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Frees a buffer, or, while a graph is captured, hands it to the graph (which may read it on every replay).
+    fn free(&self, ptr: u64, bytes: usize) {
+        match self.capturing() {
+            Some(pool) => pool.adopt(ptr, bytes),
+            None => self.exec.free(ptr, bytes),
+        }
+    }
 }
 
 /// The cuda-native backend on one device (a GPU, or the CPU emulator).
@@ -150,6 +174,8 @@ pub struct CudaNativeBackend {
     /// The tiled convolution kernels, when not the precision's own (tests compare versions).
     conv_kernels: Option<conv::ConvKernels>,
     max_buffer: usize,
+    /// Adam's device tables and step counters, per set of parameter buffers (see adam.rs).
+    adam_cache: Arc<Mutex<adam::AdamCache>>,
 }
 
 impl CudaNativeBackend {
@@ -166,7 +192,7 @@ impl CudaNativeBackend {
     pub fn emulator() -> CudaNativeBackend {
         let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
         let description = format!("CUDA emulator on the CPU ({workers} threads): kernels/cuda/*.cu built for the host");
-        CudaNativeBackend::on(Executor::Emulator { workers }, "cuda-native-emu", description, u32::MAX as usize)
+        CudaNativeBackend::on(Executor::Emulator { workers, capturing: Mutex::new(None) }, "cuda-native-emu", description, u32::MAX as usize)
     }
 
     /// A backend that runs nothing and records every launch (see [`CudaNativeBackend::take_launches`]): the
@@ -186,7 +212,8 @@ impl CudaNativeBackend {
 
     fn on(exec: Executor, name: &'static str, description: String, max_buffer: usize) -> CudaNativeBackend {
         CudaNativeBackend {
-            device: Arc::new(Device { exec, failure: Mutex::new(None) }),
+            device: Arc::new(Device { exec, failure: Mutex::new(None), capture: Mutex::new(None) }),
+            adam_cache: Arc::default(),
             name,
             description,
             poisoned: false,
@@ -264,8 +291,18 @@ impl CudaNativeBackend {
                 self.max_buffer
             )));
         }
-        let ptr = self.device.exec.alloc(bytes).map_err(|e| self.fail(op, e))?;
-        let buf = Arc::new(Buffer { ptr, bytes, device: Arc::clone(&self.device) });
+        let pool = self.device.capturing();
+        let ptr = match pool.as_ref().and_then(|p| p.take(bytes)) {
+            Some(ptr) => ptr,
+            None => {
+                let ptr = self.device.exec.alloc(bytes).map_err(|e| self.fail(op, e))?;
+                if let Some(p) = &pool {
+                    p.adopt(ptr, bytes);
+                }
+                ptr
+            }
+        };
+        let buf = Arc::new(Buffer { ptr, bytes, device: Arc::clone(&self.device), pool });
         if self.poisoned && len > 0 {
             self.fill(op, buf.ptr, len, f32::NAN)?;
         }
@@ -280,6 +317,7 @@ impl CudaNativeBackend {
 
     /// A device copy of host f32 `data` (a kernel's small table: per-sample α, per-channel scalars).
     fn upload_slice(&self, op: &'static str, data: &[f32]) -> Result<CudaNativeTensor> {
+        self.refuse_host_copy(op)?;
         let buf = self.buffer(op, data.len())?;
         self.device.exec.upload(buf.ptr, bytemuck::cast_slice(data)).map_err(|e| self.fail(op, e))?;
         Ok(CudaNativeTensor { buf, shape: vec![data.len()], stats: None })
@@ -287,6 +325,7 @@ impl CudaNativeBackend {
 
     /// A device copy of host plain-old-data (a kernel's table of structs), as a tensor of its bytes / 4 f32.
     fn upload_pod<T: bytemuck::Pod>(&self, op: &'static str, data: &[T]) -> Result<CudaNativeTensor> {
+        self.refuse_host_copy(op)?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buf = self.buffer(op, bytes.len().div_ceil(4))?;
         self.device.exec.upload(buf.ptr, bytes).map_err(|e| self.fail(op, e))?;
@@ -295,14 +334,10 @@ impl CudaNativeBackend {
 
     /// The first `len` f32 of `t`, back on the host.
     fn read(&self, op: &str, t: &CudaNativeTensor, len: usize) -> Result<Vec<f32>> {
+        self.refuse_host_copy(op)?;
         let mut out = vec![0f32; len];
         self.device.exec.download(t.buf.ptr, bytemuck::cast_slice_mut(&mut out)).map_err(|e| self.fail(op, e))?;
         Ok(out)
-    }
-
-    /// Σ of per-block partial sums, read back and added in f64.
-    fn sum_partials(&self, op: &str, partial: &CudaNativeTensor, blocks: usize) -> Result<f64> {
-        Ok(self.read(op, partial, blocks)?.iter().map(|&v| v as f64).sum())
     }
 
     fn fill(&self, op: &'static str, ptr: u64, len: usize, value: f32) -> Result<()> {
@@ -313,6 +348,7 @@ impl CudaNativeBackend {
     /// Makes `t` the only holder of its buffer (copying it when a clone shares it), for an in-place update.
     fn make_unique(&self, op: &'static str, t: &mut CudaNativeTensor) -> Result<()> {
         if Arc::strong_count(&t.buf) > 1 {
+            self.note_copy_in_capture(op);
             let copy = self.alloc(op, &t.shape)?;
             let n = launch::u32_of(op, t.len())?;
             if n > 0 {
@@ -339,27 +375,45 @@ fn stat_shapes(stats: &NormStats<CudaNativeTensor>) -> NormStats<&[usize]> {
 
 impl Backend for CudaNativeBackend {
     type Tensor = CudaNativeTensor;
+    type Graph = CudaNativeGraph;
 
     fn name(&self) -> String {
         self.name.to_string()
     }
     fn sync(&self) -> Result<()> {
-        self.guard("sync", || self.device.exec.sync().map_err(|e| self.fail("sync", e)))
+        self.guard("sync", || {
+            self.refuse_host_copy("sync")?;
+            self.device.exec.sync().map_err(|e| self.fail("sync", e))
+        })
     }
     fn max_buffer_bytes(&self) -> Option<usize> {
         Some(self.max_buffer)
     }
 
+    // ------------------------------------------------------------------ graphs
+    fn capture_begin(&self) -> Result<bool> {
+        self.guard("capture_begin", || self.launch_capture_begin())
+    }
+    fn capture_end(&self) -> Result<CudaNativeGraph> {
+        self.launch_capture_end()
+    }
+    fn replay(&self, graph: &CudaNativeGraph) -> Result<()> {
+        self.guard("replay", || self.launch_replay(graph))
+    }
+    fn overwrite(&self, dst: &CudaNativeTensor, src: &Tensor) -> Result<()> {
+        self.guard("overwrite", || self.launch_overwrite(dst, src))
+    }
+
     // ------------------------------------------------------------------ memory
     fn upload(&self, t: &Tensor) -> Result<CudaNativeTensor> {
         self.guard("upload", || {
+            self.refuse_host_copy("upload")?;
             let len = self.check_len("upload", t.shape())?;
             if len * 4 > self.max_buffer {
                 return Err(self.err(format!("upload: a {} f32 tensor exceeds this device's largest buffer", fmt_shape(t.shape()))));
             }
-            let ptr = self.device.exec.alloc(len.max(1) * 4).map_err(|e| self.fail("upload", e))?;
-            let buf = Arc::new(Buffer { ptr, bytes: len.max(1) * 4, device: Arc::clone(&self.device) });
-            self.device.exec.upload(ptr, bytemuck::cast_slice(t.data())).map_err(|e| self.fail("upload", e))?;
+            let buf = self.buffer("upload", len)?;
+            self.device.exec.upload(buf.ptr, bytemuck::cast_slice(t.data())).map_err(|e| self.fail("upload", e))?;
             Ok(CudaNativeTensor { buf, shape: t.shape().to_vec(), stats: None })
         })
     }
@@ -394,6 +448,9 @@ impl Backend for CudaNativeBackend {
         self.guard("lerp_per_sample", || self.launch_lerp_per_sample(a, b, alpha))
     }
     fn mean(&self, t: &CudaNativeTensor) -> Result<f64> {
+        self.guard("mean", || self.launch_mean(t)?.resolve(self))
+    }
+    fn mean_deferred(&self, t: &CudaNativeTensor) -> Result<Deferred<CudaNativeTensor>> {
         self.guard("mean", || self.launch_mean(t))
     }
 
@@ -554,10 +611,17 @@ impl Backend for CudaNativeBackend {
 
     // ------------------------------------------------------------------ losses
     fn bce(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
+        let (loss, grad) = self.bce_deferred(p, target)?;
+        Ok((loss.resolve(self)?, grad))
+    }
+    fn bce_deferred(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(Deferred<CudaNativeTensor>, CudaNativeTensor)> {
         self.guard("bce", || self.launch_bce(p, target))
     }
     fn bce_logits(&self, logits: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
-        self.guard("bce_logits", || self.launch_bce_logits(logits, target))
+        self.guard("bce_logits", || {
+            let (loss, grad) = self.launch_bce_logits(logits, target)?;
+            Ok((loss.resolve(self)?, grad))
+        })
     }
     fn gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {
         self.guard("gradient_penalty_head", || self.launch_gradient_penalty_head(g, lambda))

@@ -102,8 +102,10 @@ impl CudaNativeBackend {
         let d = NormDims::new(OP, dims)?;
         let c = dims.1;
         let stats = NormStats { mean: self.alloc(OP, &[c])?, invstd: self.alloc(OP, &[c])? };
-        let (rm, rv) = (self.alloc(OP, &[c])?, self.alloc(OP, &[c])?);
-        let outputs = [running_mean.arg(), running_var.arg(), stats.mean.arg(), stats.invstd.arg(), rm.arg(), rv.arg()];
+        // The running statistics are updated in place (a clone keeps the old values).
+        self.make_unique(OP, running_mean)?;
+        self.make_unique(OP, running_var)?;
+        let outputs = [running_mean.arg(), running_var.arg(), stats.mean.arg(), stats.invstd.arg()];
         let scalars = [Arg::pod(&d), Arg::F32(eps), Arg::F32(momentum)];
         // x straight from a convolution carries its channels' per-tile statistics: combine those instead
         // of reading x twice.
@@ -126,8 +128,6 @@ impl CudaNativeBackend {
             Dims::grid_stride(d.len()),
             &[x.arg(), stats.mean.arg(), stats.invstd.arg(), gamma.arg(), beta.arg(), y.arg(), Arg::pod(&d), Arg::pod(&act)],
         )?;
-        *running_mean = rm;
-        *running_var = rv;
         Ok((y, stats))
     }
 

@@ -127,7 +127,10 @@ impl CudaNativeBackend {
         if let Some(step) = cache.get(&key) {
             return Ok(step.clone());
         }
-        if self.capture_pool().is_some() {
+        if let Some(pool) = self.capture_pool() {
+            if let Some(e) = self.moved_in_capture(&pool, op) {
+                return Err(e);
+            }
             return Err(self.err(format!(
                 "{op}: this optimizer has not stepped on these parameter buffers before, and its first step cannot be \
                  captured (a captured step counts on from the device's count, which an eager step writes); take one \

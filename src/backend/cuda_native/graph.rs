@@ -127,13 +127,19 @@ impl CudaNativeBackend {
             return Err(self.err("capture_end: no capture is under way".into()));
         };
         let graph = self.device.exec.end_capture().map_err(|e| self.fail("capture_end", e))?;
-        if let Some(op) = pool.moved.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            return Err(self.err(format!(
-                "capture_end: {op} copied a tensor that another holder shared, to update it in place; a replay would \
-                 update the copy while the next one reads the original (drop the other holder, or run eagerly)"
-            )));
+        if let Some(e) = self.moved_in_capture(&pool, "capture_end") {
+            return Err(e);
         }
         Ok(CudaNativeGraph { graph, pool })
+    }
+
+    /// The error of a capture in which an in-place op had to copy a shared tensor, if one did.
+    pub(super) fn moved_in_capture(&self, pool: &GraphPool, op: &str) -> Option<Error> {
+        let moved = pool.moved.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        Some(self.err(format!(
+            "{op}: {moved} copied a tensor that another holder shared, to update it in place during a graph capture; \
+             a replay would update the copy while the next one reads the original (drop the other holder, or run eagerly)"
+        )))
     }
 
     pub(super) fn launch_replay(&self, g: &CudaNativeGraph) -> Result<()> {
@@ -151,5 +157,127 @@ impl CudaNativeBackend {
             return Err(Error::shape(OP, format!("cannot write a {} tensor into a {} one", fmt_shape(src.shape()), fmt_shape(dst.shape()))));
         }
         self.device.exec.upload(dst.buf.ptr, bytemuck::cast_slice(src.data())).map_err(|e| self.fail(OP, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! On the CPU emulator, which records a capture as a GPU stream capture does (nothing runs until replay).
+    use super::*;
+    use crate::backend::{AdamConfig, AdamSlot, Backend};
+
+    fn tensor(b: &CudaNativeBackend, data: &[f32]) -> CudaNativeTensor {
+        b.upload(&Tensor::new(&[data.len()], data.to_vec()).unwrap()).unwrap()
+    }
+
+    fn host(b: &CudaNativeBackend, t: &CudaNativeTensor) -> Vec<f32> {
+        b.download(t).unwrap().data().to_vec()
+    }
+
+    #[test]
+    fn a_replay_reruns_the_captured_work_on_the_inputs_current_contents() {
+        let b = CudaNativeBackend::emulator();
+        let (x, y) = (tensor(&b, &[1.0, 2.0, 3.0]), tensor(&b, &[10.0, 20.0, 30.0]));
+        assert!(b.capture_begin().unwrap());
+        let sum = b.add(&x, &y).unwrap();
+        let mean = b.mean_deferred(&sum).unwrap();
+        let graph = b.capture_end().unwrap();
+        // Captured, not run: the output holds nothing of the sum yet.
+        assert_ne!(host(&b, &sum), [11.0, 22.0, 33.0]);
+        b.replay(&graph).unwrap();
+        assert_eq!(host(&b, &sum), [11.0, 22.0, 33.0]);
+        assert_eq!(mean.resolve(&b).unwrap(), 22.0);
+        b.overwrite(&x, &Tensor::new(&[3], vec![4.0, 5.0, 6.0]).unwrap()).unwrap();
+        b.replay(&graph).unwrap();
+        assert_eq!(host(&b, &sum), [14.0, 25.0, 36.0]);
+        assert_eq!(mean.resolve(&b).unwrap(), 25.0);
+    }
+
+    #[test]
+    fn host_copies_inside_a_capture_are_refused_and_the_backend_stays_usable() {
+        let b = CudaNativeBackend::emulator();
+        let x = tensor(&b, &[1.0, 2.0]);
+        assert!(b.capture_begin().unwrap());
+        let refused = [
+            b.mean(&x).map(|_| ()).unwrap_err().to_string(),
+            b.upload(&Tensor::new(&[1], vec![0.0]).unwrap()).map(|_| ()).unwrap_err().to_string(),
+            b.download(&x).map(|_| ()).unwrap_err().to_string(),
+            b.sync().unwrap_err().to_string(),
+        ];
+        for (e, op) in refused.iter().zip(["mean", "upload", "download", "sync"]) {
+            assert!(e.contains(op) && e.contains("cannot be captured"), "{e}");
+        }
+        b.capture_end().unwrap();
+        assert_eq!(b.mean(&x).unwrap(), 1.5);
+    }
+
+    /// Adam over one parameter, as `Adam::step` calls it.
+    fn adam(b: &CudaNativeBackend, p: &mut CudaNativeTensor, g: &CudaNativeTensor, m: &mut CudaNativeTensor, v: &mut CudaNativeTensor, step: u64) {
+        let cfg = AdamConfig { lr: 0.1, beta1: 0.5, beta2: 0.9, eps: 1e-8 };
+        b.adam_step_all(&mut [AdamSlot { param: p, grad: g, exp_avg: m, exp_avg_sq: v }], &cfg, step).unwrap();
+    }
+
+    #[test]
+    fn replayed_adam_steps_count_on_like_eager_ones() {
+        let (eager, graphed) = (CudaNativeBackend::emulator(), CudaNativeBackend::emulator());
+        let run = |b: &CudaNativeBackend, capture: bool| {
+            let (mut p, g) = (tensor(b, &[1.0, -2.0]), tensor(b, &[0.5, 0.25]));
+            let (mut m, mut v) = (tensor(b, &[0.0, 0.0]), tensor(b, &[0.0, 0.0]));
+            adam(b, &mut p, &g, &mut m, &mut v, 1);
+            if capture {
+                assert!(b.capture_begin().unwrap());
+                adam(b, &mut p, &g, &mut m, &mut v, 2);
+                let graph = b.capture_end().unwrap();
+                for _ in 2..=5 {
+                    b.replay(&graph).unwrap();
+                }
+            } else {
+                for t in 2..=5 {
+                    adam(b, &mut p, &g, &mut m, &mut v, t);
+                }
+            }
+            // An eager step after the replays takes the host's count (6).
+            adam(b, &mut p, &g, &mut m, &mut v, 6);
+            [host(b, &p), host(b, &m), host(b, &v)]
+        };
+        let (e, g) = (run(&eager, false), run(&graphed, true));
+        for (a, b) in e.iter().zip(&g) {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b), "eager {e:?} vs replayed {g:?}");
+        }
+    }
+
+    #[test]
+    fn a_capture_that_moves_updated_state_fails_and_names_the_op() {
+        let b = CudaNativeBackend::emulator();
+        let (mut p, g) = (tensor(&b, &[1.0]), tensor(&b, &[0.5]));
+        let (mut m, mut v) = (tensor(&b, &[0.0]), tensor(&b, &[0.0]));
+        adam(&b, &mut p, &g, &mut m, &mut v, 1);
+        let held = p.clone(); // another holder: the in-place update must copy, so p moves
+        assert!(b.capture_begin().unwrap());
+        let cfg = AdamConfig { lr: 0.1, beta1: 0.5, beta2: 0.9, eps: 1e-8 };
+        let e = b.adam_step_all(&mut [AdamSlot { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v }], &cfg, 2).unwrap_err();
+        assert!(e.to_string().contains("adam_step_all copied a tensor that another holder shared"), "{e}");
+        let e = b.capture_end().unwrap_err().to_string();
+        assert!(e.contains("capture_end: adam_step_all copied"), "{e}");
+        drop(held);
+    }
+
+    #[test]
+    fn an_optimizers_first_step_cannot_be_captured() {
+        let b = CudaNativeBackend::emulator();
+        let (mut p, g) = (tensor(&b, &[1.0]), tensor(&b, &[0.5]));
+        let (mut m, mut v) = (tensor(&b, &[0.0]), tensor(&b, &[0.0]));
+        assert!(b.capture_begin().unwrap());
+        let cfg = AdamConfig { lr: 0.1, beta1: 0.5, beta2: 0.9, eps: 1e-8 };
+        let e = b.adam_step_all(&mut [AdamSlot { param: &mut p, grad: &g, exp_avg: &mut m, exp_avg_sq: &mut v }], &cfg, 1).unwrap_err();
+        assert!(e.to_string().contains("eagerly before capturing"), "{e}");
+        b.capture_end().unwrap();
+    }
+
+    #[test]
+    fn the_launch_recorder_and_host_backends_do_not_capture() {
+        assert!(!CudaNativeBackend::recorder().capture_begin().unwrap());
+        assert!(!crate::backend::cpu::CpuBackend::new().capture_begin().unwrap());
     }
 }

@@ -448,7 +448,10 @@ impl Backend for CudaNativeBackend {
         self.guard("lerp_per_sample", || self.launch_lerp_per_sample(a, b, alpha))
     }
     fn mean(&self, t: &CudaNativeTensor) -> Result<f64> {
-        self.guard("mean", || self.launch_mean(t)?.resolve(self))
+        self.guard("mean", || {
+            self.refuse_host_copy("mean")?;
+            self.launch_mean(t)?.resolve(self)
+        })
     }
     fn mean_deferred(&self, t: &CudaNativeTensor) -> Result<Deferred<CudaNativeTensor>> {
         self.guard("mean", || self.launch_mean(t))
@@ -611,6 +614,7 @@ impl Backend for CudaNativeBackend {
 
     // ------------------------------------------------------------------ losses
     fn bce(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
+        self.refuse_host_copy("bce")?;
         let (loss, grad) = self.bce_deferred(p, target)?;
         Ok((loss.resolve(self)?, grad))
     }
@@ -619,6 +623,7 @@ impl Backend for CudaNativeBackend {
     }
     fn bce_logits(&self, logits: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
         self.guard("bce_logits", || {
+            self.refuse_host_copy("bce_logits")?;
             let (loss, grad) = self.launch_bce_logits(logits, target)?;
             Ok((loss.resolve(self)?, grad))
         })

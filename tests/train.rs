@@ -111,38 +111,53 @@ fn assert_same_checkpoints(a: &RunDir, b: &RunDir, what: &str) {
     }
 }
 
-/// cuda-native (here on its CPU emulator, the same kernels and host code as on a GPU) captures the DCGAN
-/// iteration once as a graph and replays it: weights, Adam's moments and steps, running statistics and every
-/// logged loss equal an eager run's bit for bit, the epoch's short last batch runs eagerly between replays,
-/// and a killed graphed run resumed (capturing afresh) ends equal too.
-#[test]
-fn dcgan_graph_replays_equal_eager_iterations() {
-    let root = temp_dir("graph-replay");
+/// Trains `model` on cuda-native's CPU emulator (the same kernels and host code as on a GPU) eagerly and with
+/// graphs (each kind of iteration captured once and replayed) and checks that weights, Adam's moments and
+/// steps, running statistics and every logged loss agree bit for bit. Batches per epoch: 4, 4, 2, two
+/// epochs; an iteration kind's first run warms up, its second is captured (and replayed), the short batch
+/// runs eagerly between replays. With `split`, a graphed run killed after 2 iterations and resumed (capturing
+/// afresh) must agree too.
+fn graph_replays_equal_eager_iterations(model: ModelKind, replayed: u64, split: Option<(u64, u64)>) {
+    let root = temp_dir(&format!("graph-replay-{}", model.name()));
     let files = write_demo_set(&root.join("data"), 10, 64, 1).unwrap();
     let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
-    let cfg = TrainConfig { backend: "cuda-native-emu".into(), ..tiny_config(ModelKind::Dcgan, &root.join("data"), files, 2) };
+    let cfg = TrainConfig { backend: "cuda-native-emu".into(), ..tiny_config(model, &root.join("data"), files, 2) };
     let emu = CudaNativeBackend::emulator();
 
     let eager = new_run(&root.join("eager"), &cfg);
     let s = train(&emu, &cfg, &eager, &dataset, false, &RunOptions { graphs: false, ..opts(None) }).unwrap();
     assert_eq!((s.iterations, s.replayed), (6, 0));
 
-    // Batches per epoch: 4, 4, 2. Iteration 0 warms up, 1 is captured (and replayed), 2 (short) runs eagerly,
-    // 3 and 4 replay, 5 (short) runs eagerly.
     let graphed = new_run(&root.join("graphed"), &cfg);
     let s = train(&emu, &cfg, &graphed, &dataset, false, &opts(None)).unwrap();
-    assert_eq!((s.iterations, s.replayed), (6, 3));
+    assert_eq!((s.iterations, s.replayed), (6, replayed));
     assert_same_checkpoints(&eager, &graphed, "eager vs graph replays");
     assert_eq!(metrics_without_time(&eager), metrics_without_time(&graphed));
 
-    let split = new_run(&root.join("split"), &cfg);
-    let s = train(&emu, &cfg, &split, &dataset, false, &opts(Some(2))).unwrap();
-    assert_eq!((s.iterations, s.replayed), (2, 1));
-    let s = train(&emu, &cfg, &split, &dataset, true, &opts(None)).unwrap();
-    assert_eq!((s.iterations, s.replayed), (6, 2));
-    assert_same_checkpoints(&eager, &split, "eager vs graph replays killed and resumed");
-    assert_eq!(metrics_without_time(&eager), metrics_without_time(&split));
+    if let Some((first, second)) = split {
+        let split = new_run(&root.join("split"), &cfg);
+        let s = train(&emu, &cfg, &split, &dataset, false, &opts(Some(2))).unwrap();
+        assert_eq!((s.iterations, s.replayed), (2, first));
+        let s = train(&emu, &cfg, &split, &dataset, true, &opts(None)).unwrap();
+        assert_eq!((s.iterations, s.replayed), (6, second));
+        assert_same_checkpoints(&eager, &split, "eager vs graph replays killed and resumed");
+        assert_eq!(metrics_without_time(&eager), metrics_without_time(&split));
+    }
     let _ = std::fs::remove_dir_all(root);
+}
+
+/// DCGAN: iteration 0 warms up, 1 is captured, 2 (short) runs eagerly, 3 and 4 replay, 5 (short) eagerly.
+/// Killed after 2 and resumed: 2 (short) warms up, 3 is captured, 4 replays.
+#[test]
+fn dcgan_graph_replays_equal_eager_iterations() {
+    graph_replays_equal_eager_iterations(ModelKind::Dcgan, 3, Some((1, 2)));
+}
+
+/// WGAN-GP (n_critic 2): the critic as the DCGAN above (3 replays); the generator steps after iterations
+/// 1 (warm-up), 3 (captured) and 5 (short: eager).
+#[test]
+fn wgan_gp_graph_replays_equal_eager_iterations() {
+    graph_replays_equal_eager_iterations(ModelKind::WganGp, 4, None);
 }
 
 #[test]

@@ -101,7 +101,17 @@ CXR_KERNEL void gp_head_sq_norms(const float* __restrict__ g, float* __restrict_
 }
 CXR_EXPORT(gp_head_sq_norms)
 
-// The penalty's cotangent v = k[i / per]·g (k: one factor per sample, formed on the host).
+// One factor per sample from its squared norm, in f64 as crate::backend::host_math::gradient_penalty_factor
+// forms it on the host (so the two agree bit for bit): k = 2λ(‖g‖ − 1)/‖g‖/N, 0 where ‖g‖ = 0.
+CXR_KERNEL void gp_head_factors(const float* __restrict__ sq, float* __restrict__ k, u32 n, float lambda) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) {
+        const double norm = sqrt((double)sq[i]);
+        k[i] = norm > 0.0 ? (float)(2.0 * (double)lambda * (norm - 1.0) / norm / (double)n) : 0.0f;
+    }
+}
+CXR_EXPORT(gp_head_factors)
+
+// The penalty's cotangent v = k[i / per]·g (k: one factor per sample, gp_head_factors).
 CXR_KERNEL void gp_head_v(const float* __restrict__ g, const float* __restrict__ k, float* __restrict__ v, u32 n, u32 per) {
     for (u32 i = grid_start(); i < n; i += grid_stride()) v[i] = k[i / per] * g[i];
 }

@@ -116,6 +116,30 @@ pub struct PenaltyHead<T> {
     pub v: T,
 }
 
+/// The per-sample norms ‖gₙ‖ of the penalty's gradients: on the host, or their squares still on the device.
+#[derive(Clone, Debug)]
+pub enum GradNorms<T> {
+    Ready(Vec<f64>),
+    /// ‖gₙ‖² [N] on the device; the norms are their square roots in f64, taken when read.
+    Squared(T),
+}
+
+impl<T> GradNorms<T> {
+    pub fn resolve<B: Backend<Tensor = T> + ?Sized>(&self, b: &B) -> Result<Vec<f64>> {
+        match self {
+            GradNorms::Ready(v) => Ok(v.clone()),
+            GradNorms::Squared(sq) => Ok(b.download(sq)?.data().iter().map(|&s| (s as f64).sqrt()).collect()),
+        }
+    }
+}
+
+/// [`PenaltyHead`] with its norms (and so the penalty, [`host_math::gradient_penalty`]) read later.
+#[derive(Clone, Debug)]
+pub struct PendingPenaltyHead<T> {
+    pub grad_norm: GradNorms<T>,
+    pub v: T,
+}
+
 /// Gradients of [`Backend::linear`]: input, weight, bias.
 #[derive(Clone, Debug)]
 pub struct LinearGrads<T> {
@@ -139,7 +163,10 @@ pub struct AdamSlot<'a, T> {
 pub enum Deferred<T> {
     Ready(f64),
     /// (Σ of `parts`' elements, added in f64) / `divisor`.
-    Parts { parts: T, divisor: f64 },
+    Parts {
+        parts: T,
+        divisor: f64,
+    },
 }
 
 impl<T> Deferred<T> {
@@ -227,6 +254,10 @@ pub trait Backend: Send + Sync {
     fn scale(&self, a: &Self::Tensor, s: f32) -> Result<Self::Tensor>;
     /// x̂ = α·a + (1 − α)·b with one α per sample (`alpha.len()` = N): the gradient penalty's interpolates.
     fn lerp_per_sample(&self, a: &Self::Tensor, b: &Self::Tensor, alpha: &[f32]) -> Result<Self::Tensor>;
+    /// [`Backend::lerp_per_sample`] with α [N] already in this backend's memory (a captured graph's input).
+    fn lerp_per_sample_tensor(&self, a: &Self::Tensor, b: &Self::Tensor, alpha: &Self::Tensor) -> Result<Self::Tensor> {
+        self.lerp_per_sample(a, b, self.download(alpha)?.data())
+    }
     /// The mean of all elements, as a host scalar.
     fn mean(&self, t: &Self::Tensor) -> Result<f64>;
     /// [`Backend::mean`], read later: no host read until [`Deferred::resolve`] (a device backend keeps its
@@ -379,6 +410,11 @@ pub trait Backend: Send + Sync {
     fn bce_logits(&self, logits: &Self::Tensor, target: &Self::Tensor) -> Result<(f64, Self::Tensor)>;
     /// WGAN-GP's penalty head from g = ∇x̂ C(x̂) [N, ...].
     fn gradient_penalty_head(&self, g: &Self::Tensor, lambda: f32) -> Result<PenaltyHead<Self::Tensor>>;
+    /// [`Backend::gradient_penalty_head`] with the norms read later (no host read inside the step).
+    fn gradient_penalty_head_deferred(&self, g: &Self::Tensor, lambda: f32) -> Result<PendingPenaltyHead<Self::Tensor>> {
+        let h = self.gradient_penalty_head(g, lambda)?;
+        Ok(PendingPenaltyHead { grad_norm: GradNorms::Ready(h.grad_norm), v: h.v })
+    }
 
     // ------------------------------------------------------------------ optimizer
     /// One torch.optim.Adam step (`step` is 1-based, the step being taken), fused, in place.

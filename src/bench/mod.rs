@@ -176,7 +176,12 @@ impl BackendTask for Bench {
             bar.set_message(item.message());
             match item {
                 Item::Op(c) => emit(op_row(b, c, &op_plan, &peak)),
-                Item::Dcgan => emit(steps::dcgan_row(b, o.batch, &step_plan)),
+                Item::Dcgan => {
+                    emit(steps::dcgan_row(b, o.batch, &step_plan));
+                    if let Some(r) = steps::dcgan_graph_row(b, o.batch, &step_plan) {
+                        emit(r);
+                    }
+                }
                 Item::WganGp { critic, generator } => steps::wgan_gp_rows(b, o.batch, &step_plan, *critic, *generator, &mut emit),
                 Item::Fid => emit(steps::fid_row(b, o.fid_batch, &step_plan)),
             }

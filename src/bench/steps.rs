@@ -17,10 +17,14 @@ use crate::fid::inception::InceptionV3;
 use crate::nn::dcgan::{discriminator, generator, Head, Widths, IMAGE_SIZE, NC};
 use crate::nn::Grads;
 use crate::tensor::{fmt_shape, Tensor};
-use crate::train::dcgan::Dcgan;
+use crate::train::dcgan::PendingDcganStep;
+use crate::train::dcgan::{Dcgan, DcganStep};
+use crate::train::graphed::Replayer;
 use crate::train::wgan_gp::WganGp;
 
 pub const DCGAN: &str = "dcgan step";
+/// The DCGAN iteration captured as a graph and replayed (backends that capture: cuda-native).
+pub const DCGAN_GRAPH: &str = "dcgan step, graph replay";
 pub const WGAN_CRITIC: &str = "wgan-gp critic step";
 pub const WGAN_GENERATOR: &str = "wgan-gp generator step";
 pub const FID: &str = "inception_v3 features 2048";
@@ -79,44 +83,92 @@ fn finish(mut r: Row, check: Result<Check>, timing: Option<Result<Timing>>, imag
 pub fn dcgan_row<B: Backend>(b: &B, n: usize, plan: &Plan) -> Row {
     let w = Widths::default();
     let r = Row::new(ITERATION, DCGAN, batch_shapes(n, w.nz));
-    /// The model, and the real batch and noise on the device.
-    type Setup<T> = (Dcgan<T>, T, T);
-    fn setup<B: Backend>(b: &B, w: Widths, batch: &Batch) -> Result<Setup<B::Tensor>> {
-        let mut init = ChaCha8Rng::seed_from_u64(1);
-        let g = generator(b, w, &mut init)?;
-        let d = discriminator(b, w.ndf, Head::Dcgan, &mut init)?;
-        Ok((Dcgan::new(b, g, d)?, b.upload(&batch.real)?, b.upload(&batch.noise)?))
-    }
     fn outputs<B: Backend>(b: &B, m: &mut Dcgan<B::Tensor>, real: &B::Tensor, noise: &B::Tensor) -> Result<Vec<Named>> {
-        let s = m.step(b, real, noise)?;
-        let mut v = vec![
-            Named::scalars("loss_d_real", vec![s.loss_d_real]),
-            Named::scalars("loss_d_fake", vec![s.loss_d_fake]),
-            Named::scalars("loss_g", vec![s.loss_g]),
-            Named::scalars("D(x)", vec![s.d_x]),
-            Named::scalars("D(G(z)) before D's step", vec![s.d_g_z1]),
-            Named::scalars("D(G(z)) after D's step", vec![s.d_g_z2]),
-            Named::tensor(b, "fake", &s.fake)?,
-        ];
-        grads(b, "D", &s.grads_d, &mut v)?;
-        grads(b, "G", &s.grads_g, &mut v)?;
-        Ok(v)
+        dcgan_outputs(b, m.step(b, real, noise)?)
     }
     let batch = match Batch::new(n, w.nz) {
         Ok(x) => x,
         Err(e) => return finish(r, Err(e), None, n),
     };
     let cpu = CpuBackend::new();
-    let (mut model, real, noise) = match setup(b, w, &batch) {
+    let (mut model, real, noise) = match dcgan_setup(b, w, &batch) {
         Ok(x) => x,
         Err(e) => return finish(r, Err(e), None, n),
     };
     let check = outputs(b, &mut model, &real, &noise).and_then(|got| {
-        let (mut m, real, noise) = setup(&cpu, w, &batch)?;
+        let (mut m, real, noise) = dcgan_setup(&cpu, w, &batch)?;
         Ok(compare(&got, &outputs(&cpu, &mut m, &real, &noise)?, Tolerances::of(b).chain))
     });
     let timing = check.is_ok().then(|| time(b, plan, || Ok(()), |()| model.step(b, &real, &noise)));
     finish(r, check, timing, n)
+}
+
+/// The model, and the real batch and noise on the device.
+type DcganSetup<T> = (Dcgan<T>, T, T);
+
+fn dcgan_setup<B: Backend>(b: &B, w: Widths, batch: &Batch) -> Result<DcganSetup<B::Tensor>> {
+    let mut init = ChaCha8Rng::seed_from_u64(1);
+    let g = generator(b, w, &mut init)?;
+    let d = discriminator(b, w.ndf, Head::Dcgan, &mut init)?;
+    Ok((Dcgan::new(b, g, d)?, b.upload(&batch.real)?, b.upload(&batch.noise)?))
+}
+
+/// What a DCGAN iteration's check compares: losses, D's outputs, the fakes, every gradient.
+fn dcgan_outputs<B: Backend>(b: &B, s: DcganStep<B::Tensor>) -> Result<Vec<Named>> {
+    let mut v = vec![
+        Named::scalars("loss_d_real", vec![s.loss_d_real]),
+        Named::scalars("loss_d_fake", vec![s.loss_d_fake]),
+        Named::scalars("loss_g", vec![s.loss_g]),
+        Named::scalars("D(x)", vec![s.d_x]),
+        Named::scalars("D(G(z)) before D's step", vec![s.d_g_z1]),
+        Named::scalars("D(G(z)) after D's step", vec![s.d_g_z2]),
+        Named::tensor(b, "fake", &s.fake)?,
+    ];
+    grads(b, "D", &s.grads_d, &mut v)?;
+    grads(b, "G", &s.grads_g, &mut v)?;
+    Ok(v)
+}
+
+/// On a backend that captures graphs, the DCGAN iteration as training runs it there: warmed up, captured once,
+/// then replayed on refilled inputs. Checked against the same backend's eager iterations from the same
+/// weights and batch, which must agree exactly (the eager row checks those against cpu); then the replays
+/// are timed (refilling the inputs and reading the losses included). `None` where the backend does not capture.
+pub fn dcgan_graph_row<B: Backend>(b: &B, n: usize, plan: &Plan) -> Option<Row> {
+    const ITERATIONS: usize = 3; // warm-up, capture, one replay
+    let w = Widths::default();
+    let r = Row::new(ITERATION, DCGAN_GRAPH, batch_shapes(n, w.nz));
+    type Graphed<B> = (Vec<Named>, Dcgan<<B as Backend>::Tensor>, Replayer<B, PendingDcganStep<<B as Backend>::Tensor>>, Batch);
+    let run = |m: &mut Dcgan<B::Tensor>, x: &[B::Tensor]| m.step_pending(b, &x[0], &x[1]);
+    let graphed = (|| -> Result<Option<Graphed<B>>> {
+        let batch = Batch::new(n, w.nz)?;
+        let (mut model, _, _) = dcgan_setup(b, w, &batch)?;
+        let mut steps = Replayer::new(true);
+        let mut last = None;
+        for _ in 0..ITERATIONS {
+            last = Some(steps.step(b, &mut model, &[&batch.real, &batch.noise], run)?);
+        }
+        if steps.replays() == 0 {
+            return Ok(None);
+        }
+        let got = dcgan_outputs(b, last.expect("ITERATIONS > 0").resolve(b)?)?;
+        Ok(Some((got, model, steps, batch)))
+    })();
+    let (got, mut model, mut steps, batch) = match graphed {
+        Ok(Some(x)) => x,
+        Ok(None) => return None,
+        Err(e) => return Some(finish(r, Err(e), None, n)),
+    };
+    let check = (|| {
+        let (mut m, real, noise) = dcgan_setup(b, w, &batch)?;
+        let mut last = None;
+        for _ in 0..ITERATIONS {
+            last = Some(m.step(b, &real, &noise)?);
+        }
+        Ok(compare(&got, &dcgan_outputs(b, last.expect("ITERATIONS > 0"))?, 0.0))
+    })();
+    let timing =
+        check.is_ok().then(|| time(b, plan, || Ok(()), |()| steps.step(b, &mut model, &[&batch.real, &batch.noise], run)?.resolve(b)));
+    Some(finish(r, check, timing, n))
 }
 
 /// The WGAN-GP critic iteration and then the generator iteration, each compared with cpu (losses, the

@@ -8,8 +8,9 @@
 //! map depends on x, which gives its reverse pass a second-order term (`instance_norm2d_jvp_bwd`).
 
 use super::sequential::{dims, Grads, Layer, Mode, Saved, Sequential};
-use crate::backend::{Activation, Backend};
+use crate::backend::{host_math, Activation, Backend, GradNorms};
 use crate::error::{Error, Result};
+use crate::tensor::Tensor;
 
 /// The penalty and what the WGAN-GP step reports.
 #[derive(Clone, Debug)]
@@ -21,6 +22,23 @@ pub struct GradientPenalty<T> {
     pub critic_x_hat: T,
     /// ∂GP/∂x̂, when asked for.
     pub grad_x_hat: Option<T>,
+}
+
+/// [`GradientPenalty`] with the per-sample norms (and so the penalty) not yet read from the device.
+#[derive(Clone, Debug)]
+pub struct PendingGradientPenalty<T> {
+    pub grad_norm: GradNorms<T>,
+    pub lambda: f32,
+    pub critic_x_hat: T,
+    pub grad_x_hat: Option<T>,
+}
+
+impl<T> PendingGradientPenalty<T> {
+    pub fn resolve<B: Backend<Tensor = T>>(self, b: &B) -> Result<GradientPenalty<T>> {
+        let grad_norm = self.grad_norm.resolve(b)?;
+        let gp = host_math::gradient_penalty(&grad_norm, self.lambda);
+        Ok(GradientPenalty { gp, grad_norm, critic_x_hat: self.critic_x_hat, grad_x_hat: self.grad_x_hat })
+    }
 }
 
 fn unsupported(i: usize, what: &str) -> Error {
@@ -41,12 +59,28 @@ pub fn gradient_penalty<B: Backend>(
     grads: &mut Grads<B::Tensor>,
     want_grad_x_hat: bool,
 ) -> Result<GradientPenalty<B::Tensor>> {
+    let alpha = b.upload(&Tensor::new(&[alpha.len()], alpha.to_vec())?)?;
+    gradient_penalty_pending(b, critic, real, fake, &alpha, lambda, grads, want_grad_x_hat)?.resolve(b)
+}
+
+/// [`gradient_penalty`] with α [N] on the device and the norms read later (no host copy inside).
+#[allow(clippy::too_many_arguments)]
+pub fn gradient_penalty_pending<B: Backend>(
+    b: &B,
+    critic: &mut Sequential<B::Tensor>,
+    real: &B::Tensor,
+    fake: &B::Tensor,
+    alpha: &B::Tensor,
+    lambda: f32,
+    grads: &mut Grads<B::Tensor>,
+    want_grad_x_hat: bool,
+) -> Result<PendingGradientPenalty<B::Tensor>> {
     // (1) g = ∇x̂ Σ_n C(x̂)_n: each sample's score depends on its own image only (instance norm).
-    let x_hat = b.lerp_per_sample(real, fake, alpha)?;
+    let x_hat = b.lerp_per_sample_tensor(real, fake, alpha)?;
     let (score, tape) = critic.forward(b, &x_hat, Mode::Train)?;
     let ones = b.full(&b.shape(&score), 1.0)?;
     let g = critic.backward(b, &tape, &ones, None, true)?.expect("input gradient was asked for");
-    let head = b.gradient_penalty_head(&g, lambda)?;
+    let head = b.gradient_penalty_head_deferred(&g, lambda)?;
 
     // (2) Tangent pass: tangents[i] is the tangent of layer i's input.
     let mut tangents = Vec::with_capacity(critic.layers.len());
@@ -127,5 +161,5 @@ pub fn gradient_penalty<B: Backend>(
         (true, Some(pb)) => Some(pb),
         (true, None) => Some(b.zeros(&b.shape(&x_hat))?),
     };
-    Ok(GradientPenalty { gp: head.gp, grad_norm: head.grad_norm, critic_x_hat: score, grad_x_hat })
+    Ok(PendingGradientPenalty { grad_norm: head.grad_norm, lambda, critic_x_hat: score, grad_x_hat })
 }

@@ -1,48 +1,67 @@
-//! The DCGAN iteration captured once as a device graph and replayed, PyTorch's `torch.cuda.graphs` recipe:
-//! warm up eagerly, capture one iteration on static input tensors, then for every later batch refill those
-//! inputs and replay. On a backend that captures (cuda-native) an iteration's hundreds of launches become one
-//! graph launch; on the others every iteration runs eagerly, as before.
+//! Training iterations captured once as device graphs and replayed, PyTorch's `torch.cuda.graphs` recipe:
+//! warm up eagerly, capture one iteration on static input tensors, then for every later batch of the same
+//! shapes refill those inputs and replay. On a backend that captures (cuda-native) an iteration's hundreds of
+//! launches become one graph launch; on the others every iteration runs eagerly, as before.
 //!
 //! Replays compute what eager iterations would: the graph reads the same parameter buffers the eager code
-//! updates in place (a capture that would move one fails), Adam counts its steps on the device, and the losses
-//! are read after each replay from the device partials the captured iteration left ([`PendingDcganStep`]).
+//! updates in place (a capture that would move one fails), Adam counts its steps on the device, and the
+//! losses are read after each replay from the device partials the captured iteration left (the `Pending*`
+//! steps of [`crate::train::dcgan`] and [`crate::train::wgan_gp`]).
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
-use crate::train::dcgan::{Dcgan, DcganStep, PendingDcganStep};
+use crate::train::dcgan::Dcgan;
+use crate::train::wgan_gp::WganGp;
 
-/// Runs DCGAN iterations, eagerly or by replaying a captured one.
-pub struct DcganStepper<B: Backend> {
-    state: State<B>,
+/// A model whose optimizers count their steps on the host: a replay takes steps without running the host
+/// code, so the counts are advanced by hand (checkpoints save them, eager steps pass them to the device).
+pub trait AdamCounts {
+    fn adam_counts(&mut self) -> Vec<&mut u64>;
+}
+
+impl<T> AdamCounts for Dcgan<T> {
+    fn adam_counts(&mut self) -> Vec<&mut u64> {
+        vec![&mut self.opt_d.step, &mut self.opt_g.step]
+    }
+}
+
+impl<T> AdamCounts for WganGp<T> {
+    fn adam_counts(&mut self) -> Vec<&mut u64> {
+        vec![&mut self.opt_c.step, &mut self.opt_g.step]
+    }
+}
+
+/// Runs one kind of iteration (returning `P`, its pending result), eagerly or by replaying a captured one.
+pub struct Replayer<B: Backend, P> {
+    state: State<B, P>,
     replays: u64,
 }
 
-enum State<B: Backend> {
+enum State<B: Backend, P> {
     /// Graphs off, or the backend does not capture.
     Eager,
     /// The next iteration runs eagerly: it makes each optimizer's device state, which a capture cannot upload.
     WarmUp,
     /// The next iteration is captured.
     Capture,
-    Replay(Captured<B>),
+    Replay(Captured<B, P>),
 }
 
 /// One captured iteration: the graph, its static inputs and the outputs its replays rewrite.
-struct Captured<B: Backend> {
+struct Captured<B: Backend, P> {
     graph: B::Graph,
-    real: B::Tensor,
-    noise: B::Tensor,
-    shapes: (Vec<usize>, Vec<usize>),
-    pending: PendingDcganStep<B::Tensor>,
-    /// Adam steps each replay takes (D's, G's), added to the host's counts, which the replay does not run.
-    adam_steps: (u64, u64),
+    inputs: Vec<B::Tensor>,
+    shapes: Vec<Vec<usize>>,
+    pending: P,
+    /// Steps each optimizer takes per replay, in [`AdamCounts`] order.
+    adam_steps: Vec<u64>,
 }
 
-impl<B: Backend> DcganStepper<B> {
+impl<B: Backend, P: Clone> Replayer<B, P> {
     /// `graphs`: capture and replay where the backend can.
     pub fn new(graphs: bool) -> Self {
-        DcganStepper { state: if graphs { State::WarmUp } else { State::Eager }, replays: 0 }
+        Replayer { state: if graphs { State::WarmUp } else { State::Eager }, replays: 0 }
     }
 
     /// Iterations so far that ran as a replay of the captured graph (the captured one included).
@@ -50,63 +69,78 @@ impl<B: Backend> DcganStepper<B> {
         self.replays
     }
 
-    /// One iteration on a host batch of real images [N, 3, 64, 64] and noise [N, nz, 1, 1]. The returned
-    /// step's tensors are a replay's outputs: the next replay rewrites them.
-    pub fn step(&mut self, b: &B, gan: &mut Dcgan<B::Tensor>, real: &Tensor, noise: &Tensor) -> Result<DcganStep<B::Tensor>> {
-        let eager = |gan: &mut Dcgan<B::Tensor>| gan.step(b, &b.upload(real)?, &b.upload(noise)?);
+    /// One iteration `run(model, device inputs)` on host `inputs`. What it returns for a replay is the
+    /// captured iteration's pending result, whose tensors the next replay rewrites.
+    pub fn step<M: AdamCounts>(
+        &mut self,
+        b: &B,
+        model: &mut M,
+        inputs: &[&Tensor],
+        mut run: impl FnMut(&mut M, &[B::Tensor]) -> Result<P>,
+    ) -> Result<P> {
+        let eager = |model: &mut M, run: &mut dyn FnMut(&mut M, &[B::Tensor]) -> Result<P>| {
+            run(model, &inputs.iter().map(|t| b.upload(t)).collect::<Result<Vec<_>>>()?)
+        };
         match &mut self.state {
-            State::Eager => eager(gan),
+            State::Eager => eager(model, &mut run),
             State::WarmUp => {
-                let s = eager(gan)?;
+                let p = eager(model, &mut run)?;
                 self.state = State::Capture;
-                Ok(s)
+                Ok(p)
             }
-            State::Capture => match Self::capture(b, gan, real, noise)? {
+            State::Capture => match Self::capture(b, model, inputs, &mut run)? {
                 Some(c) => {
                     self.replays += 1;
-                    let s = c.pending.clone().resolve(b)?;
+                    let p = c.pending.clone();
                     self.state = State::Replay(c);
-                    Ok(s)
+                    Ok(p)
                 }
                 None => {
                     self.state = State::Eager;
-                    eager(gan)
+                    eager(model, &mut run)
                 }
             },
-            // A batch of another size (an epoch's last, partial one) runs eagerly on the same parameters.
-            State::Replay(c) if (real.shape(), noise.shape()) != (&c.shapes.0[..], &c.shapes.1[..]) => eager(gan),
+            // Inputs of other shapes (an epoch's last, partial batch) run eagerly on the same parameters.
+            State::Replay(c) if inputs.iter().map(|t| t.shape()).ne(c.shapes.iter().map(|s| &s[..])) => eager(model, &mut run),
             State::Replay(c) => {
-                b.overwrite(&c.real, real)?;
-                b.overwrite(&c.noise, noise)?;
+                for (dst, src) in c.inputs.iter().zip(inputs) {
+                    b.overwrite(dst, src)?;
+                }
                 b.replay(&c.graph)?;
-                gan.opt_d.step += c.adam_steps.0;
-                gan.opt_g.step += c.adam_steps.1;
+                for (count, steps) in model.adam_counts().into_iter().zip(&c.adam_steps) {
+                    *count += steps;
+                }
                 self.replays += 1;
-                c.pending.clone().resolve(b)
+                Ok(c.pending.clone())
             }
         }
     }
 
-    /// Captures one iteration on static copies of `real` and `noise` and replays it once (the capture itself
-    /// runs nothing); `None` when the backend does not capture.
-    fn capture(b: &B, gan: &mut Dcgan<B::Tensor>, real: &Tensor, noise: &Tensor) -> Result<Option<Captured<B>>> {
-        let (real_t, noise_t) = (b.upload(real)?, b.upload(noise)?);
-        let before = (gan.opt_d.step, gan.opt_g.step);
+    /// Captures one iteration on static copies of `inputs` and replays it once (the capture itself runs
+    /// nothing); `None` when the backend does not capture.
+    fn capture<M: AdamCounts>(
+        b: &B,
+        model: &mut M,
+        inputs: &[&Tensor],
+        run: &mut dyn FnMut(&mut M, &[B::Tensor]) -> Result<P>,
+    ) -> Result<Option<Captured<B, P>>> {
+        let statics = inputs.iter().map(|t| b.upload(t)).collect::<Result<Vec<_>>>()?;
+        let before: Vec<u64> = model.adam_counts().into_iter().map(|c| *c).collect();
         if !b.capture_begin()? {
             return Ok(None);
         }
-        let pending = gan.step_pending(b, &real_t, &noise_t);
-        let graph = b.capture_end(); // ended whatever the step did, so the backend is usable again
+        let pending = run(model, &statics);
+        let graph = b.capture_end(); // ended whatever the iteration did, so the backend is usable again
         let failed = |e: Error| {
             Error::Other(format!(
-                "capturing the DCGAN iteration as a graph failed, and the model's state may be lost with it: {e}; \
+                "capturing a training iteration as a graph failed, and the model's state may be lost with it: {e}; \
                  resume from the last checkpoint with --eager to train without graphs"
             ))
         };
         let (pending, graph) = (pending.map_err(failed)?, graph.map_err(failed)?);
         b.replay(&graph)?;
-        let adam_steps = (gan.opt_d.step - before.0, gan.opt_g.step - before.1);
-        let shapes = (real.shape().to_vec(), noise.shape().to_vec());
-        Ok(Some(Captured { graph, real: real_t, noise: noise_t, shapes, pending, adam_steps }))
+        let adam_steps = model.adam_counts().into_iter().zip(before).map(|(after, before)| *after - before).collect();
+        let shapes = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        Ok(Some(Captured { graph, inputs: statics, shapes, pending, adam_steps }))
     }
 }

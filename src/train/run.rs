@@ -27,7 +27,7 @@ use crate::train::checkpoint::{load_training, save_training, NetState, NetStateM
 use crate::train::config::{ModelKind, TrainConfig};
 use crate::train::dcgan::Dcgan;
 use crate::train::fid_probe::FidProbe;
-use crate::train::graphed::DcganStepper;
+use crate::train::graphed::Replayer;
 use crate::train::metrics::{keep_rows_before, optional, plot_metrics, CsvLog, Row, FID_METRICS_HEADER, METRICS_HEADER};
 use crate::train::quality::Quality;
 use crate::train::run_dir::RunDir;
@@ -169,7 +169,9 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     let mut done_here = 0u64;
     let mut interrupted = false;
     let should_stop = |done: u64| opts.stop.load(Ordering::SeqCst) || opts.max_iterations.is_some_and(|m| done >= m);
-    let mut dcgan_stepper = DcganStepper::new(opts.graphs);
+    // Each kind of iteration is captured and replayed on its own (backends that capture graphs).
+    let mut dcgan_steps = Replayer::new(opts.graphs);
+    let (mut critic_steps, mut generator_steps) = (Replayer::new(opts.graphs), Replayer::new(opts.graphs));
     'epochs: while p.epoch < cfg.epochs {
         let order = epoch_order(cfg.seed, p.epoch, dataset.len());
         let batches: Vec<&[usize]> = order.chunks(cfg.batch_size).collect(); // the last partial batch is kept
@@ -179,7 +181,8 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
             let n = batches[p.batch].len();
             let row = match &mut gan {
                 Gan::Dcgan(gan) => {
-                    let s = dcgan_stepper.step(b, gan, &real, &noise(&mut rng, n, cfg.widths.nz))?;
+                    let z = noise(&mut rng, n, cfg.widths.nz);
+                    let s = dcgan_steps.step(b, gan, &[&real, &z], |gan, x| gan.step_pending(b, &x[0], &x[1]))?.resolve(b)?;
                     Row {
                         epoch: p.epoch,
                         iteration: p.iteration,
@@ -193,11 +196,14 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
                 }
                 Gan::WganGp(gan) => {
                     let z = noise(&mut rng, n, cfg.widths.nz);
-                    let alpha: Vec<f32> = (0..n).map(|_| rng.gen::<f32>()).collect();
-                    let c = gan.critic_step(b, &b.upload(&real)?, &b.upload(&z)?, &alpha)?;
+                    let alpha = Tensor::new(&[n], (0..n).map(|_| rng.gen::<f32>()).collect())?;
+                    let run = |gan: &mut WganGp<B::Tensor>, x: &[B::Tensor]| gan.critic_step_pending(b, &x[0], &x[1], &x[2]);
+                    let c = critic_steps.step(b, gan, &[&real, &z, &alpha], run)?.resolve(b)?;
                     // One generator iteration after every n_critic-th critic iteration, counting across epochs.
                     let loss_g = if (p.iteration + 1) % cfg.n_critic as u64 == 0 {
-                        Some(gan.generator_step(b, &b.upload(&noise(&mut rng, n, cfg.widths.nz))?)?.loss_g)
+                        let z = noise(&mut rng, n, cfg.widths.nz);
+                        let run = |gan: &mut WganGp<B::Tensor>, x: &[B::Tensor]| gan.generator_step_pending(b, &x[0]);
+                        Some(generator_steps.step(b, gan, &[&z], run)?.resolve(b)?.loss_g)
                     } else {
                         None
                     };
@@ -283,7 +289,15 @@ pub fn train<B: Backend>(b: &B, cfg: &TrainConfig, run: &RunDir, dataset: &Datas
     let generated = sample(b, gan.generator(), &fixed)?;
     let training = dataset.gather(&(0..dataset.len().min(SAMPLE_COUNT)).collect::<Vec<_>>())?;
     let quality = Quality::measure(&generated, &training)?;
-    let summary = Summary { epochs_done: p.epoch, iterations: p.iteration, interrupted, quality, last_checkpoint: run.last(), last_fid, replayed: dcgan_stepper.replays() };
+    let summary = Summary {
+        epochs_done: p.epoch,
+        iterations: p.iteration,
+        interrupted,
+        quality,
+        last_checkpoint: run.last(),
+        last_fid,
+        replayed: dcgan_steps.replays() + critic_steps.replays() + generator_steps.replays(),
+    };
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?;
     write_atomic(&run.summary(), json.as_bytes())?;
     Ok(summary)

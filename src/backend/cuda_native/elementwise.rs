@@ -54,14 +54,19 @@ impl CudaNativeBackend {
         Ok(out)
     }
 
-    pub(super) fn launch_lerp_per_sample(&self, a: &CudaNativeTensor, b: &CudaNativeTensor, alpha: &[f32]) -> Result<CudaNativeTensor> {
+    /// x̂ = α·a + (1 − α)·b with α [N] on the device (uploaded first by `lerp_per_sample`).
+    pub(super) fn launch_lerp_per_sample(
+        &self,
+        a: &CudaNativeTensor,
+        b: &CudaNativeTensor,
+        al: &CudaNativeTensor,
+    ) -> Result<CudaNativeTensor> {
         const OP: &str = "lerp_per_sample";
-        let per = shapes::lerp_per_sample(OP, a.shape(), b.shape(), alpha.len())?;
+        let per = shapes::lerp_per_sample(OP, a.shape(), b.shape(), al.len())?;
         let out = self.alloc(OP, a.shape())?;
         if per == 0 {
             return Ok(out);
         }
-        let al = self.upload_slice(OP, alpha)?;
         let (n, per) = (u32_of(OP, a.len())?, u32_of(OP, per)?);
         self.launch(
             OP,

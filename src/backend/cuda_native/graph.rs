@@ -154,7 +154,10 @@ impl CudaNativeBackend {
         const OP: &str = "overwrite";
         self.refuse_host_copy(OP)?;
         if dst.shape() != src.shape() {
-            return Err(Error::shape(OP, format!("cannot write a {} tensor into a {} one", fmt_shape(src.shape()), fmt_shape(dst.shape()))));
+            return Err(Error::shape(
+                OP,
+                format!("cannot write a {} tensor into a {} one", fmt_shape(src.shape()), fmt_shape(dst.shape())),
+            ));
         }
         self.device.exec.upload(dst.buf.ptr, bytemuck::cast_slice(src.data())).map_err(|e| self.fail(OP, e))
     }
@@ -212,7 +215,14 @@ mod tests {
     }
 
     /// Adam over one parameter, as `Adam::step` calls it.
-    fn adam(b: &CudaNativeBackend, p: &mut CudaNativeTensor, g: &CudaNativeTensor, m: &mut CudaNativeTensor, v: &mut CudaNativeTensor, step: u64) {
+    fn adam(
+        b: &CudaNativeBackend,
+        p: &mut CudaNativeTensor,
+        g: &CudaNativeTensor,
+        m: &mut CudaNativeTensor,
+        v: &mut CudaNativeTensor,
+        step: u64,
+    ) {
         let cfg = AdamConfig { lr: 0.1, beta1: 0.5, beta2: 0.9, eps: 1e-8 };
         b.adam_step_all(&mut [AdamSlot { param: p, grad: g, exp_avg: m, exp_avg_sq: v }], &cfg, step).unwrap();
     }

@@ -1,20 +1,23 @@
 //! Losses (nn.BCELoss, nn.BCEWithLogitsLoss, F.cross_entropy) and WGAN-GP's penalty head: launches of
 //! kernels/cuda/loss.cu.
-//! The per-block partial sums and the per-sample squared norms come back to the host, which finishes them in
-//! f64 ([`host_math`](crate::backend::host_math) for the penalty).
+//! The per-block partial sums and the per-sample squared norms stay on the device until read; the host
+//! finishes them in f64 ([`host_math`](crate::backend::host_math) for the penalty).
 
 use cxr_gan_kernels::cuda::Family;
 
 use super::launch::{u32_of, Arg, Dims};
 use super::{CudaNativeBackend, CudaNativeTensor};
-use crate::backend::host_math::{gradient_penalty, gradient_penalty_factor};
-use crate::backend::{shapes, Deferred, PenaltyHead};
+use crate::backend::{shapes, Deferred, GradNorms, PendingPenaltyHead};
 use crate::error::Result;
 
 const FAMILY: Family = Family::Loss;
 
 impl CudaNativeBackend {
-    pub(super) fn launch_bce(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(Deferred<CudaNativeTensor>, CudaNativeTensor)> {
+    pub(super) fn launch_bce(
+        &self,
+        p: &CudaNativeTensor,
+        target: &CudaNativeTensor,
+    ) -> Result<(Deferred<CudaNativeTensor>, CudaNativeTensor)> {
         shapes::loss("bce", "p", p.shape(), "target", target.shape())?;
         self.mean_loss("bce", "bce", p, target)
     }
@@ -63,20 +66,18 @@ impl CudaNativeBackend {
         Ok((Deferred::Parts { parts: part, divisor: n as f64 }.resolve(self)?, grad))
     }
 
-    pub(super) fn launch_gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {
+    /// The penalty head with nothing read back: per-sample squared norms, then the factors from them (in
+    /// f64, as the host would), then v, all on the device; the norms and the penalty are formed when read.
+    pub(super) fn launch_gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PendingPenaltyHead<CudaNativeTensor>> {
         const OP: &str = "gradient_penalty_head";
         let (n, per) = shapes::gradient_penalty_head(OP, g.shape())?;
         let len = u32_of(OP, g.len())?;
         let (samples, per32) = (u32_of(OP, n)?, u32_of(OP, per)?);
-        // Per-sample squared norms on the device; the norms, the penalty and the factors in f64 here.
-        let sq = self.alloc(OP, &[n])?;
+        let (sq, k) = (self.alloc(OP, &[n])?, self.alloc(OP, &[n])?);
         self.launch(OP, FAMILY, "gp_head_sq_norms", Dims::per_group(n), &[g.arg(), sq.arg(), Arg::U32(samples), Arg::U32(per32)])?;
-        let grad_norm: Vec<f64> = self.read(OP, &sq, n)?.iter().map(|&s| (s as f64).sqrt()).collect();
-        let gp = gradient_penalty(&grad_norm, lambda);
-        let k: Vec<f32> = grad_norm.iter().map(|&r| gradient_penalty_factor(r, lambda, n) as f32).collect();
-        let k = self.upload_slice(OP, &k)?;
+        self.launch(OP, FAMILY, "gp_head_factors", Dims::grid_stride(n), &[sq.arg(), k.arg(), Arg::U32(samples), Arg::F32(lambda)])?;
         let v = self.alloc(OP, g.shape())?;
         self.launch(OP, FAMILY, "gp_head_v", Dims::grid_stride(g.len()), &[g.arg(), k.arg(), v.arg(), Arg::U32(len), Arg::U32(per32)])?;
-        Ok(PenaltyHead { gp, grad_norm, v })
+        Ok(PendingPenaltyHead { grad_norm: GradNorms::Squared(sq), v })
     }
 }

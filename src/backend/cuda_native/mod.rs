@@ -38,7 +38,8 @@ use self::graph::GraphPool;
 use self::launch::{Arg, Dims};
 use self::norm::FusedAct;
 use super::{
-    Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, Deferred, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead, Pool2dParams,
+    Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, Deferred, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead,
+    PendingPenaltyHead, Pool2dParams,
 };
 use crate::backend::cuda_env::CudaEnv;
 use crate::error::{Error, Result};
@@ -192,7 +193,12 @@ impl CudaNativeBackend {
     pub fn emulator() -> CudaNativeBackend {
         let workers = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
         let description = format!("CUDA emulator on the CPU ({workers} threads): kernels/cuda/*.cu built for the host");
-        CudaNativeBackend::on(Executor::Emulator { workers, capturing: Mutex::new(None) }, "cuda-native-emu", description, u32::MAX as usize)
+        CudaNativeBackend::on(
+            Executor::Emulator { workers, capturing: Mutex::new(None) },
+            "cuda-native-emu",
+            description,
+            u32::MAX as usize,
+        )
     }
 
     /// A backend that runs nothing and records every launch (see [`CudaNativeBackend::take_launches`]): the
@@ -445,6 +451,9 @@ impl Backend for CudaNativeBackend {
         self.guard("scale", || self.launch_scale(a, s))
     }
     fn lerp_per_sample(&self, a: &CudaNativeTensor, b: &CudaNativeTensor, alpha: &[f32]) -> Result<CudaNativeTensor> {
+        self.guard("lerp_per_sample", || self.launch_lerp_per_sample(a, b, &self.upload_slice("lerp_per_sample", alpha)?))
+    }
+    fn lerp_per_sample_tensor(&self, a: &CudaNativeTensor, b: &CudaNativeTensor, alpha: &CudaNativeTensor) -> Result<CudaNativeTensor> {
         self.guard("lerp_per_sample", || self.launch_lerp_per_sample(a, b, alpha))
     }
     fn mean(&self, t: &CudaNativeTensor) -> Result<f64> {
@@ -629,6 +638,14 @@ impl Backend for CudaNativeBackend {
         })
     }
     fn gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {
+        self.guard("gradient_penalty_head", || {
+            self.refuse_host_copy("gradient_penalty_head")?;
+            let head = self.launch_gradient_penalty_head(g, lambda)?;
+            let grad_norm = head.grad_norm.resolve(self)?;
+            Ok(PenaltyHead { gp: super::host_math::gradient_penalty(&grad_norm, lambda), grad_norm, v: head.v })
+        })
+    }
+    fn gradient_penalty_head_deferred(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PendingPenaltyHead<CudaNativeTensor>> {
         self.guard("gradient_penalty_head", || self.launch_gradient_penalty_head(g, lambda))
     }
 

@@ -32,6 +32,9 @@ impl<T> AdamCounts for WganGp<T> {
     }
 }
 
+/// One iteration on a model and its device inputs, returning its pending result.
+type Iteration<'a, M, T, P> = dyn FnMut(&mut M, &[T]) -> Result<P> + 'a;
+
 /// Runs one kind of iteration (returning `P`, its pending result), eagerly or by replaying a captured one.
 pub struct Replayer<B: Backend, P> {
     state: State<B, P>,
@@ -78,7 +81,7 @@ impl<B: Backend, P: Clone> Replayer<B, P> {
         inputs: &[&Tensor],
         mut run: impl FnMut(&mut M, &[B::Tensor]) -> Result<P>,
     ) -> Result<P> {
-        let eager = |model: &mut M, run: &mut dyn FnMut(&mut M, &[B::Tensor]) -> Result<P>| {
+        let eager = |model: &mut M, run: &mut Iteration<M, B::Tensor, P>| {
             run(model, &inputs.iter().map(|t| b.upload(t)).collect::<Result<Vec<_>>>()?)
         };
         match &mut self.state {
@@ -122,7 +125,7 @@ impl<B: Backend, P: Clone> Replayer<B, P> {
         b: &B,
         model: &mut M,
         inputs: &[&Tensor],
-        run: &mut dyn FnMut(&mut M, &[B::Tensor]) -> Result<P>,
+        run: &mut Iteration<M, B::Tensor, P>,
     ) -> Result<Option<Captured<B, P>>> {
         let statics = inputs.iter().map(|t| b.upload(t)).collect::<Result<Vec<_>>>()?;
         let before: Vec<u64> = model.adam_counts().into_iter().map(|c| *c).collect();

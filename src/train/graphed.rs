@@ -32,6 +32,11 @@ impl<T> AdamCounts for WganGp<T> {
     }
 }
 
+/// The elements of an iteration's inputs.
+fn size(inputs: &[&Tensor]) -> usize {
+    inputs.iter().map(|t| t.len()).sum()
+}
+
 /// One iteration on a model and its device inputs, returning its pending result.
 type Iteration<'a, M, T, P> = dyn FnMut(&mut M, &[T]) -> Result<P> + 'a;
 
@@ -46,8 +51,11 @@ enum State<B: Backend, P> {
     Eager,
     /// The next iteration runs eagerly: it makes each optimizer's device state, which a capture cannot upload.
     WarmUp,
-    /// The next iteration is captured.
-    Capture,
+    /// The next iteration whose inputs hold at least `largest` elements (the most seen so far) is captured:
+    /// a full batch, not an epoch's short last one.
+    Capture {
+        largest: usize,
+    },
     Replay(Captured<B, P>),
 }
 
@@ -88,10 +96,11 @@ impl<B: Backend, P: Clone> Replayer<B, P> {
             State::Eager => eager(model, &mut run),
             State::WarmUp => {
                 let p = eager(model, &mut run)?;
-                self.state = State::Capture;
+                self.state = State::Capture { largest: size(inputs) };
                 Ok(p)
             }
-            State::Capture => match Self::capture(b, model, inputs, &mut run)? {
+            State::Capture { largest } if size(inputs) < *largest => eager(model, &mut run),
+            State::Capture { .. } => match Self::capture(b, model, inputs, &mut run)? {
                 Some(c) => {
                     self.replays += 1;
                     let p = c.pending.clone();

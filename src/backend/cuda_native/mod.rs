@@ -175,7 +175,7 @@ pub struct CudaNativeBackend {
     /// The tiled convolution kernels, when not the precision's own (tests compare versions).
     conv_kernels: Option<conv::ConvKernels>,
     max_buffer: usize,
-    /// Adam's device tables and step counters, per set of parameter buffers (see adam.rs).
+    /// Each optimizer's step on the device, per set of parameter buffers (see adam.rs).
     adam_cache: Arc<Mutex<adam::AdamCache>>,
 }
 

@@ -27,6 +27,10 @@
 #                                      cxr-gan bench --precision tf32 --backend cuda-native: the same, our kernels
 #        bench_cuda_native_bf16.log, bench_cuda_native_bf16.json
 #                                      the same at --precision bf16 (% of the card's bf16 tensor peak)
+#        bench_cuda_native_v4.log, bench_cuda_native_v4.json
+#                                      tf32 again with CXR_GAN_WGMMA=0: v4 (mma.sync) where the card would run v5
+#        conformance_tf32.log, conformance_bf16.log
+#                                      the golden files on cuda-native at --precision tf32 / bf16 (if budget is left)
 #        gpu_during_bench.csv          nvidia-smi samples (utilization, clocks, power) during the bench
 #        pytorch_f32.log, pytorch_tf32.log
 #                                      scripts/pytorch_step_baseline.py: the same iterations in PyTorch eager
@@ -234,19 +238,33 @@ run() {
     # The same at bf16 (bf16 tensor-core MMAs, f32 storage): % of the card's bf16 peak.
     cxr_step "bench (cuda-native, bf16)" bench_cuda_native_bf16.log 90 bench --precision bf16 --backend cuda-native --batch "$batch" \
         --json "$OUT/bench_cuda_native_bf16.json"
+    # TF32 with v4's mma.sync instead of v5's wgmma (an sm_90a card runs v5 above): which pays, measured.
+    CXR_GAN_WGMMA=0 cxr_step "bench (cuda-native, tf32 v4)" bench_cuda_native_v4.log 90 bench --precision tf32 --backend cuda-native \
+        --batch "$batch" --json "$OUT/bench_cuda_native_v4.json"
     kill "$smi" 2>/dev/null
     wait "$smi" 2>/dev/null
 
     step "pytorch eager (f32)" pytorch_f32.log 45 "$py" "$here/pytorch_step_baseline.py" --batch "$batch"
     step "pytorch eager (tf32)" pytorch_tf32.log 45 "$py" "$here/pytorch_step_baseline.py" --batch "$batch" --tf32
+    # The golden files at the reduced precisions: convolutions at the precision's tolerance, the rest at
+    # their own bars, whole-model chains left to the benches above (last: what budget is left).
+    local p
+    for p in tf32 bf16; do
+        cxr_step "conformance (cuda-native, $p)" "conformance_$p.log" 60 conformance --golden "$dev/golden" --backend cuda-native \
+            --require cuda-native --precision "$p"
+    done
 
     {
         echo "-- key lines"
         grep -h -m 1 -E '^[0-9]+ passed, ' "$OUT/conformance.log" | sed 's/^/conformance: /'
         grep -h -E 'FAIL|required' "$OUT/conformance.log" | head -n 5 | sed 's/^/conformance: /'
+        for f in tf32 bf16; do
+            grep -h -m 1 -E '^[0-9]+ passed, ' "$OUT/conformance_$f.log" | sed "s/^/conformance $f: /"
+        done
         tail -n 1 "$OUT/bench_cuda.log" | sed 's/^/bench: /'
         tail -n 1 "$OUT/bench_cuda_native.log" | sed 's/^/bench cuda-native tf32: /'
         tail -n 1 "$OUT/bench_cuda_native_bf16.log" | sed 's/^/bench cuda-native bf16: /'
+        tail -n 1 "$OUT/bench_cuda_native_v4.log" | sed 's/^/bench cuda-native tf32 v4 (no wgmma): /'
         local f
         for f in f32 tf32; do
             { grep -h -E 'median' "$OUT/pytorch_$f.log" || tail -n 1 "$OUT/pytorch_$f.log"; } | sed "s/^/pytorch $f: /"
@@ -270,8 +288,8 @@ dry_run() {
     bash "$root/device/scripts/gpu-check.sh" "$out"
     echo "== dry run: device half exited $? (non-zero expected without CUDA)"
     local missing=0 log
-    for log in env.txt version.log devices.log conformance.log bench_cuda.log bench_cuda_native.log bench_cuda_native_bf16.log pytorch_f32.log \
-        pytorch_tf32.log summary.txt; do
+    for log in env.txt version.log devices.log conformance.log bench_cuda.log bench_cuda_native.log bench_cuda_native_bf16.log \
+        bench_cuda_native_v4.log pytorch_f32.log pytorch_tf32.log conformance_tf32.log conformance_bf16.log summary.txt; do
         if [ ! -s "$out/$log" ]; then
             echo "missing or empty: $out/$log"
             missing=1

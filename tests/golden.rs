@@ -64,3 +64,51 @@ fn conformance(files: &[std::path::PathBuf]) {
     println!("\n{}", tally.summary());
     assert!(tally.failed.is_empty(), "failed: {}", tally.failed.join(", "));
 }
+
+/// cuda-native at `--precision tf32 | bf16` (on the emulator): the convolution files pass at the precision's
+/// stated tolerance, though not at their f32 bars (so the reduced-precision kernels really ran), every file
+/// without a convolution still passes at its own bars, and the files chaining convolutions through whole
+/// models are skipped with a reason (the bench checks those against cpu).
+#[test]
+fn reduced_precision_conformance_on_the_emulator() {
+    use cxr_gan::backend::cuda_native::Precision;
+    let dir = golden::golden_dir();
+    let files = match golden::list(&dir) {
+        Ok(f) if !f.is_empty() => f,
+        _ => return println!("skipped: no golden files in {} (set CXR_GAN_GOLDEN_DIR)", dir.display()),
+    };
+    let name = |p: &std::path::PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
+    let convs: Vec<_> = files.iter().filter(|p| name(p).starts_with("conv")).cloned().collect();
+    let chains: Vec<_> = files
+        .iter()
+        .filter(|p| ["dcgan_step", "wgan_gp_step", "gradient_penalty"].iter().any(|c| name(p).starts_with(c)))
+        .cloned()
+        .collect();
+    let others: Vec<_> = files
+        .iter()
+        .filter(|p| ["batch_norm2d", "instance_norm2d", "adam", "bce"].iter().any(|c| name(p).starts_with(c)))
+        .cloned()
+        .collect();
+    assert!(convs.len() >= 10 && chains.len() == 3 && !others.is_empty(), "{} conv, {} chain files", convs.len(), chains.len());
+    for precision in [Precision::Tf32, Precision::Bf16] {
+        let reduced = CudaNativeBackend::emulator().with_precision(precision);
+        let mut tally = Tally::default();
+        run_files(&convs, &[&reduced], &mut tally);
+        assert!(tally.failed.is_empty() && tally.passed == convs.len(), "{}: {}", precision.name(), tally.summary());
+        let mut tally = Tally::default();
+        run_files(&others, &[&reduced], &mut tally);
+        assert!(tally.failed.is_empty() && tally.passed == others.len(), "{}: {}", precision.name(), tally.summary());
+        let mut tally = Tally::default();
+        run_files(&chains, &[&reduced], &mut tally);
+        assert_eq!((tally.skipped, tally.passed, tally.failed.len()), (chains.len(), 0, 0), "{}: {}", precision.name(), tally.summary());
+        // Every convolution file's error is beyond its f32 bar somewhere: the tensor-core kernels ran.
+        for path in &convs {
+            let file = golden::GoldenFile::open(path).unwrap();
+            let Ok(cxr_gan::conformance::Outcome::Checked(checks)) = cxr_gan::conformance::run_file(&reduced, &file) else {
+                panic!("{}: not checked", name(path))
+            };
+            let beyond = checks.iter().any(|c| matches!(file.tol[&c.name], golden::Tolerance::Relative(r) if c.error > r));
+            assert!(beyond, "{} at {}: within the f32 bars, so no reduced-precision kernel ran", name(path), precision.name());
+        }
+    }
+}

@@ -156,3 +156,73 @@ __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
+
+// ---------------------------------------------------------------------------------------------- wgmma
+// Hopper's warpgroup MMA (sm_90a only: PTX wgmma.*, compiled where NVRTC targets sm_90a, a trap elsewhere;
+// the backend launches the kernels that use it only on such a device). A warpgroup is 4 consecutive warps.
+#if defined(CXR_EMULATE) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define CXR_HAS_WGMMA 1
+#endif
+
+// A shared-memory matrix descriptor for wgmma: operand at `p` (16-byte aligned) in the canonical no-swizzle
+// layout, `lbo` bytes between core matrices adjacent along k (K-major), `sbo` bytes between core matrices
+// adjacent along rows (M or N); bits 0–13 address, 16–29 lbo, 32–45 sbo (each >> 4), swizzle bits 62–63 = 0.
+// On the GPU the address is p's in the shared window; the emulator takes it relative to `smem`, the block's
+// shared memory, which its wgmma gets too.
+__device__ __forceinline__ u64 wgmma_desc(const void* p, const void* smem, u32 lbo, u32 sbo) {
+#ifdef CXR_EMULATE
+    const u64 addr = (u64)((const char*)p - (const char*)smem);
+#else
+    (void)smem;
+    u64 addr;
+    asm("cvta.to.shared.u64 %0, %1;" : "=l"(addr) : "l"(p));
+#endif
+    return ((addr & 0x3ffffu) >> 4) | ((u64)((lbo & 0x3ffffu) >> 4) << 16) | ((u64)((sbo & 0x3ffffu) >> 4) << 32);
+}
+
+// Makes this thread's shared-memory writes (stores, landed cp.async) visible to the async proxy that wgmma
+// reads through; then a barrier makes every thread's visible.
+__device__ __forceinline__ void fence_proxy_async_shared() {
+#if defined(CXR_HAS_WGMMA) && !defined(CXR_EMULATE)
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+// D[64×32] += A[64×8]·B[8×32] for one warpgroup, TF32 inputs from shared memory (descriptors; both K-major,
+// the only major-ness tf32 has), FP32 accumulation: wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32.
+// Accumulator d[4j + 2h + c] (warp w of the warpgroup, lane = 4·group + t) = D[16w + group + 8h][8j + 2t + c].
+// Asynchronous: fence before (wgmma_fence), commit after, and wait before reading d or rewriting the operands.
+__device__ __forceinline__ void wgmma_m64n32k8_tf32(float d[16], u64 desc_a, u64 desc_b, const void* smem) {
+#ifdef CXR_EMULATE
+    cxr_emu::wgmma_m64n32k8_tf32(d, desc_a, desc_b, smem);
+#elif defined(CXR_HAS_WGMMA)
+    (void)smem;
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, %16, %17, p, 1, 1;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]),
+          "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "l"(desc_a), "l"(desc_b)
+        : "memory");
+#else
+    (void)d, (void)desc_a, (void)desc_b, (void)smem;
+    __trap();
+#endif
+}
+__device__ __forceinline__ void wgmma_fence() {
+#if defined(CXR_HAS_WGMMA) && !defined(CXR_EMULATE)
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#if defined(CXR_HAS_WGMMA) && !defined(CXR_EMULATE)
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+// Waits until none of this warpgroup's committed wgmma groups is in flight.
+__device__ __forceinline__ void wgmma_wait_all() {
+#if defined(CXR_HAS_WGMMA) && !defined(CXR_EMULATE)
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}

@@ -36,6 +36,13 @@
 //               (m16n8k8; bit for bit v3's result: same products, same order) for Precision::Tf32, and bf16
 //               (m16n8k16, operands rounded to bf16 as the fragments are read) for Precision::Bf16.
 //               Storage stays f32: bf16 here buys the tensor cores' bf16 rate, not halved memory traffic.
+//   v5 *_tf32_wgmma
+//               sm_90a only, 64-row tiles (the 16-row tile stays v4): v4's pipeline staged into wgmma's
+//               core-matrix layout (K-major, no swizzle), each thread rounding its own landed copies to TF32
+//               (cvt.rna, as v3/v4) before the barrier; each of the two warpgroups multiplies its 64×32 half
+//               of the tile with wgmma.mma_async m64n32k8 straight from shared memory: no fragment loads, no
+//               per-warp MMA issue. On the emulator, bit for bit v4's result. Precision::Tf32 on an sm_90a
+//               device (CXR_GAN_WGMMA=0: v4).
 #include "common.cuh"
 
 // One launch's convolution and the GEMM it computes, mirrored by `ConvGeom` in
@@ -52,9 +59,10 @@ struct ConvGeom {
     // iw = iw0 + stride_w·tw (tw < t_w) receive the kernel taps kh = a_h + stride_h·jh (jh < taps_h),
     // kw = a_w + stride_w·jw (jw < taps_w) from dy at oh = base_h + th − jh, ow = base_w + tw − jw.
     u32 a_h, a_w, taps_h, taps_w, ih0, iw0, t_h, t_w, base_h, base_w;
-    // Where this launch's per-tile channel statistics go (conv_tile_stats): partial columns stats_base +
-    // blockIdx.x of stats_per_row per output channel.
-    u32 stats_base, stats_per_row;
+    // Where this launch's channel statistics go (conv_tile_stats): one partial per stats_seg columns (64, a
+    // whole tile, or a conv2d's Ho·Wo where that divides 64, so that no partial straddles two images), at
+    // column stats_base + n0 / stats_seg + j of stats_per_row per output channel.
+    u32 stats_base, stats_per_row, stats_seg;
 };
 
 // `#pragma unroll` for NVRTC; nothing for the host compiler (which would warn about an unknown pragma).
@@ -180,6 +188,24 @@ struct alignas(16) conv_smem {
     static constexpr u32 LDA = BM + PAD, LDB = CONV_BN + PAD;
     float a[STAGES][CONV_BK][LDA];
     float b[STAGES][CONV_BK][LDB];
+    __device__ __forceinline__ float* a_at(u32 stage, u32 k, u32 m) { return &a[stage][k][m]; }
+    __device__ __forceinline__ float* b_at(u32 stage, u32 k, u32 n) { return &b[stage][k][n]; }
+};
+
+// v5's stages: A (64 rows × BK) and B (64 columns × BK), both K-major in wgmma's canonical no-swizzle
+// layout: core matrices of 8 rows × 4 k (16 bytes per row, 128 bytes each), the BK/4 core matrices of an
+// 8-row group adjacent (LBO = 128 bytes apart along k), 8-row groups SBO = 512 bytes apart.
+template <u32 STAGES>
+struct alignas(128) conv_wgmma_smem {
+    static constexpr u32 CORE = 32;                    // floats per core matrix
+    static constexpr u32 LBO = CORE * 4;               // bytes between core matrices adjacent along k
+    static constexpr u32 SBO = LBO * (CONV_BK / 4);    // bytes between core matrices adjacent along rows
+    float a[STAGES][64 * CONV_BK];
+    float b[STAGES][CONV_BN * CONV_BK];
+    // The float index of (row, k) in a stage.
+    static __device__ __forceinline__ u32 at(u32 row, u32 k) { return (row / 8) * (SBO / 4) + (row % 8) * 4 + (k / 4) * CORE + k % 4; }
+    __device__ __forceinline__ float* a_at(u32 stage, u32 k, u32 m) { return &a[stage][at(m, k)]; }
+    __device__ __forceinline__ float* b_at(u32 stage, u32 k, u32 n) { return &b[stage][at(n, k)]; }
 };
 
 // Which elements of one BK step this thread stages, shared by every version. Thread u stages A at column
@@ -224,11 +250,11 @@ CONV_UNROLL
     // Where element i of A / B goes in a stage of shared memory.
     template <class Smem>
     __device__ __forceinline__ float* a_slot(Smem& s, u32 stage, u32 i) const {
-        return &s.a[stage][a_k][a_m + 16 * i];
+        return s.a_at(stage, a_k, a_m + 16 * i);
     }
     template <class Smem>
     __device__ __forceinline__ float* b_slot(Smem& s, u32 stage, u32 i) const {
-        return &s.b[stage][b_k + (CONV_THREADS / CONV_BN) * i][b_n];
+        return s.b_at(stage, b_k + (CONV_THREADS / CONV_BN) * i, b_n);
     }
 };
 
@@ -255,6 +281,7 @@ CONV_UNROLL
 // registers held across the multiply. `fallback` is a valid global address for the zero fills.
 template <u32 BM, class Ops>
 struct conv_async_stager : conv_stager<BM, Ops> {
+    using base = conv_stager<BM, Ops>;
     const float* fallback;
 
     template <class Smem>
@@ -262,6 +289,16 @@ struct conv_async_stager : conv_stager<BM, Ops> {
         this->visit(
             op, k0, [&](u32 i, const float* p) { cp_async_f32(this->a_slot(s, stage, i), p, fallback); },
             [&](u32 i, const float* p) { cp_async_f32(this->b_slot(s, stage, i), p, fallback); });
+    }
+    // Rounds this thread's landed elements of `stage` to TF32 in place (cvt.rna, as v3/v4 round fragments),
+    // for v5, whose tensor cores read shared memory directly.
+    template <class Smem>
+    __device__ __forceinline__ void round_tf32(Smem& s, u32 stage) const {
+        auto round = [](float* p) { *p = __int_as_float((i32)to_tf32(*p)); };
+CONV_UNROLL
+        for (u32 i = 0; i < base::TM; ++i) round(this->a_slot(s, stage, i));
+CONV_UNROLL
+        for (u32 i = 0; i < base::B_ROWS; ++i) round(this->b_slot(s, stage, i));
     }
 };
 
@@ -295,33 +332,40 @@ __device__ __forceinline__ void conv_register_loop(const Ops& op, Stager& st, Sm
 // Row stride of the C tile when the epilogue stages it in shared memory (odd: row reads spread over banks).
 constexpr u32 CONV_TILE_LD = CONV_BN + 1;
 
-// Per-tile channel statistics for a batch norm that follows (the rows of conv2d's and conv_transpose2d's
-// GEMMs are output channels): for row m of the C tile, the number of valid columns, their mean and their
-// sum of squared deviations from it, at stats[(m·stats_per_row + stats_base + blockIdx.x)·3 + {0, 1, 2}].
-// batch_norm2d_stats_partials combines a channel's tiles as Chan et al. (M2 = Σ M2ᵢ + nᵢ·(meanᵢ − mean)²),
-// so no sum of squares cancels, and batch norm reads its input once (apply) instead of three times. `tile`
-// holds the C tile row-major, CONV_TILE_LD floats per row. Every thread of the block calls it.
+// Per-segment channel statistics for a norm that follows (the rows of conv2d's and conv_transpose2d's GEMMs
+// are output channels): for row m of the C tile and each segment of stats_seg columns, the number of valid
+// columns, their mean and their sum of squared deviations from it, at
+// stats[(m·stats_per_row + stats_base + (n0 + j0) / stats_seg)·3 + {0, 1, 2}]. A segment is the whole tile
+// for batch norm, which combines all of a channel's partials; a conv2d whose Ho·Wo divides 64 cuts its tiles
+// at image boundaries, so that instance norm can combine one plane's partials as well. Both combine as Chan
+// et al. (M2 = Σ M2ᵢ + nᵢ·(meanᵢ − mean)², norm_combine_partials in norm.cu), so no sum of squares cancels,
+// and the norm reads its input once (apply) instead of three times. `tile` holds the C tile row-major,
+// CONV_TILE_LD floats per row. Every thread of the block calls it; the segment loop is uniform over the block.
 template <u32 BM>
 __device__ __forceinline__ void conv_tile_stats(const ConvGeom& g, const float* tile, u32 m0, u32 n0, float* __restrict__ stats) {
     constexpr u32 PER_ROW = CONV_THREADS / BM;  // threads per row: 4 or 16, consecutive lanes of one warp
     const u32 row = threadIdx.x / PER_ROW, q = threadIdx.x % PER_ROW;
-    const u32 ncols = g.cols - n0 < CONV_BN ? g.cols - n0 : CONV_BN;
-    float sum = 0.0f;
-    for (u32 j = q; j < ncols; j += PER_ROW) sum += tile[row * CONV_TILE_LD + j];
-    for (u32 mask = PER_ROW / 2; mask > 0; mask >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, mask);
-    const float mean = sum / (float)ncols;
-    float m2 = 0.0f;
-    for (u32 j = q; j < ncols; j += PER_ROW) {
-        const float dv = tile[row * CONV_TILE_LD + j] - mean;
-        m2 += dv * dv;
-    }
-    for (u32 mask = PER_ROW / 2; mask > 0; mask >>= 1) m2 += __shfl_xor_sync(0xffffffffu, m2, mask);
     const u32 m = m0 + row;
-    if (q == 0 && m < g.m) {
-        float* st = stats + (m * g.stats_per_row + g.stats_base + blockIdx.x) * 3;
-        st[0] = (float)ncols;
-        st[1] = mean;
-        st[2] = m2;
+    for (u32 j0 = 0; j0 < CONV_BN && n0 + j0 < g.cols; j0 += g.stats_seg) {
+        const u32 left = g.cols - n0 - j0;
+        const u32 ncols = left < g.stats_seg ? left : g.stats_seg;
+        const float* seg = tile + row * CONV_TILE_LD + j0;
+        float sum = 0.0f;
+        for (u32 j = q; j < ncols; j += PER_ROW) sum += seg[j];
+        for (u32 mask = PER_ROW / 2; mask > 0; mask >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, mask);
+        const float mean = sum / (float)ncols;
+        float m2 = 0.0f;
+        for (u32 j = q; j < ncols; j += PER_ROW) {
+            const float dv = seg[j] - mean;
+            m2 += dv * dv;
+        }
+        for (u32 mask = PER_ROW / 2; mask > 0; mask >>= 1) m2 += __shfl_xor_sync(0xffffffffu, m2, mask);
+        if (q == 0 && m < g.m) {
+            float* st = stats + (m * g.stats_per_row + g.stats_base + (n0 + j0) / g.stats_seg) * 3;
+            st[0] = (float)ncols;
+            st[1] = mean;
+            st[2] = m2;
+        }
     }
 }
 
@@ -535,11 +579,15 @@ struct conv_tf32 {
 // step: wait for this thread's copies of step s, one barrier (every thread's copies have landed, and every
 // warp has finished step s−1, whose stage the next issue overwrites), issue step s+2, multiply. One group
 // is committed per step even when empty, so "all but the newest STAGES−2 groups" always means "up to s".
-template <u32 BM, class Mma>
+// `Tile` is the multiply (v4: conv_mma_tile; v5: conv_wgmma_tile): its shared-memory layout, what a thread
+// does with its landed copies before the barrier, one step from a stage, and its accumulators (for_each).
+constexpr u32 CONV_PIPE_STAGES = 3;
+
+template <u32 BM, class Tile>
 struct conv_pipelined {
-    static constexpr u32 STAGES = 3;
+    static constexpr u32 STAGES = CONV_PIPE_STAGES;
     static constexpr u32 ROWS = BM;
-    using smem = conv_smem<BM, 8, STAGES>;
+    using smem = typename Tile::smem;
 
     template <class Ops>
     static __device__ __forceinline__ void run(Ops& op, smem& s, float* __restrict__ out, float* __restrict__ stats) {
@@ -549,7 +597,7 @@ struct conv_pipelined {
         conv_async_stager<BM, Ops> st;
         st.init(op, threadIdx.x, m0, n0, k_end);
         st.fallback = op.a_ptr(0, 0);
-        conv_warp_tile<BM> tile;
+        Tile tile;
         tile.init();
 
 CONV_UNROLL
@@ -561,21 +609,88 @@ CONV_UNROLL
         u32 stage = 0;
         for (u32 k0 = k_begin; k0 < k_end; k0 += CONV_BK) {
             cp_async_wait<STAGES - 2>();
+            tile.landed(st, s, stage);
             __syncthreads();
             const u32 k_next = k0 + (STAGES - 1) * CONV_BK;
             if (k_next < k_end) st.issue(op, s, (stage + STAGES - 1) % STAGES, k_next);
             cp_async_commit();
-            tile.template step<Mma, smem::LDA, smem::LDB>(s.a[stage], s.b[stage]);
+            tile.step(s, stage);
             stage = (stage + 1) % STAGES;
         }
         cp_async_wait<0>();
         conv_epilogue<BM>(op, tile, m0, n0, out, stats, reinterpret_cast<float*>(&s));
     }
 };
+
+// v4's multiply: v3's warp tiles and mma.sync (Mma), fragments rounded as they are read.
+template <u32 BM, class Mma>
+struct conv_mma_tile : conv_warp_tile<BM> {
+    using smem = conv_smem<BM, 8, CONV_PIPE_STAGES>;
+    template <class Stager>
+    __device__ __forceinline__ void landed(const Stager&, smem&, u32) {}
+    __device__ __forceinline__ void step(smem& s, u32 stage) {
+        conv_warp_tile<BM>::template step<Mma, smem::LDA, smem::LDB>(s.a[stage], s.b[stage]);
+    }
+};
 template <u32 BM>
-using conv_tf32_pipe = conv_pipelined<BM, conv_mma_tf32>;
+using conv_tf32_pipe = conv_pipelined<BM, conv_mma_tile<BM, conv_mma_tf32>>;
 template <u32 BM>
-using conv_bf16_pipe = conv_pipelined<BM, conv_mma_bf16>;
+using conv_bf16_pipe = conv_pipelined<BM, conv_mma_tile<BM, conv_mma_bf16>>;
+
+// ---------------------------------------------------------------------------------------------- v5: wgmma
+// v4's 3-stage cp.async pipeline into wgmma's layout (conv_wgmma_smem), the multiply as Hopper warpgroup
+// MMAs straight from shared memory: warpgroup wg (threads 128·wg ..) computes columns 32·wg + [0, 32) of the
+// 64×64 tile with two m64n32k8 per BK step, no fragment loads. Each thread rounds its own landed copies to
+// TF32 before the barrier, so the products are v4's; on the emulator (which sums a wgmma's products in k
+// order, as it does an mma's) the result is v4's bit for bit. 64-row tiles only (wgmma's M); the 16-row
+// tile stays v4. sm_90a.
+template <u32 BM>
+struct conv_wgmma_tile {
+    static_assert(BM == 64, "wgmma computes 64 rows");
+    using smem = conv_wgmma_smem<CONV_PIPE_STAGES>;
+    u32 wg, row0, col0;
+    float d[16];
+
+    __device__ __forceinline__ void init() {
+        const u32 t = threadIdx.x % 128, lane = t % CXR_WARP;
+        wg = threadIdx.x / 128;
+        row0 = 16 * (t / CXR_WARP) + lane / 4;
+        col0 = 32 * wg + 2 * (lane % 4);
+CONV_UNROLL
+        for (u32 i = 0; i < 16; ++i) d[i] = 0.0f;
+    }
+    // This thread's landed copies of `stage`: rounded to TF32 in place, then made visible to the async proxy
+    // wgmma reads through (the barrier that follows makes everyone's visible).
+    template <class Stager>
+    __device__ __forceinline__ void landed(const Stager& st, smem& s, u32 stage) {
+        st.round_tf32(s, stage);
+        fence_proxy_async_shared();
+    }
+    // One BK step from stage `stage`: both k8 halves, committed and waited for (the stage is rewritten two
+    // steps later, and the epilogue reads d).
+    __device__ __forceinline__ void step(const smem& s, u32 stage) {
+        wgmma_fence();
+CONV_UNROLL
+        for (u32 ks = 0; ks < CONV_BK; ks += 8) {
+            const u64 da = wgmma_desc(&s.a[stage][smem::at(0, ks)], &s, smem::LBO, smem::SBO);
+            const u64 db = wgmma_desc(&s.b[stage][smem::at(32 * wg, ks)], &s, smem::LBO, smem::SBO);
+            wgmma_m64n32k8_tf32(d, da, db, &s);
+        }
+        wgmma_commit();
+        wgmma_wait_all();
+    }
+    template <class F>
+    __device__ __forceinline__ void for_each(F f) const {
+CONV_UNROLL
+        for (u32 j = 0; j < 4; ++j)
+CONV_UNROLL
+            for (u32 h = 0; h < 2; ++h)
+CONV_UNROLL
+                for (u32 c = 0; c < 2; ++c) f(row0 + 8 * h, col0 + 8 * j + c, d[4 * j + 2 * h + c]);
+    }
+};
+template <u32 BM>
+using conv_tf32_wgmma = conv_pipelined<BM, conv_wgmma_tile<BM>>;
 
 // ---------------------------------------------------------------------------------------------- kernels
 // Tiled kernels: grid (⌈cols / 64⌉, ⌈m / BM⌉, splits) of CONV_THREADS threads. `out` is the output itself
@@ -616,6 +731,10 @@ CONV_VERSION(simt, conv_simt, 4, 8)            // v2, exact f32
 CONV_VERSION(tf32, conv_tf32, 4, 6)            // v3, TF32 tensor cores
 CONV_VERSION(tf32_pipe, conv_tf32_pipe, 4, 6)  // v4, TF32, cp.async pipeline
 CONV_VERSION(bf16_pipe, conv_bf16_pipe, 4, 6)  // v4, bf16, cp.async pipeline
+// v5, TF32 wgmma (sm_90a), 64-row tiles only: the 16-row tile is v4's.
+CONV_TILED_KERNEL(conv2d_fwd_tf32_wgmma, conv_fwd_ops, conv_tf32_wgmma<64>, 4)
+CONV_TILED_KERNEL(conv2d_bwd_data_tf32_wgmma, conv_bwd_data_ops, conv_tf32_wgmma<64>, 4)
+CONV_TILED_KERNEL(conv2d_bwd_weight_tf32_wgmma, conv_bwd_weight_ops, conv_tf32_wgmma<64>, 4)
 
 // out[i] = Σ_z part[z·len + i] over the splits in order (z·len + i < 2^32, checked on the host). Grid-stride
 // over len, CXR_BLOCK threads.

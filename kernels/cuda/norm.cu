@@ -76,10 +76,24 @@ CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, float* __restric
 }
 CXR_EXPORT(batch_norm2d_stats)
 
-// The same statistics, one block per channel, from the per-tile partials the producing convolution's
-// epilogue wrote (conv_tile_stats in conv.cu: `per_row` triples (count, mean, M2) per channel), without
-// reading x: mean = Σ nᵢ·meanᵢ / n, then M2 = Σ M2ᵢ + nᵢ·(meanᵢ − mean)² (Chan et al.), both sums of
-// non-negative or centred terms.
+// The mean and biased variance of mf elements from `count` consecutive partials (count, mean, M2) that a
+// convolution's epilogue wrote (conv_tile_stats in conv.cu), without reading the elements: mean =
+// Σ nᵢ·meanᵢ / mf, then M2 = Σ M2ᵢ + nᵢ·(meanᵢ − mean)² (Chan et al.), both sums of non-negative or centred
+// terms. Every thread of the block calls it.
+__device__ __forceinline__ void norm_combine_partials(const float* __restrict__ p, u32 count, float mf, float* scratch, float& mu,
+                                                      float& var) {
+    float acc = 0.0f;
+    for (u32 i = threadIdx.x; i < count; i += CXR_BLOCK) acc += p[3 * i] * p[3 * i + 1];
+    mu = block_sum(acc, scratch) / mf;
+    float m2 = 0.0f;
+    for (u32 i = threadIdx.x; i < count; i += CXR_BLOCK) {
+        const float dv = p[3 * i + 1] - mu;
+        m2 += p[3 * i + 2] + p[3 * i] * dv * dv;
+    }
+    var = block_sum(m2, scratch) / mf;
+}
+
+// The same statistics, one block per channel, from the `per_row` partials of the channel.
 CXR_KERNEL void batch_norm2d_stats_partials(const float* __restrict__ part, u32 per_row, float* __restrict__ run_mean,
                                             float* __restrict__ run_var, float* __restrict__ mean, float* __restrict__ invstd, NormDims d,
                                             float eps, float momentum) {
@@ -87,18 +101,8 @@ CXR_KERNEL void batch_norm2d_stats_partials(const float* __restrict__ part, u32 
     const u32 ch = norm_group();
     if (ch >= d.c) return;
     const float mf = (float)(d.n * d.hw);
-    const float* p = part + ch * per_row * 3;
-
-    float acc = 0.0f;
-    for (u32 i = threadIdx.x; i < per_row; i += CXR_BLOCK) acc += p[3 * i] * p[3 * i + 1];
-    const float mu = block_sum(acc, scratch) / mf;
-
-    float m2 = 0.0f;
-    for (u32 i = threadIdx.x; i < per_row; i += CXR_BLOCK) {
-        const float dv = p[3 * i + 1] - mu;
-        m2 += p[3 * i + 2] + p[3 * i] * dv * dv;
-    }
-    const float var = block_sum(m2, scratch) / mf;
+    float mu, var;
+    norm_combine_partials(part + ch * per_row * 3, per_row, mf, scratch, mu, var);
     batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, eps, momentum);
 }
 CXR_EXPORT(batch_norm2d_stats_partials)
@@ -166,8 +170,23 @@ CXR_EXPORT(batch_norm2d_bwd)
 
 // ------------------------------------------------------------------ instance norm
 
-// Forward, one block per plane (n, c): mean, invstd (two passes) and y = act(normalized) (`act` fuses the
-// critic's LeakyReLU).
+// Plane pl's output y = act((x − μ)·γr + β) and its statistics, from its mean and biased variance.
+__device__ __forceinline__ void instance_norm_apply(const float* __restrict__ x, const float* __restrict__ gamma,
+                                                    const float* __restrict__ beta, float* __restrict__ y, float* __restrict__ mean,
+                                                    float* __restrict__ invstd, NormDims d, u32 pl, float mu, float var, float eps,
+                                                    FusedAct act) {
+    const u32 hw = d.hw, base = pl * hw, ch = pl % d.c;
+    const float r = 1.0f / sqrtf(var + eps);
+    const float g = gamma[ch] * r, b = beta[ch];
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) y[base + j] = fused_act((x[base + j] - mu) * g + b, act);
+    if (threadIdx.x == 0) {
+        mean[pl] = mu;
+        invstd[pl] = r;
+    }
+}
+
+// Forward, one block per plane (n, c): mean, variance (two passes over x) and y = act(normalized) (`act`
+// fuses the critic's LeakyReLU).
 CXR_KERNEL void instance_norm2d_fwd(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
                                     float* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps,
                                     FusedAct act) {
@@ -186,17 +205,24 @@ CXR_KERNEL void instance_norm2d_fwd(const float* __restrict__ x, const float* __
         const float dv = x[base + j] - mu;
         sq += dv * dv;
     }
-    const float r = 1.0f / sqrtf(block_sum(sq, scratch) / mf + eps);
-
-    const u32 ch = pl % d.c;
-    const float g = gamma[ch] * r, b = beta[ch];
-    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) y[base + j] = fused_act((x[base + j] - mu) * g + b, act);
-    if (threadIdx.x == 0) {
-        mean[pl] = mu;
-        invstd[pl] = r;
-    }
+    instance_norm_apply(x, gamma, beta, y, mean, invstd, d, pl, mu, block_sum(sq, scratch) / mf, eps, act);
 }
 CXR_EXPORT(instance_norm2d_fwd)
+
+// The same, with the statistics from the producing conv2d's epilogue instead of two passes over x: plane
+// (s, c) is the seg_per_plane partials of channel c's row (`per_row` of them) from column s·seg_per_plane.
+CXR_KERNEL void instance_norm2d_fwd_partials(const float* __restrict__ x, const float* __restrict__ part, u32 per_row, u32 seg_per_plane,
+                                             const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y,
+                                             float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act) {
+    __shared__ float scratch[CXR_BLOCK / CXR_WARP];
+    const u32 pl = norm_group();
+    if (pl >= d.n * d.c) return;
+    const u32 s = pl / d.c, ch = pl % d.c;
+    float mu, var;
+    norm_combine_partials(part + (ch * per_row + s * seg_per_plane) * 3, seg_per_plane, (float)d.hw, scratch, mu, var);
+    instance_norm_apply(x, gamma, beta, y, mean, invstd, d, pl, mu, var, eps, act);
+}
+CXR_EXPORT(instance_norm2d_fwd_partials)
 
 // Backward, one block per plane: dx as batch norm's with the plane as the group, and the plane's
 // dgamma / dbeta shares r·Σ(dy·xc), Σdy (summed over the batch by instance_norm2d_channel_sums).

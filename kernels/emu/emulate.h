@@ -67,6 +67,14 @@ inline float bf16_value(uint32_t h) { return u2f(h << 16); }
 void mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2]);
 void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]);
 
+// One warpgroup's wgmma.mma_async m64n32k8 with TF32 inputs, D += A·B: A (64×8) and B (32×8, i.e. Bᵀ) read
+// from the block's shared memory `smem` through the descriptors (address relative to `smem`; canonical K-major,
+// no swizzle: element (row, k) at start + (row/8)·sbo + (row%8)·16 + (k/4)·lbo + (k%4)·4 bytes). Each thread
+// computes its own accumulators (d[4j + 2h + c] = D[16w + group + 8h][8j + 2t + c]) from shared memory, so
+// nothing is exchanged; inputs lose their low 13 bits (TF32 as the tensor core reads it), products are summed
+// in f32 in k order, as mma_m16n8k8_tf32's.
+void wgmma_m64n32k8_tf32(float d[16], uint64_t desc_a, uint64_t desc_b, const void* smem);
+
 // cp.async.ca.shared.global of 4 bytes from `src` (nullptr: zero fill, as src-size 0), in this thread's
 // current group; commit closes the group; wait(n) lands every copy of this thread's committed groups but
 // the newest n.

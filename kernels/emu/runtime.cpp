@@ -229,6 +229,28 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2]) {
     syncwarp();
 }
 
+// (row, k) of a canonical K-major no-swizzle operand described by `desc`, in `smem`.
+static float wgmma_operand(const void* smem, uint64_t desc, unsigned row, unsigned k) {
+    const uint64_t start = (desc & 0x3fffu) << 4, lbo = ((desc >> 16) & 0x3fffu) << 4, sbo = ((desc >> 32) & 0x3fffu) << 4;
+    const uint64_t byte = start + (row / 8) * sbo + (row % 8) * 16 + (k / 4) * lbo + (k % 4) * 4;
+    float v;
+    std::memcpy(&v, static_cast<const char*>(smem) + byte, 4);
+    return u2f(f2u(v) & 0xffffe000u);
+}
+
+void wgmma_m64n32k8_tf32(float d[16], uint64_t desc_a, uint64_t desc_b, const void* smem) {
+    const unsigned t = tl_worker->current->place.linear % 128;
+    const unsigned warp = t / 32, lane = t % 32, g = lane / 4, q = lane % 4;
+    for (unsigned j = 0; j < 4; ++j)
+        for (unsigned h = 0; h < 2; ++h)
+            for (unsigned c = 0; c < 2; ++c) {
+                const unsigned row = 16 * warp + g + 8 * h, col = 8 * j + 2 * q + c;
+                float acc = d[4 * j + 2 * h + c];
+                for (unsigned k = 0; k < 8; ++k) acc += wgmma_operand(smem, desc_a, row, k) * wgmma_operand(smem, desc_b, col, k);
+                d[4 * j + 2 * h + c] = acc;
+            }
+}
+
 void cp_async_f32(float* dst, const float* src) { tl_worker->current->copies.emplace_back(dst, src); }
 
 void cp_async_commit() {

@@ -190,6 +190,11 @@ pub trait Backend: Send + Sync {
 
     /// A short name for reports: `cpu`, `wgpu`, `cuda`, `reference`.
     fn name(&self) -> String;
+    /// The precision this backend's convolutions compute at (`--precision`: cuda-native's tensor-core
+    /// kernels round their inputs; every other backend is f32), which checks against references allow for.
+    fn conv_precision(&self) -> cuda_native::Precision {
+        cuda_native::Precision::Fp32
+    }
     /// Waits until every op launched so far has finished (timing; device errors surface here). Host
     /// backends compute eagerly and have nothing to wait for.
     fn sync(&self) -> Result<()> {

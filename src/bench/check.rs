@@ -33,8 +33,7 @@ pub struct Tolerances {
 
 impl Tolerances {
     pub fn of<B: Backend>(b: &B) -> Tolerances {
-        let precision = if b.name().starts_with("cuda-native") { crate::backend::precision() } else { Precision::Fp32 };
-        match precision {
+        match b.conv_precision() {
             Precision::Fp32 => Tolerances { op: OP_TOLERANCE, conv: OP_TOLERANCE, chain: CHAIN_TOLERANCE },
             reduced => {
                 let conv = reduced.tolerance();

@@ -182,7 +182,10 @@ impl BackendTask for Bench {
                         emit(r);
                     }
                 }
-                Item::WganGp { critic, generator } => steps::wgan_gp_rows(b, o.batch, &step_plan, *critic, *generator, &mut emit),
+                Item::WganGp { critic, generator } => {
+                    steps::wgan_gp_rows(b, o.batch, &step_plan, *critic, *generator, &mut emit);
+                    steps::wgan_gp_graph_rows(b, o.batch, &step_plan, *critic, *generator, &mut emit);
+                }
                 Item::Fid => emit(steps::fid_row(b, o.fid_batch, &step_plan)),
             }
         }

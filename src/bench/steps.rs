@@ -19,14 +19,17 @@ use crate::nn::Grads;
 use crate::tensor::{fmt_shape, Tensor};
 use crate::train::dcgan::PendingDcganStep;
 use crate::train::dcgan::{Dcgan, DcganStep};
-use crate::train::graphed::Replayer;
-use crate::train::wgan_gp::WganGp;
+use crate::train::graphed::{AdamCounts, Replayer};
+use crate::train::wgan_gp::{CriticStep, GeneratorStep, PendingCriticStep, PendingGeneratorStep, WganGp};
 
 pub const DCGAN: &str = "dcgan step";
 /// The DCGAN iteration captured as a graph and replayed (backends that capture: cuda-native).
 pub const DCGAN_GRAPH: &str = "dcgan step, graph replay";
 pub const WGAN_CRITIC: &str = "wgan-gp critic step";
 pub const WGAN_GENERATOR: &str = "wgan-gp generator step";
+/// The WGAN-GP iterations captured as graphs and replayed (backends that capture: cuda-native).
+pub const WGAN_CRITIC_GRAPH: &str = "wgan-gp critic step, graph replay";
+pub const WGAN_GENERATOR_GRAPH: &str = "wgan-gp generator step, graph replay";
 pub const FID: &str = "inception_v3 features 2048";
 /// The group of the three training iterations.
 pub const ITERATION: &str = "iteration";
@@ -129,46 +132,80 @@ fn dcgan_outputs<B: Backend>(b: &B, s: DcganStep<B::Tensor>) -> Result<Vec<Named
     Ok(v)
 }
 
-/// On a backend that captures graphs, the DCGAN iteration as training runs it there: warmed up, captured once,
-/// then replayed on refilled inputs. Checked against the same backend's eager iterations from the same
-/// weights and batch, which must agree exactly (the eager row checks those against cpu); then the replays
-/// are timed (refilling the inputs and reading the losses included). `None` where the backend does not capture.
-pub fn dcgan_graph_row<B: Backend>(b: &B, n: usize, plan: &Plan) -> Option<Row> {
+/// One iteration on a model and its device inputs, returning its pending result.
+type PendingIteration<'a, M, T, P> = &'a dyn Fn(&mut M, &[T]) -> Result<P>;
+
+/// How a graph row runs one kind of iteration: the model, the iteration on device inputs (returning its
+/// pending result), that result read back (what training reads: the losses), and what the check compares.
+struct Graphed<'a, B: Backend, M, P, S> {
+    setup: &'a dyn Fn() -> Result<M>,
+    pending: PendingIteration<'a, M, B::Tensor, P>,
+    resolve: &'a dyn Fn(P) -> Result<S>,
+    outputs: &'a dyn Fn(S) -> Result<Vec<Named>>,
+}
+
+/// On a backend that captures graphs, one kind of iteration as training runs it there: warmed up, captured
+/// once, then replayed on refilled `inputs`. Checked against the same backend's eager iterations from the
+/// same weights and inputs, which must agree exactly (the eager rows check those against cpu); then the
+/// replays are timed (refilling the inputs and reading the losses included). `None` where the backend does
+/// not capture.
+fn graph_row<B: Backend, M: AdamCounts, P: Clone, S>(
+    b: &B,
+    r: Row,
+    n: usize,
+    plan: &Plan,
+    inputs: &[&Tensor],
+    it: Graphed<B, M, P, S>,
+) -> Option<Row> {
     const ITERATIONS: usize = 3; // warm-up, capture, one replay
-    let w = Widths::default();
-    let r = Row::new(ITERATION, DCGAN_GRAPH, batch_shapes(n, w.nz));
-    type Graphed<B> = (Vec<Named>, Dcgan<<B as Backend>::Tensor>, Replayer<B, PendingDcganStep<<B as Backend>::Tensor>>, Batch);
-    let run = |m: &mut Dcgan<B::Tensor>, x: &[B::Tensor]| m.step_pending(b, &x[0], &x[1]);
-    let graphed = (|| -> Result<Option<Graphed<B>>> {
-        let batch = Batch::new(n, w.nz)?;
-        let (mut model, _, _) = dcgan_setup(b, w, &batch)?;
+    let run = |m: &mut M, x: &[B::Tensor]| (it.pending)(m, x);
+    // The replayed iteration's outputs, and the model and replayer to time.
+    type Replaying<M, B, P> = (Vec<Named>, M, Replayer<B, P>);
+    let graphed = (|| -> Result<Option<Replaying<M, B, P>>> {
+        let mut model = (it.setup)()?;
         let mut steps = Replayer::new(true);
         let mut last = None;
         for _ in 0..ITERATIONS {
-            last = Some(steps.step(b, &mut model, &[&batch.real, &batch.noise], run)?);
+            last = Some(steps.step(b, &mut model, inputs, run)?);
         }
         if steps.replays() == 0 {
             return Ok(None);
         }
-        let got = dcgan_outputs(b, last.expect("ITERATIONS > 0").resolve(b)?)?;
-        Ok(Some((got, model, steps, batch)))
+        Ok(Some(((it.outputs)((it.resolve)(last.expect("ITERATIONS > 0"))?)?, model, steps)))
     })();
-    let (got, mut model, mut steps, batch) = match graphed {
+    let (got, mut model, mut steps) = match graphed {
         Ok(Some(x)) => x,
         Ok(None) => return None,
         Err(e) => return Some(finish(r, Err(e), None, n)),
     };
     let check = (|| {
-        let (mut m, real, noise) = dcgan_setup(b, w, &batch)?;
+        let mut m = (it.setup)()?;
+        let device = inputs.iter().map(|t| b.upload(t)).collect::<Result<Vec<_>>>()?;
         let mut last = None;
         for _ in 0..ITERATIONS {
-            last = Some(m.step(b, &real, &noise)?);
+            last = Some((it.pending)(&mut m, &device)?);
         }
-        Ok(compare(&got, &dcgan_outputs(b, last.expect("ITERATIONS > 0"))?, 0.0))
+        Ok(compare(&got, &(it.outputs)((it.resolve)(last.expect("ITERATIONS > 0"))?)?, 0.0))
     })();
-    let timing =
-        check.is_ok().then(|| time(b, plan, || Ok(()), |()| steps.step(b, &mut model, &[&batch.real, &batch.noise], run)?.resolve(b)));
+    let timing = check.is_ok().then(|| time(b, plan, || Ok(()), |()| (it.resolve)(steps.step(b, &mut model, inputs, run)?)));
     Some(finish(r, check, timing, n))
+}
+
+/// The DCGAN iteration as a graph replay (see [`graph_row`]).
+pub fn dcgan_graph_row<B: Backend>(b: &B, n: usize, plan: &Plan) -> Option<Row> {
+    let w = Widths::default();
+    let r = Row::new(ITERATION, DCGAN_GRAPH, batch_shapes(n, w.nz));
+    let batch = match Batch::new(n, w.nz) {
+        Ok(x) => x,
+        Err(e) => return Some(finish(r, Err(e), None, n)),
+    };
+    let it = Graphed {
+        setup: &|| Ok(dcgan_setup(b, w, &batch)?.0),
+        pending: &|m: &mut Dcgan<B::Tensor>, x: &[B::Tensor]| m.step_pending(b, &x[0], &x[1]),
+        resolve: &|p: PendingDcganStep<B::Tensor>| p.resolve(b),
+        outputs: &|s| dcgan_outputs(b, s),
+    };
+    graph_row(b, r, n, plan, &[&batch.real, &batch.noise], it)
 }
 
 /// The WGAN-GP critic iteration and then the generator iteration, each compared with cpu (losses, the
@@ -183,28 +220,13 @@ pub fn wgan_gp_rows<B: Backend>(b: &B, n: usize, plan: &Plan, critic: bool, gen:
         noise: T,
     }
     fn setup<B: Backend>(b: &B, w: Widths, batch: &Batch) -> Result<Setup<B::Tensor>> {
-        let mut init = ChaCha8Rng::seed_from_u64(2);
-        let g = generator(b, w, &mut init)?;
-        let c = discriminator(b, w.ndf, Head::Critic, &mut init)?;
-        Ok(Setup { m: WganGp::new(b, g, c)?, real: b.upload(&batch.real)?, noise: b.upload(&batch.noise)? })
+        Ok(Setup { m: wgan_gp_model(b, w)?, real: b.upload(&batch.real)?, noise: b.upload(&batch.noise)? })
     }
     fn critic_out<B: Backend>(b: &B, s: &mut Setup<B::Tensor>, alpha: &[f32]) -> Result<Vec<Named>> {
-        let c = s.m.critic_step(b, &s.real, &s.noise, alpha)?;
-        let mut v = vec![
-            Named::scalars("loss_c", vec![c.loss_c]),
-            Named::scalars("gp", vec![c.gp]),
-            Named::scalars("wasserstein", vec![c.wasserstein]),
-            Named::scalars("grad_norm", c.grad_norm),
-            Named::tensor(b, "fake", &c.fake)?,
-        ];
-        grads(b, "C", &c.grads_c, &mut v)?;
-        Ok(v)
+        critic_outputs(b, s.m.critic_step(b, &s.real, &s.noise, alpha)?)
     }
     fn gen_out<B: Backend>(b: &B, s: &mut Setup<B::Tensor>) -> Result<Vec<Named>> {
-        let g = s.m.generator_step(b, &s.noise)?;
-        let mut v = vec![Named::scalars("loss_g", vec![g.loss_g])];
-        grads(b, "G", &g.grads_g, &mut v)?;
-        Ok(v)
+        generator_outputs(b, s.m.generator_step(b, &s.noise)?)
     }
     let prepared = Batch::new(n, w.nz).and_then(|batch| {
         let mine = setup(b, w, &batch)?;
@@ -245,6 +267,70 @@ pub fn wgan_gp_rows<B: Backend>(b: &B, n: usize, plan: &Plan, critic: bool, gen:
         let Setup { m, noise, .. } = &mut mine;
         let timing = ok.then(|| time(b, plan, || Ok(()), |()| m.generator_step(b, noise)));
         emit(finish(gen_row, gen_check, timing, n));
+    }
+}
+
+/// The WGAN-GP generator and critic every WGAN-GP row starts from.
+fn wgan_gp_model<B: Backend>(b: &B, w: Widths) -> Result<WganGp<B::Tensor>> {
+    let mut init = ChaCha8Rng::seed_from_u64(2);
+    let g = generator(b, w, &mut init)?;
+    let c = discriminator(b, w.ndf, Head::Critic, &mut init)?;
+    WganGp::new(b, g, c)
+}
+
+/// What a critic iteration's check compares: losses, the penalty and gradient norms, the fakes, every gradient.
+fn critic_outputs<B: Backend>(b: &B, c: CriticStep<B::Tensor>) -> Result<Vec<Named>> {
+    let mut v = vec![
+        Named::scalars("loss_c", vec![c.loss_c]),
+        Named::scalars("gp", vec![c.gp]),
+        Named::scalars("wasserstein", vec![c.wasserstein]),
+        Named::scalars("grad_norm", c.grad_norm),
+        Named::tensor(b, "fake", &c.fake)?,
+    ];
+    grads(b, "C", &c.grads_c, &mut v)?;
+    Ok(v)
+}
+
+/// What a generator iteration's check compares: the loss and every gradient.
+fn generator_outputs<B: Backend>(b: &B, g: GeneratorStep<B::Tensor>) -> Result<Vec<Named>> {
+    let mut v = vec![Named::scalars("loss_g", vec![g.loss_g])];
+    grads(b, "G", &g.grads_g, &mut v)?;
+    Ok(v)
+}
+
+/// The WGAN-GP critic and generator iterations as graph replays (see [`graph_row`]), each from fresh weights;
+/// nothing where the backend does not capture.
+pub fn wgan_gp_graph_rows<B: Backend>(b: &B, n: usize, plan: &Plan, critic: bool, gen: bool, emit: &mut dyn FnMut(Row)) {
+    let w = Widths::default();
+    let (critic_row, gen_row) =
+        (Row::new(ITERATION, WGAN_CRITIC_GRAPH, batch_shapes(n, w.nz)), Row::new(ITERATION, WGAN_GENERATOR_GRAPH, batch_shapes(n, w.nz)));
+    let batch = Batch::new(n, w.nz).and_then(|x| Ok((Tensor::new(&[n], x.alpha.clone())?, x)));
+    let (alpha, batch) = match batch {
+        Ok(x) => x,
+        Err(e) => return emit(finish(if critic { critic_row } else { gen_row }, Err(e), None, n)),
+    };
+    let setup = || wgan_gp_model(b, w);
+    if critic {
+        let it = Graphed {
+            setup: &setup,
+            pending: &|m: &mut WganGp<B::Tensor>, x: &[B::Tensor]| m.critic_step_pending(b, &x[0], &x[1], &x[2]),
+            resolve: &|p: PendingCriticStep<B::Tensor>| p.resolve(b),
+            outputs: &|s| critic_outputs(b, s),
+        };
+        if let Some(r) = graph_row(b, critic_row, n, plan, &[&batch.real, &batch.noise, &alpha], it) {
+            emit(r);
+        }
+    }
+    if gen {
+        let it = Graphed {
+            setup: &setup,
+            pending: &|m: &mut WganGp<B::Tensor>, x: &[B::Tensor]| m.generator_step_pending(b, &x[0]),
+            resolve: &|p: PendingGeneratorStep<B::Tensor>| p.resolve(b),
+            outputs: &|s| generator_outputs(b, s),
+        };
+        if let Some(r) = graph_row(b, gen_row, n, plan, &[&batch.noise], it) {
+            emit(r);
+        }
     }
 }
 

@@ -131,8 +131,9 @@ pub struct TrainArgs {
     /// epoch).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
-    /// Run every iteration op by op, never as a replayed graph (by default the DCGAN iteration is captured
-    /// once as a graph and replayed on backends that can: cuda-native; the results are the same).
+    /// Run every iteration op by op, never as a replayed graph (by default each kind of iteration, DCGAN's and
+    /// WGAN-GP's critic and generator ones, is captured once as a graph and replayed on backends that can:
+    /// cuda-native; the results are the same).
     #[arg(long)]
     pub eager: bool,
 }
@@ -170,7 +171,13 @@ impl BackendTask for Train {
                 s.iterations, s.epochs_done
             )));
         }
-        println!("done: {} epochs, {} iterations", s.epochs_done, s.iterations);
+        match s.replayed {
+            0 => println!("done: {} epochs, {} iterations", s.epochs_done, s.iterations),
+            r => println!(
+                "done: {} epochs, {} iterations; {r} graph replays (captured iterations, each kind counted)",
+                s.epochs_done, s.iterations
+            ),
+        }
         println!("outputs in {dir}: metrics.csv, loss.png, samples/epoch_NNNN.png, checkpoints/ (last: {})", s.last_checkpoint.display());
         println!("{}", s.quality.report());
         if let Some(f) = s.last_fid {

@@ -67,10 +67,11 @@ struct ConvGeom {
     t_w: u32,
     base_h: u32,
     base_w: u32,
-    /// Where this launch's per-tile channel statistics go: partial columns `stats_base + blockIdx.x` of
-    /// `stats_per_row` per output channel.
+    /// Where this launch's channel statistics go: one partial per `stats_seg` columns, at column
+    /// `stats_base + n0 / stats_seg + j` of `stats_per_row` per output channel.
     stats_base: u32,
     stats_per_row: u32,
+    stats_seg: u32,
 }
 
 impl ConvGeom {
@@ -92,6 +93,7 @@ impl ConvGeom {
             stride_w: u(p.stride[1])?,
             pad_h: u(p.padding[0])?,
             pad_w: u(p.padding[1])?,
+            stats_seg: TILE_N as u32,
             ..ConvGeom::default()
         })
     }
@@ -105,18 +107,25 @@ pub(super) enum ChannelStats {
     Skip,
 }
 
-/// The per-tile statistics of a convolution's output channels, written by the kernels' epilogue
-/// (`conv_tile_stats` in conv.cu): [channels, per_row, 3] triples (count, mean, M2), for the tensor of
-/// `shape` they were computed from. `batch_norm2d_train` combines them instead of reading that tensor.
+/// The per-segment statistics of a convolution's output channels, written by the kernels' epilogue
+/// (`conv_tile_stats` in conv.cu): [channels, per_row, 3] triples (count, mean, M2), one per `seg` GEMM
+/// columns, for the tensor of `shape` they were computed from. `batch_norm2d_train` combines a channel's
+/// triples instead of reading that tensor, and `instance_norm2d` a plane's where `seg` divides H·W.
 pub(super) struct ChannelPartials {
     pub(super) partials: CudaNativeTensor,
     pub(super) per_row: usize,
+    pub(super) seg: usize,
+    /// Whether the GEMM columns run image by image, pixel by pixel (conv2d), so that an image's plane is a
+    /// run of whole segments where `seg` divides H·W; conv_transpose2d's stride phases interleave them.
+    pub(super) planes: bool,
     pub(super) shape: Vec<usize>,
 }
 
 impl ChannelPartials {
-    /// A buffer for `channels` × `per_row` partials of an output of `shape`, or None where statistics are
-    /// not wanted or the reduction is split (the kernels' epilogue then sees partial sums, not the output).
+    /// A buffer for `channels` × `per_row` partials of `seg` columns each, of an output of `shape`, or None
+    /// where statistics are not wanted or the reduction is split (the kernels' epilogue then sees partial
+    /// sums, not the output).
+    #[allow(clippy::too_many_arguments)]
     fn plan(
         be: &CudaNativeBackend,
         op: &'static str,
@@ -124,13 +133,26 @@ impl ChannelPartials {
         splits: usize,
         channels: usize,
         per_row: usize,
+        seg: usize,
+        planes: bool,
         shape: &[usize],
     ) -> Result<Option<ChannelPartials>> {
         if want == ChannelStats::Skip || splits != 1 {
             return Ok(None);
         }
         let partials = be.alloc(op, &[channels * per_row * 3])?;
-        Ok(Some(ChannelPartials { partials, per_row, shape: shape.to_vec() }))
+        Ok(Some(ChannelPartials { partials, per_row, seg, planes, shape: shape.to_vec() }))
+    }
+}
+
+/// The statistics segment of a conv2d with `plane` = Ho·Wo output pixels per image: the plane where it
+/// divides a column tile (then no segment straddles two images, and instance norm can use them), else the
+/// whole tile.
+fn stats_segment(plane: usize) -> usize {
+    if plane > 0 && TILE_N.is_multiple_of(plane) {
+        plane
+    } else {
+        TILE_N
     }
 }
 
@@ -163,13 +185,17 @@ pub(super) enum ConvKernels {
     Tf32Pipe,
     /// v4 `*_bf16_pipe`: bf16 MMAs fed by a cp.async pipeline.
     Bf16Pipe,
+    /// v5 `*_tf32_wgmma`: v4's pipeline into Hopper's warpgroup MMAs (sm_90a; 64-row tiles, the 16-row tile
+    /// is v4's).
+    Tf32Wgmma,
 }
 
 impl ConvKernels {
-    /// The version each precision launches.
-    pub(super) fn of(precision: Precision) -> ConvKernels {
+    /// The version each precision launches, on a device with `wgmma` (an sm_90a target) or without.
+    pub(super) fn of(precision: Precision, wgmma: bool) -> ConvKernels {
         match precision {
             Precision::Fp32 => ConvKernels::Simt,
+            Precision::Tf32 if wgmma => ConvKernels::Tf32Wgmma,
             Precision::Tf32 => ConvKernels::Tf32Pipe,
             Precision::Bf16 => ConvKernels::Bf16Pipe,
         }
@@ -179,24 +205,27 @@ impl ConvKernels {
 /// The tiled kernel of version `v` for `pass` on a GEMM of `rows` rows.
 fn tiled_kernel(pass: Pass, v: ConvKernels, rows: usize) -> &'static str {
     /// [pass][version][16-row tile].
-    const NAMES: [[[&str; 2]; 4]; 3] = [
+    const NAMES: [[[&str; 2]; 5]; 3] = [
         [
             ["conv2d_fwd_simt", "conv2d_fwd_simt_m16"],
             ["conv2d_fwd_tf32", "conv2d_fwd_tf32_m16"],
             ["conv2d_fwd_tf32_pipe", "conv2d_fwd_tf32_pipe_m16"],
             ["conv2d_fwd_bf16_pipe", "conv2d_fwd_bf16_pipe_m16"],
+            ["conv2d_fwd_tf32_wgmma", "conv2d_fwd_tf32_pipe_m16"],
         ],
         [
             ["conv2d_bwd_data_simt", "conv2d_bwd_data_simt_m16"],
             ["conv2d_bwd_data_tf32", "conv2d_bwd_data_tf32_m16"],
             ["conv2d_bwd_data_tf32_pipe", "conv2d_bwd_data_tf32_pipe_m16"],
             ["conv2d_bwd_data_bf16_pipe", "conv2d_bwd_data_bf16_pipe_m16"],
+            ["conv2d_bwd_data_tf32_wgmma", "conv2d_bwd_data_tf32_pipe_m16"],
         ],
         [
             ["conv2d_bwd_weight_simt", "conv2d_bwd_weight_simt_m16"],
             ["conv2d_bwd_weight_tf32", "conv2d_bwd_weight_tf32_m16"],
             ["conv2d_bwd_weight_tf32_pipe", "conv2d_bwd_weight_tf32_pipe_m16"],
             ["conv2d_bwd_weight_bf16_pipe", "conv2d_bwd_weight_bf16_pipe_m16"],
+            ["conv2d_bwd_weight_tf32_wgmma", "conv2d_bwd_weight_tf32_pipe_m16"],
         ],
     ];
     NAMES[pass as usize][v as usize][usize::from(tile_rows(rows) == TILE_M_SMALL)]
@@ -257,8 +286,11 @@ impl CudaNativeBackend {
         let (splits, kchunk) = split_k(tile_count(ws[0], cols), kdim);
         let mut g = ConvGeom::new(OP, xs, ws, ys, p)?;
         (g.m, g.cols, g.kdim, g.kchunk, g.out_len) = (g.o, u32_of(OP, cols)?, u32_of(OP, kdim)?, u32_of(OP, kchunk)?, u32_of(OP, y.len())?);
-        let stats = ChannelPartials::plan(self, OP, want, splits, ws[0], cols.div_ceil(TILE_N), &ys)?;
-        g.stats_per_row = stats.as_ref().map_or(Ok(0), |s| u32_of(OP, s.per_row))?;
+        let seg = stats_segment(ys[2] * ys[3]);
+        let stats = ChannelPartials::plan(self, OP, want, splits, ws[0], cols.div_ceil(seg), seg, true, &ys)?;
+        if let Some(s) = &stats {
+            (g.stats_per_row, g.stats_seg) = (u32_of(OP, s.per_row)?, u32_of(OP, s.seg)?);
+        }
         let part = self.split_buffer(OP, &y, splits)?;
         self.launch_tiled(OP, Pass::Fwd, x, w, part.as_ref().unwrap_or(&y), stats.as_ref(), &g, splits)?;
         self.sum_splits(OP, part.as_ref(), &y, splits)?;
@@ -299,7 +331,7 @@ impl CudaNativeBackend {
         let phase_tiles = |a_h, a_w| n * phase_h(a_h).1 * phase_w(a_w).1;
         let per_row: usize =
             (0..sh).flat_map(|a_h| (0..sw).map(move |a_w| (a_h, a_w))).map(|(a, b)| phase_tiles(a, b).div_ceil(TILE_N)).sum();
-        let stats = ChannelPartials::plan(self, OP, want, splits, c, per_row, &xs)?;
+        let stats = ChannelPartials::plan(self, OP, want, splits, c, per_row, TILE_N, false, &xs)?;
         let mut stats_base = 0;
         let base =
             ConvGeom { stats_per_row: stats.as_ref().map_or(Ok(0), |s| u32_of(OP, s.per_row))?, ..ConvGeom::new(OP, xs, ws, ys, p)? };
@@ -537,6 +569,25 @@ mod tests {
         }
     }
 
+    /// v5 stages v4's operands, rounded to TF32 in shared memory, into wgmma's core-matrix layout and multiplies
+    /// them with warpgroup MMAs; the emulator sums a wgmma's products in k order as it does an mma's, so any
+    /// slip in the layout, the descriptors, the accumulator map or the rounding breaks bit-equality with v4.
+    #[test]
+    fn wgmma_tf32_equals_v4_bit_for_bit() {
+        let v4 = CudaNativeBackend::emulator().with_precision(Precision::Tf32).poisoned();
+        let mut v5 = v4.clone();
+        v5.conv_kernels = Some(ConvKernels::Tf32Wgmma);
+        assert_eq!(ConvKernels::of(Precision::Tf32, true), ConvKernels::Tf32Wgmma);
+        for (i, case) in CASES.into_iter().enumerate() {
+            let (x, w, dy) = inputs(400 + i as u64, case);
+            let (a, b) = (run3(&v5, &x, &w, &dy, case), run3(&v4, &x, &w, &dy, case));
+            for (name, p, q) in [("conv2d", &a.0, &b.0), ("bwd_data", &a.1, &b.1), ("bwd_weight", &a.2, &b.2)] {
+                assert!(p.data().iter().all(|v| v.is_finite()), "{name} {case:?}: v5 left an element unwritten");
+                assert!(p.data() == q.data(), "{name} {case:?}: v5 differs from v4");
+            }
+        }
+    }
+
     /// The v1 naive kernel of `pass` on the emulator (one thread per output element).
     fn naive(be: &CudaNativeBackend, pass: Pass, x: &Tensor, w: &Tensor, dy: &Tensor, case: Case) -> Tensor {
         let (xs, ws, stride, padding) = case;
@@ -632,6 +683,90 @@ mod tests {
         let (x, w) = (rand_tensor(&mut r, &[3, 64, 4, 4]), rand_tensor(&mut r, &[2, 64, 4, 4]));
         let y = be.conv2d(&be.upload(&x).unwrap(), &be.upload(&w).unwrap(), Conv2dParams::new([1, 1], [0, 0])).unwrap();
         assert!(y.stats.is_none(), "split-K output carries statistics");
+    }
+
+    /// An instance norm after a conv2d whose Ho·Wo divides a column tile (or is a multiple of it) combines
+    /// each plane's segment statistics from the epilogue: the same result as from the data itself and as the
+    /// cpu backend's; the statistics really are read (zeroed partials change the output), and a plane the
+    /// segments do not tile (9·9 = 81 pixels) is read from x.
+    #[test]
+    fn instance_norm_uses_the_convolutions_plane_statistics() {
+        let cpu = CpuBackend::new();
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for precision in [Precision::Fp32, Precision::Bf16] {
+            let be = CudaNativeBackend::emulator().with_precision(precision).poisoned();
+            // (x, w, stride, padding, whether the planes are tiled): 2×2 planes (20 columns, 5 segments),
+            // 4×4 planes with a ragged single tile (48 columns) and 64-row tiles, 8×8 (a segment per tile),
+            // 16×16 (four tiles per plane), 9×9 (segments of a whole tile straddle planes).
+            let cases: [(Case, bool); 5] = [
+                (([5, 3, 4, 4], [6, 3, 4, 4], [2, 2], [1, 1]), true),
+                (([3, 8, 8, 8], [20, 8, 4, 4], [2, 2], [1, 1]), true),
+                (([2, 4, 16, 16], [12, 4, 4, 4], [2, 2], [1, 1]), true),
+                (([2, 3, 16, 16], [5, 3, 3, 3], [1, 1], [1, 1]), true),
+                (([2, 3, 9, 9], [5, 3, 3, 3], [1, 1], [1, 1]), false),
+            ];
+            for ((xs, ws, stride, pad), tiled) in cases {
+                let tag = format!("{} x {xs:?} w {ws:?}", precision.name());
+                let p = Conv2dParams::new(stride, pad);
+                let (x, w) = (rand_tensor(&mut r, &xs), rand_tensor(&mut r, &ws));
+                let y = be.conv2d(&be.upload(&x).unwrap(), &be.upload(&w).unwrap(), p).unwrap();
+                let segs = y.stats.as_deref().unwrap_or_else(|| panic!("{tag}: the output carries no statistics"));
+                let hw = y.shape()[2] * y.shape()[3];
+                assert_eq!(hw.is_multiple_of(segs.seg), tiled, "{tag}: segments of {} columns for planes of {hw}", segs.seg);
+                let host = be.download(&y).unwrap();
+                let c = host.shape()[1];
+                let (gamma, beta) = (rand_tensor(&mut r, &[c]), rand_tensor(&mut r, &[c]));
+                let inorm = |b: &CudaNativeBackend, t: &CudaNativeTensor| {
+                    let (out, st) = b.instance_norm2d(t, &b.upload(&gamma).unwrap(), &b.upload(&beta).unwrap(), 1e-5).unwrap();
+                    [out, st.mean, st.invstd].map(|t| b.download(&t).unwrap())
+                };
+                let fused = inorm(&be, &y);
+                let direct = inorm(&be, &be.upload(&host).unwrap());
+                let reference = {
+                    let (out, st) = cpu.instance_norm2d(&host, &gamma, &beta, 1e-5).unwrap();
+                    [out, st.mean, st.invstd]
+                };
+                for (i, name) in ["y", "mean", "invstd"].into_iter().enumerate() {
+                    let e = rel_l2(&tag, &fused[i], &direct[i]);
+                    assert!(e <= 1e-6, "{tag}: {name} from the segment statistics vs from x: {e:.3e}");
+                    let e = rel_l2(&tag, &fused[i], &reference[i]);
+                    assert!(e <= Precision::Fp32.tolerance(), "{tag}: {name} vs the cpu backend: {e:.3e}");
+                }
+                // The same tensor with zeroed partials: a different result exactly where they are used.
+                let mut zeroed = y.clone();
+                let blank = be.upload(&Tensor::zeros(segs.partials.shape())).unwrap();
+                zeroed.stats = Some(Arc::new(ChannelPartials {
+                    partials: blank,
+                    per_row: segs.per_row,
+                    seg: segs.seg,
+                    planes: segs.planes,
+                    shape: segs.shape.clone(),
+                }));
+                let from_zeros = be
+                    .download(&be.instance_norm2d(&zeroed, &be.upload(&gamma).unwrap(), &be.upload(&beta).unwrap(), 1e-5).unwrap().0)
+                    .unwrap();
+                assert_eq!(from_zeros != fused[0], tiled, "{tag}: whether the partials were read");
+            }
+        }
+    }
+
+    /// conv_transpose2d's partials follow its stride phases, not its images' planes: an instance norm after it
+    /// reads its input (here 8×8 planes, which a conv2d's 64-column segments would tile), matching the norm
+    /// of the same data re-uploaded without statistics.
+    #[test]
+    fn instance_norm_after_conv_transpose2d_reads_its_input() {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+        let be = CudaNativeBackend::emulator().poisoned();
+        let (x, w) = (rand_tensor(&mut r, &[2, 16, 4, 4]), rand_tensor(&mut r, &[16, 6, 4, 4]));
+        let y = be.conv_transpose2d(&be.upload(&x).unwrap(), &be.upload(&w).unwrap(), Conv2dParams::new([2, 2], [1, 1])).unwrap();
+        assert!(y.stats.as_deref().is_some_and(|s| !s.planes), "conv_transpose2d's partials");
+        let (gamma, beta) = (rand_tensor(&mut r, &[6]), rand_tensor(&mut r, &[6]));
+        let inorm = |t: &CudaNativeTensor| {
+            let out = be.instance_norm2d(t, &be.upload(&gamma).unwrap(), &be.upload(&beta).unwrap(), 1e-5).unwrap().0;
+            be.download(&out).unwrap()
+        };
+        let plain = be.upload(&be.download(&y).unwrap()).unwrap();
+        assert!(inorm(&y) == inorm(&plain), "instance norm after conv_transpose2d differs from the norm of its data");
     }
 
     #[test]

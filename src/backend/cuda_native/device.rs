@@ -44,8 +44,10 @@ pub enum Executor {
 /// What a [`Executor::Recorder`] saw.
 #[derive(Default)]
 pub struct Recording {
-    next_address: u64,
+    pub(super) next_address: u64,
     pub launches: Vec<(Kernel, Dims)>,
+    /// Whether to launch as on an sm_90a device (wgmma kernels) or on an sm_80 one.
+    pub wgmma: bool,
 }
 
 /// One recorded launch of the emulator's graph: the kernel, its geometry and its arguments' bytes.
@@ -95,6 +97,8 @@ pub struct Gpu {
     stream: sys::CUstream,
     nvrtc: Nvrtc,
     target: String,
+    /// Whether TF32 convolutions use the wgmma kernels (sm_90a, not turned off by CXR_GAN_WGMMA=0).
+    wgmma: bool,
     modules: Mutex<HashMap<Family, sys::CUmodule>>,
     functions: Mutex<HashMap<&'static str, sys::CUfunction>>,
     pub description: String,
@@ -128,20 +132,25 @@ impl Gpu {
             ctx
         };
         let stream = cu::stream::create(cu::stream::StreamKind::Default).map_err(|e| format!("cuStreamCreate: {e:?}"))?;
+        // The wgmma convolutions (v5) on sm_90a, unless CXR_GAN_WGMMA=0 asks for v4's mma.sync there too (to
+        // compare the two, or to step round a driver that rejects them).
+        let wgmma = target == "sm_90a" && std::env::var("CXR_GAN_WGMMA").map_or(true, |v| v != "0");
         let description = format!(
-            "{} (compute capability {}.{}, {} MiB), NVRTC {}.{} → {target}",
+            "{} (compute capability {}.{}, {} MiB), NVRTC {}.{} → {target}{}",
             dev.name,
             dev.capability.0,
             dev.capability.1,
             dev.memory_bytes >> 20,
             found.version.major,
-            found.version.minor
+            found.version.minor,
+            if wgmma { ", wgmma" } else { "" }
         );
         Ok(Gpu {
             ctx,
             stream,
             nvrtc,
             target,
+            wgmma,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             description,
@@ -184,6 +193,16 @@ impl Gpu {
 }
 
 impl Executor {
+    /// Whether the TF32 convolutions use Hopper's wgmma here: a GPU whose modules NVRTC compiles for sm_90a
+    /// (unless CXR_GAN_WGMMA=0); the emulator runs them only when a test asks for them.
+    pub fn has_wgmma(&self) -> bool {
+        match self {
+            Executor::Gpu(g) => g.wgmma,
+            Executor::Emulator { .. } => false,
+            Executor::Recorder(r) => r.lock().map(|r| r.wgmma).unwrap_or(false),
+        }
+    }
+
     /// `bytes` (> 0) of device memory.
     pub fn alloc(&self, bytes: usize) -> Result<u64, String> {
         match self {

@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn the_launch_recorder_and_host_backends_do_not_capture() {
-        assert!(!CudaNativeBackend::recorder().capture_begin().unwrap());
+        assert!(!CudaNativeBackend::recorder(false).capture_begin().unwrap());
         assert!(!crate::backend::cpu::CpuBackend::new().capture_begin().unwrap());
     }
 }

@@ -112,7 +112,7 @@ impl Drop for Buffer {
 }
 
 /// A tensor in device memory: a buffer and the shape it is read with, and, for the output of a convolution,
-/// its channels' per-tile statistics (so a batch norm that follows need not read it to get them).
+/// its channels' per-segment statistics (so a batch or instance norm that follows need not read it to get them).
 #[derive(Clone)]
 pub struct CudaNativeTensor {
     buf: Arc<Buffer>,
@@ -202,9 +202,10 @@ impl CudaNativeBackend {
     }
 
     /// A backend that runs nothing and records every launch (see [`CudaNativeBackend::take_launches`]): the
-    /// offline compile check learns from it which kernels the real workloads launch, and with how many threads.
-    pub fn recorder() -> CudaNativeBackend {
-        let exec = Executor::Recorder(Mutex::new(Recording::default()));
+    /// offline compile check learns from it which kernels the real workloads launch, and with how many threads,
+    /// on an sm_90a device (`wgmma`) or an sm_80 one.
+    pub fn recorder(wgmma: bool) -> CudaNativeBackend {
+        let exec = Executor::Recorder(Mutex::new(Recording { wgmma, ..Recording::default() }));
         CudaNativeBackend::on(exec, "cuda-native-recorder", "recording launches, running nothing".into(), usize::MAX)
     }
 
@@ -241,7 +242,7 @@ impl CudaNativeBackend {
 
     /// The tiled convolution kernels this backend launches.
     fn conv_kernels(&self) -> conv::ConvKernels {
-        self.conv_kernels.unwrap_or(conv::ConvKernels::of(self.precision))
+        self.conv_kernels.unwrap_or(conv::ConvKernels::of(self.precision, self.device.exec.has_wgmma()))
     }
 
     /// A checking backend for tests: fresh outputs start as NaN, so an element a kernel fails to write
@@ -385,6 +386,9 @@ impl Backend for CudaNativeBackend {
 
     fn name(&self) -> String {
         self.name.to_string()
+    }
+    fn conv_precision(&self) -> Precision {
+        self.precision
     }
     fn sync(&self) -> Result<()> {
         self.guard("sync", || {

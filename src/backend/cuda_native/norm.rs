@@ -190,13 +190,21 @@ impl CudaNativeBackend {
         let np = d.planes();
         let y = self.alloc(OP, x.shape())?;
         let stats = NormStats { mean: self.alloc(OP, &[np])?, invstd: self.alloc(OP, &[np])? };
-        self.launch(
-            OP,
-            FAMILY,
-            "instance_norm2d_fwd",
-            Dims::per_group(np),
-            &[x.arg(), gamma.arg(), beta.arg(), y.arg(), stats.mean.arg(), stats.invstd.arg(), Arg::pod(&d), Arg::F32(eps), Arg::pod(&act)],
-        )?;
+        let outputs = [gamma.arg(), beta.arg(), y.arg(), stats.mean.arg(), stats.invstd.arg(), Arg::pod(&d), Arg::F32(eps), Arg::pod(&act)];
+        // x straight from a conv2d whose statistics segments tile its planes: combine a plane's segments
+        // instead of reading it twice more.
+        match x.stats.as_deref().filter(|s| s.planes && s.shape == x.shape() && (d.hw as usize).is_multiple_of(s.seg)) {
+            Some(segs) => {
+                let head =
+                    [x.arg(), segs.partials.arg(), Arg::U32(u32_of(OP, segs.per_row)?), Arg::U32(u32_of(OP, d.hw as usize / segs.seg)?)];
+                let args: Vec<Arg> = head.into_iter().chain(outputs).collect();
+                self.launch(OP, FAMILY, "instance_norm2d_fwd_partials", Dims::per_group(np), &args)?;
+            }
+            None => {
+                let args: Vec<Arg> = std::iter::once(x.arg()).chain(outputs).collect();
+                self.launch(OP, FAMILY, "instance_norm2d_fwd", Dims::per_group(np), &args)?;
+            }
+        }
         Ok((y, stats))
     }
 

@@ -43,8 +43,10 @@ impl Launched {
 pub fn record(inception_weights: Result<&Path, String>) -> crate::Result<(BTreeMap<String, Launched>, Vec<String>)> {
     let mut seen: BTreeMap<String, Launched> = BTreeMap::new();
     let mut skipped = Vec::new();
-    for precision in [Precision::Fp32, Precision::Tf32, Precision::Bf16] {
-        let b = CudaNativeBackend::recorder().with_precision(precision);
+    // TF32 twice: on sm_80 (v4) and on sm_90a (v5, wgmma).
+    let configs = [(Precision::Fp32, false), (Precision::Tf32, false), (Precision::Tf32, true), (Precision::Bf16, false)];
+    for (precision, wgmma) in configs {
+        let b = CudaNativeBackend::recorder(wgmma).with_precision(precision);
         for w in workload::standard() {
             let weights = match (&w.kind, &inception_weights) {
                 (workload::Kind::Inception { .. }, Err(why)) => {

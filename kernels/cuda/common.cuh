@@ -109,6 +109,21 @@ __device__ __forceinline__ u32 to_bf16x2(float lo, float hi) {
 #endif
 }
 
+// ---------------------------------------------------------------------------------------------- bf16 storage
+// A bf16 element in memory (--precision bf16 stores activations and the weights' shadows so): the upper 16
+// bits of an f32. Reading widens exactly; writing rounds to nearest, ties to even (as cvt.rn.bf16x2.f32, and
+// half::bf16::from_f32 on the host). `load` / `store` take either element type, so a kernel templated on its
+// storage type T reads and writes T with the same code; all arithmetic stays f32.
+struct bf16 {
+    unsigned short bits;
+};
+__device__ __forceinline__ float load(const float* p, u32 i) { return p[i]; }
+__device__ __forceinline__ float load(const bf16* p, u32 i) { return __int_as_float((i32)((u32)p[i].bits << 16)); }
+__device__ __forceinline__ void store(float* p, u32 i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(bf16* p, u32 i, float v) { p[i].bits = (unsigned short)(to_bf16x2(v, 0.0f) & 0xffffu); }
+// v rounded to bf16 as `store` rounds it, kept as an f32.
+__device__ __forceinline__ float bf16_round(float v) { return __int_as_float((i32)(to_bf16x2(v, 0.0f) << 16)); }
+
 // D = A·B + D for one warp: A 16×16, B 16×8, D 16×8, bf16 inputs, FP32 accumulation:
 // PTX mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (sm_80+). Fragments (group = lane/4, t = lane%4),
 // each register two bf16 (the lower index in the low half):

@@ -35,7 +35,7 @@
 //               fill for padding; two steps in flight while one multiplies; no staging registers). TF32
 //               (m16n8k8; bit for bit v3's result: same products, same order) for Precision::Tf32, and bf16
 //               (m16n8k16, operands rounded to bf16 as the fragments are read) for Precision::Bf16.
-//               Storage stays f32: bf16 here buys the tensor cores' bf16 rate, not halved memory traffic.
+//               f32 operands: bf16 here buys the tensor cores' bf16 rate; v6 reads bf16 storage.
 //   v5 *_tf32_wgmma
 //               sm_90a only, 64-row tiles (the 16-row tile stays v4): v4's pipeline staged into wgmma's
 //               core-matrix layout (K-major, no swizzle), each thread rounding its own landed copies to TF32
@@ -43,6 +43,12 @@
 //               of the tile with wgmma.mma_async m64n32k8 straight from shared memory: no fragment loads, no
 //               per-warp MMA issue. On the emulator, bit for bit v4's result. Precision::Tf32 on an sm_90a
 //               device (CXR_GAN_WGMMA=0: v4).
+//   v6 *_bf16_store_<in0>_<in1>
+//               bf16 storage (Precision::Bf16): operands that are bf16 in memory (activations, the weights'
+//               bf16 shadows) read as such, halving their traffic, through v3's register staging (cp.async
+//               copies at least 4 bytes, and the im2col gather is per element), widened exactly to f32 in
+//               registers; v4's bf16 MMAs, so the products and their order are v4's (bit for bit v4 on the
+//               same values); output stored as bf16 where it is an activation (ConvGeom::out_bf16).
 #include "common.cuh"
 
 // One launch's convolution and the GEMM it computes, mirrored by `ConvGeom` in
@@ -63,6 +69,9 @@ struct ConvGeom {
     // whole tile, or a conv2d's Ho·Wo where that divides 64, so that no partial straddles two images), at
     // column stats_base + n0 / stats_seg + j of stats_per_row per output channel.
     u32 stats_base, stats_per_row, stats_seg;
+    // 1: the output is bf16 storage (v6's activations at --precision bf16; one split only, else the partials are
+    // f32 and conv_sum_splits narrows).
+    u32 out_bf16;
 };
 
 // `#pragma unroll` for NVRTC; nothing for the host compiler (which would warn about an unknown pragma).
@@ -86,12 +95,14 @@ struct alignas(16) conv_f4 {
 // fixed rows of A; per step it asks for the address of A at (m, k) through a k-dependent offset (a_koff,
 // computed once per step) and of B at k. The caller bounds-checks m < M, n < N and k < the split's end;
 // b_ptr returns nullptr where the tap falls into padding (a zero). out_at is the output element of C[m, n]
-// (within one split's partial).
+// (within one split's partial). Each operand's element type (f32, or bf16 storage for v6) is a template
+// parameter: v2–v5 read f32 only.
 
 // conv2d: A = w [O, K] row-major; B = im2col(x), column n = (image, oh, ow), row k = (ci, i, j).
+template <class TX = float, class TW = float>
 struct conv_fwd_ops {
-    const float* x;
-    const float* wt;
+    const TX* x;
+    const TW* wt;
     ConvGeom g;
     u32 x_base;
     i32 ih_base, iw_base;
@@ -103,8 +114,8 @@ struct conv_fwd_ops {
         iw_base = (i32)((q % g.wo) * g.stride_w) - (i32)g.pad_w;
     }
     __device__ __forceinline__ u32 a_koff(u32 k) const { return k; }
-    __device__ __forceinline__ const float* a_ptr(u32 koff, u32 m) const { return wt + m * g.kdim + koff; }
-    __device__ __forceinline__ const float* b_ptr(u32 k) const {
+    __device__ __forceinline__ const TW* a_ptr(u32 koff, u32 m) const { return wt + m * g.kdim + koff; }
+    __device__ __forceinline__ const TX* b_ptr(u32 k) const {
         const u32 khw = g.kh * g.kw, ci = k / khw, r = k % khw;
         const i32 ih = ih_base + (i32)(r / g.kw), iw = iw_base + (i32)(r % g.kw);
         if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return nullptr;
@@ -118,9 +129,10 @@ struct conv_fwd_ops {
 
 // conv2d_bwd_data, one stride phase: A = wᵀ (row ci, column k = (oi, jh, jw)); B = dy gathered at the
 // phase's taps, column n = (image, th, tw).
+template <class TD = float, class TW = float>
 struct conv_bwd_data_ops {
-    const float* dy;
-    const float* wt;
+    const TD* dy;
+    const TW* wt;
     ConvGeom g;
     u32 dy_base;
     i32 oh_base, ow_base;
@@ -136,8 +148,8 @@ struct conv_bwd_data_ops {
         const u32 ki = g.a_h + g.stride_h * (r / g.taps_w), kj = g.a_w + g.stride_w * (r % g.taps_w);
         return (oi * g.c * g.kh + ki) * g.kw + kj;
     }
-    __device__ __forceinline__ const float* a_ptr(u32 koff, u32 m) const { return wt + koff + m * g.kh * g.kw; }
-    __device__ __forceinline__ const float* b_ptr(u32 k) const {
+    __device__ __forceinline__ const TW* a_ptr(u32 koff, u32 m) const { return wt + koff + m * g.kh * g.kw; }
+    __device__ __forceinline__ const TD* b_ptr(u32 k) const {
         const u32 taps = g.taps_h * g.taps_w, oi = k / taps, r = k % taps;
         const i32 oh = oh_base - (i32)(r / g.taps_w), ow = ow_base - (i32)(r % g.taps_w);
         if (oh < 0 || oh >= (i32)g.ho || ow < 0 || ow >= (i32)g.wo) return nullptr;
@@ -152,9 +164,10 @@ struct conv_bwd_data_ops {
 
 // conv2d_bwd_weight: A = dy (row o, column k = (image, oh, ow)); B = im2col(x)ᵀ, row k, column n = (ci, i, j);
 // C = dw [O, C·kh·kw] row-major.
+template <class TX = float, class TD = float>
 struct conv_bwd_weight_ops {
-    const float* x;
-    const float* dy;
+    const TX* x;
+    const TD* dy;
     ConvGeom g;
     u32 ci;
     i32 dh, dw;  // kernel offset minus padding
@@ -169,8 +182,8 @@ struct conv_bwd_weight_ops {
         const u32 hw = g.ho * g.wo;
         return (k / hw) * g.o * hw + k % hw;
     }
-    __device__ __forceinline__ const float* a_ptr(u32 koff, u32 m) const { return dy + koff + m * g.ho * g.wo; }
-    __device__ __forceinline__ const float* b_ptr(u32 k) const {
+    __device__ __forceinline__ const TD* a_ptr(u32 koff, u32 m) const { return dy + koff + m * g.ho * g.wo; }
+    __device__ __forceinline__ const TX* b_ptr(u32 k) const {
         const u32 hw = g.ho * g.wo, img = k / hw, q = k % hw;
         const i32 ih = (i32)((q / g.wo) * g.stride_h) + dh, iw = (i32)((q % g.wo) * g.stride_w) + dw;
         if (ih < 0 || ih >= (i32)g.h || iw < 0 || iw >= (i32)g.w) return nullptr;
@@ -258,7 +271,8 @@ CONV_UNROLL
     }
 };
 
-// v2/v3 staging: global → registers (the loads of step s+1 in flight while step s multiplies) → shared.
+// v2/v3/v6 staging: global → registers (the loads of step s+1 in flight while step s multiplies, widened to
+// f32 where they are bf16) → shared.
 template <u32 BM, class Ops>
 struct conv_register_stager : conv_stager<BM, Ops> {
     using base = conv_stager<BM, Ops>;
@@ -266,7 +280,7 @@ struct conv_register_stager : conv_stager<BM, Ops> {
 
     __device__ __forceinline__ void load(const Ops& op, u32 k0) {
         this->visit(
-            op, k0, [&](u32 i, const float* p) { ra[i] = p ? *p : 0.0f; }, [&](u32 i, const float* p) { rb[i] = p ? *p : 0.0f; });
+            op, k0, [&](u32 i, auto p) { ra[i] = p ? ::load(p, 0) : 0.0f; }, [&](u32 i, auto p) { rb[i] = p ? ::load(p, 0) : 0.0f; });
     }
     template <class Smem>
     __device__ __forceinline__ void store(Smem& s, u32 stage) {
@@ -370,20 +384,27 @@ __device__ __forceinline__ void conv_tile_stats(const ConvGeom& g, const float* 
 }
 
 // Every version's end: the accumulators (Acc::for_each(f) calls f(row, column, value) for each, in tile
-// coordinates) into split blockIdx.z's output, then, when `stats` is given (a kernel argument, so uniform
+// coordinates) into split blockIdx.z's output (rounded to bf16 where g.out_bf16, and so are the values the
+// statistics below are computed from: those of the tensor as stored, as a norm reading it would compute them), then, when `stats` is given (a kernel argument, so uniform
 // over the block), the tile through shared memory (`smem`, the operand stages, free now) into
 // conv_tile_stats.
 template <u32 BM, class Ops, class Acc>
 __device__ __forceinline__ void conv_epilogue(const Ops& op, const Acc& acc, u32 m0, u32 n0, float* __restrict__ out,
                                               float* __restrict__ stats, float* smem) {
     float* o = out + blockIdx.z * op.g.out_len;
+    bf16* o_bf16 = reinterpret_cast<bf16*>(out);  // out_bf16: one split, so z = 0
     acc.for_each([&](u32 ml, u32 nl, float v) {
         const u32 m = m0 + ml, n = n0 + nl;
-        if (m < op.g.m && n < op.g.cols) o[op.out_at(m, n)] = v;
+        if (m < op.g.m && n < op.g.cols) {
+            if (op.g.out_bf16)
+                store(o_bf16, op.out_at(m, n), v);
+            else
+                o[op.out_at(m, n)] = v;
+        }
     });
     if (stats == nullptr) return;
     __syncthreads();  // every warp has finished reading the stages the tile overwrites
-    acc.for_each([&](u32 ml, u32 nl, float v) { smem[ml * CONV_TILE_LD + nl] = v; });
+    acc.for_each([&](u32 ml, u32 nl, float v) { smem[ml * CONV_TILE_LD + nl] = op.g.out_bf16 ? bf16_round(v) : v; });
     __syncthreads();
     conv_tile_stats<BM>(op.g, smem, m0, n0, stats);
 }
@@ -551,9 +572,10 @@ CONV_UNROLL
 };
 
 // ---------------------------------------------------------------------------------------------- v3: TF32 MMA
-// v2's staging (registers, two shared buffers, one barrier per step) with the multiply on tensor cores.
-template <u32 BM>
-struct conv_tf32 {
+// v2's staging (registers, two shared buffers, one barrier per step) with the multiply on tensor cores (Mma:
+// v3 TF32; v6 bf16, whose operands may be bf16 storage, which cp.async cannot gather element by element).
+template <u32 BM, class Mma>
+struct conv_register_mma {
     static constexpr u32 ROWS = BM;
     using smem = conv_smem<BM, 8, 2>;
 
@@ -568,10 +590,14 @@ struct conv_tf32 {
         tile.init();
 
         conv_register_loop(op, st, s, k_begin, k_end,
-                           [&](u32 buf) { tile.template step<conv_mma_tf32, smem::LDA, smem::LDB>(s.a[buf], s.b[buf]); });
+                           [&](u32 buf) { tile.template step<Mma, smem::LDA, smem::LDB>(s.a[buf], s.b[buf]); });
         conv_epilogue<BM>(op, tile, m0, n0, out, stats, reinterpret_cast<float*>(&s));
     }
 };
+template <u32 BM>
+using conv_tf32 = conv_register_mma<BM, conv_mma_tf32>;
+template <u32 BM>
+using conv_bf16_store = conv_register_mma<BM, conv_mma_bf16>;
 
 // ---------------------------------------------------------------------------------------------- v4: cp.async
 // v3's tiles and MMAs (TF32, or bf16 with Mma = conv_mma_bf16) fed by a 3-stage cp.async pipeline: steps
@@ -700,23 +726,34 @@ using conv_tf32_wgmma = conv_pipelined<BM, conv_wgmma_tile<BM>>;
 
 // Defines kernel NAME: pass OPS (inputs in0, in1) computed by BODY (a version's tile: conv_simt<64>, ...),
 // at least MINB resident blocks per SM (registers from ptxas -v: BENCHMARKS.md §6; no spills).
-#define CONV_TILED_KERNEL(NAME, OPS, BODY, MINB)                                                                  \
+// CONV_TILED_KERNEL_T takes the two inputs' element types T0, T1 (v6); CONV_TILED_KERNEL reads f32.
+#define CONV_TILED_KERNEL_T(NAME, OPS, T0, T1, BODY, MINB)                                                        \
     CXR_KERNEL void __launch_bounds__(CONV_THREADS, MINB)                                                         \
-        NAME(const float* __restrict__ in0, const float* __restrict__ in1, float* __restrict__ out,               \
+        NAME(const T0* __restrict__ in0, const T1* __restrict__ in1, float* __restrict__ out,                     \
              float* __restrict__ stats, ConvGeom g) {                                                             \
         __shared__ BODY::smem s;                                                                                  \
         static_assert(sizeof(BODY::smem) >= sizeof(float) * BODY::ROWS * CONV_TILE_LD, "the epilogue's tile");   \
-        OPS op;                                                                                                   \
+        OPS<T0, T1> op;                                                                                           \
         op.g = g;                                                                                                 \
         conv_bind(op, in0, in1);                                                                                  \
         BODY::run(op, s, out, stats);                                                                             \
     }                                                                                                             \
     CXR_EXPORT(NAME)
+#define CONV_TILED_KERNEL(NAME, OPS, BODY, MINB) CONV_TILED_KERNEL_T(NAME, OPS, float, float, BODY, MINB)
 
 // The kernels' two inputs, in each pass's launch order: conv2d (x, w), bwd_data (dy, w), bwd_weight (x, dy).
-__device__ __forceinline__ void conv_bind(conv_fwd_ops& op, const float* x, const float* w) { op.x = x, op.wt = w; }
-__device__ __forceinline__ void conv_bind(conv_bwd_data_ops& op, const float* dy, const float* w) { op.dy = dy, op.wt = w; }
-__device__ __forceinline__ void conv_bind(conv_bwd_weight_ops& op, const float* x, const float* dy) { op.x = x, op.dy = dy; }
+template <class A, class B>
+__device__ __forceinline__ void conv_bind(conv_fwd_ops<A, B>& op, const A* x, const B* w) {
+    op.x = x, op.wt = w;
+}
+template <class A, class B>
+__device__ __forceinline__ void conv_bind(conv_bwd_data_ops<A, B>& op, const A* dy, const B* w) {
+    op.dy = dy, op.wt = w;
+}
+template <class A, class B>
+__device__ __forceinline__ void conv_bind(conv_bwd_weight_ops<A, B>& op, const A* x, const B* dy) {
+    op.x = x, op.dy = dy;
+}
 
 // Every version at both tile heights for the three passes.
 #define CONV_VERSION(SUFFIX, BODY, MINB64, MINB16)                                                 \
@@ -736,13 +773,29 @@ CONV_TILED_KERNEL(conv2d_fwd_tf32_wgmma, conv_fwd_ops, conv_tf32_wgmma<64>, 4)
 CONV_TILED_KERNEL(conv2d_bwd_data_tf32_wgmma, conv_bwd_data_ops, conv_tf32_wgmma<64>, 4)
 CONV_TILED_KERNEL(conv2d_bwd_weight_tf32_wgmma, conv_bwd_weight_ops, conv_tf32_wgmma<64>, 4)
 
-// out[i] = Σ_z part[z·len + i] over the splits in order (z·len + i < 2^32, checked on the host). Grid-stride
-// over len, CXR_BLOCK threads.
-CXR_KERNEL void conv_sum_splits(const float* __restrict__ part, float* __restrict__ out, u32 len, u32 splits) {
+// v6, bf16 storage (--precision bf16): v3's register staging, widening bf16 operands as they are loaded, and
+// v4's bf16 MMAs; one kernel per pass, tile height and operand types <in0>_<in1> that has a bf16 operand
+// (two f32 operands, as a weight gradient from f32 images, take v4 *_bf16_pipe).
+#define CONV_BF16_STORE(PASS, OPS, T0, T1)                                                           \
+    CONV_TILED_KERNEL_T(PASS##_bf16_store_##T0##_##T1, OPS, T0, T1, conv_bf16_store<64>, 4)        \
+    CONV_TILED_KERNEL_T(PASS##_bf16_store_##T0##_##T1##_m16, OPS, T0, T1, conv_bf16_store<16>, 6)
+typedef float f32;
+#define CONV_BF16_STORE_PASS(PASS, OPS) \
+    CONV_BF16_STORE(PASS, OPS, bf16, bf16) CONV_BF16_STORE(PASS, OPS, bf16, f32) CONV_BF16_STORE(PASS, OPS, f32, bf16)
+CONV_BF16_STORE_PASS(conv2d_fwd, conv_fwd_ops)
+CONV_BF16_STORE_PASS(conv2d_bwd_data, conv_bwd_data_ops)
+CONV_BF16_STORE_PASS(conv2d_bwd_weight, conv_bwd_weight_ops)
+
+// out[i] = Σ_z part[z·len + i] over the splits in order (z·len + i < 2^32, checked on the host), stored as
+// bf16 where out_bf16. Grid-stride over len, CXR_BLOCK threads.
+CXR_KERNEL void conv_sum_splits(const float* __restrict__ part, float* __restrict__ out, u32 len, u32 splits, u32 out_bf16) {
     for (u32 i = grid_start(); i < len; i += grid_stride()) {
         float s = part[i];
         for (u32 z = 1; z < splits; ++z) s += part[z * len + i];
-        out[i] = s;
+        if (out_bf16)
+            store(reinterpret_cast<bf16*>(out), i, s);
+        else
+            out[i] = s;
     }
 }
 CXR_EXPORT(conv_sum_splits)

@@ -1,4 +1,4 @@
-// Elementwise kernels (fill, add, scale, lerp_per_sample, copy) and the mean's reduction, beside
+// Elementwise kernels (fill, add, scale, lerp_per_sample, copy, the bf16 storage casts) and the mean's reduction, beside
 // kernels/src/cube/elementwise.rs. Grid-stride loops over n elements; launched with CXR_BLOCK threads.
 #include "common.cuh"
 
@@ -35,6 +35,19 @@ CXR_KERNEL void copy(const float* __restrict__ a, float* __restrict__ out, u32 n
     for (u32 i = grid_start(); i < n; i += grid_stride()) out[i] = a[i];
 }
 CXR_EXPORT(copy)
+
+// Storage casts (--precision bf16): an f32 tensor narrowed to bf16 storage (round to nearest even: a weight's
+// shadow, an uploaded input an activation kernel stores), and a bf16 one widened (exact) for the ops that read
+// f32 only.
+CXR_KERNEL void cast_f32_to_bf16(const float* __restrict__ a, bf16* __restrict__ out, u32 n) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) store(out, i, a[i]);
+}
+CXR_EXPORT(cast_f32_to_bf16)
+
+CXR_KERNEL void cast_bf16_to_f32(const bf16* __restrict__ a, float* __restrict__ out, u32 n) {
+    for (u32 i = grid_start(); i < n; i += grid_stride()) out[i] = load(a, i);
+}
+CXR_EXPORT(cast_bf16_to_f32)
 
 // Up to WORD_CHUNK words of small constant data (a kernel's table), carried in the launch's own arguments:
 // how a graph capture, which cannot copy from the host, still writes one (the capture bakes the words in).

@@ -55,26 +55,29 @@ __device__ __forceinline__ void batch_norm_store_stats(u32 ch, float mu, float v
 }
 
 // Training statistics, one block per channel, from x itself: the mean, then the centred squares.
-CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, float* __restrict__ run_mean, float* __restrict__ run_var,
-                                   float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, float momentum) {
+template <class T>
+__device__ __forceinline__ void batch_norm2d_stats_impl(const T* __restrict__ x, float* __restrict__ run_mean, float* __restrict__ run_var, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, float momentum){
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];
     const u32 ch = norm_group();
     if (ch >= d.c) return;  // the whole block: no thread reaches a barrier
     const float mf = (float)(d.n * d.hw);
 
     float acc = 0.0f;
-    for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) acc += x[(k.s * d.c + ch) * d.hw + k.p];
+    for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) acc += load(x, (k.s * d.c + ch) * d.hw + k.p);
     const float mu = block_sum(acc, scratch) / mf;
 
     float sq = 0.0f;
     for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) {
-        const float dv = x[(k.s * d.c + ch) * d.hw + k.p] - mu;
+        const float dv = load(x, (k.s * d.c + ch) * d.hw + k.p) - mu;
         sq += dv * dv;
     }
     const float var = block_sum(sq, scratch) / mf;
     batch_norm_store_stats(ch, mu, var, mf, run_mean, run_var, mean, invstd, eps, momentum);
 }
+CXR_KERNEL void batch_norm2d_stats(const float* __restrict__ x, float* __restrict__ run_mean, float* __restrict__ run_var, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, float momentum) { batch_norm2d_stats_impl(x, run_mean, run_var, mean, invstd, d, eps, momentum); }
 CXR_EXPORT(batch_norm2d_stats)
+CXR_KERNEL void batch_norm2d_stats_bf16(const bf16* __restrict__ x, float* __restrict__ run_mean, float* __restrict__ run_var, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, float momentum) { batch_norm2d_stats_impl(x, run_mean, run_var, mean, invstd, d, eps, momentum); }
+CXR_EXPORT(batch_norm2d_stats_bf16)
 
 // The mean and biased variance of mf elements from `count` consecutive partials (count, mean, M2) that a
 // convolution's epilogue wrote (conv_tile_stats in conv.cu), without reading the elements: mean =
@@ -109,35 +112,38 @@ CXR_EXPORT(batch_norm2d_stats_partials)
 
 // y = act((x − mean[c])·invstd[c]·gamma[c] + beta[c]) over all of x (grid-stride); `act` fuses the ReLU /
 // LeakyReLU that follows the norm in the DCGAN (one pass over the activations instead of two).
-CXR_KERNEL void batch_norm2d_apply(const float* __restrict__ x, const float* __restrict__ mean, const float* __restrict__ invstd,
-                                   const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, NormDims d,
-                                   FusedAct act) {
+template <class T>
+__device__ __forceinline__ void batch_norm2d_apply_impl(const T* __restrict__ x, const float* __restrict__ mean, const float* __restrict__ invstd, const float* __restrict__ gamma, const float* __restrict__ beta, T* __restrict__ y, NormDims d, FusedAct act){
     const u32 len = d.n * d.c * d.hw;
     for (u32 i = grid_start(); i < len; i += grid_stride()) {
         const u32 ch = (i / d.hw) % d.c;
-        y[i] = fused_act((x[i] - mean[ch]) * invstd[ch] * gamma[ch] + beta[ch], act);
+        store(y, i, fused_act((load(x, i) - mean[ch]) * invstd[ch] * gamma[ch] + beta[ch], act));
     }
 }
+CXR_KERNEL void batch_norm2d_apply(const float* __restrict__ x, const float* __restrict__ mean, const float* __restrict__ invstd, const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, NormDims d, FusedAct act) { batch_norm2d_apply_impl(x, mean, invstd, gamma, beta, y, d, act); }
 CXR_EXPORT(batch_norm2d_apply)
+CXR_KERNEL void batch_norm2d_apply_bf16(const bf16* __restrict__ x, const float* __restrict__ mean, const float* __restrict__ invstd, const float* __restrict__ gamma, const float* __restrict__ beta, bf16* __restrict__ y, NormDims d, FusedAct act) { batch_norm2d_apply_impl(x, mean, invstd, gamma, beta, y, d, act); }
+CXR_EXPORT(batch_norm2d_apply_bf16)
 
 // Eval mode: y = γ·(x − running_mean)/√(running_var + eps) + β (grid-stride).
-CXR_KERNEL void batch_norm2d_eval(const float* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var,
-                                  const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, NormDims d,
-                                  float eps) {
+template <class T>
+__device__ __forceinline__ void batch_norm2d_eval_impl(const T* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var, const float* __restrict__ gamma, const float* __restrict__ beta, T* __restrict__ y, NormDims d, float eps){
     const u32 len = d.n * d.c * d.hw;
     for (u32 i = grid_start(); i < len; i += grid_stride()) {
         const u32 ch = (i / d.hw) % d.c;
         const float r = 1.0f / sqrtf(run_var[ch] + eps);
-        y[i] = (x[i] - run_mean[ch]) * r * gamma[ch] + beta[ch];
+        store(y, i, (load(x, i) - run_mean[ch]) * r * gamma[ch] + beta[ch]);
     }
 }
+CXR_KERNEL void batch_norm2d_eval(const float* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var, const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, NormDims d, float eps) { batch_norm2d_eval_impl(x, run_mean, run_var, gamma, beta, y, d, eps); }
 CXR_EXPORT(batch_norm2d_eval)
+CXR_KERNEL void batch_norm2d_eval_bf16(const bf16* __restrict__ x, const float* __restrict__ run_mean, const float* __restrict__ run_var, const float* __restrict__ gamma, const float* __restrict__ beta, bf16* __restrict__ y, NormDims d, float eps) { batch_norm2d_eval_impl(x, run_mean, run_var, gamma, beta, y, d, eps); }
+CXR_EXPORT(batch_norm2d_eval_bf16)
 
 // Backward, one block per channel: Σdy and Σdy·xc over the channel, then dx = k·dy + kx·xc + k0 with
 // k = γr, k0 = −k·Σdy/M, kx = −k·r²·Σ(dy·xc)/M; dgamma = r·Σ(dy·xc), dbeta = Σdy.
-CXR_KERNEL void batch_norm2d_bwd(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ gamma,
-                                 const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx,
-                                 float* __restrict__ dgamma, float* __restrict__ dbeta, NormDims d) {
+template <class T>
+__device__ __forceinline__ void batch_norm2d_bwd_impl(const float* __restrict__ dy, const T* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx, float* __restrict__ dgamma, float* __restrict__ dbeta, NormDims d){
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];
     const u32 ch = norm_group();
     if (ch >= d.c) return;
@@ -149,7 +155,7 @@ CXR_KERNEL void batch_norm2d_bwd(const float* __restrict__ dy, const float* __re
         const u32 e = (k.s * d.c + ch) * d.hw + k.p;
         const float g = dy[e];
         s_dy += g;
-        s_dyxc += g * (x[e] - mu);
+        s_dyxc += g * (load(x, e) - mu);
     }
     const float t_dy = block_sum(s_dy, scratch);
     const float t_dyxc = block_sum(s_dyxc, scratch);
@@ -159,26 +165,30 @@ CXR_KERNEL void batch_norm2d_bwd(const float* __restrict__ dy, const float* __re
     const float kx = -kk * r * r * t_dyxc / mf;
     for (NormChannelWalk k(d.hw); k.s < d.n; k.next()) {
         const u32 e = (k.s * d.c + ch) * d.hw + k.p;
-        dx[e] = kk * dy[e] + kx * (x[e] - mu) + k0;
+        dx[e] = kk * dy[e] + kx * (load(x, e) - mu) + k0;
     }
     if (threadIdx.x == 0) {
         dgamma[ch] = t_dyxc * r;
         dbeta[ch] = t_dy;
     }
 }
+CXR_KERNEL void batch_norm2d_bwd(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx, float* __restrict__ dgamma, float* __restrict__ dbeta, NormDims d) { batch_norm2d_bwd_impl(dy, x, gamma, mean, invstd, dx, dgamma, dbeta, d); }
 CXR_EXPORT(batch_norm2d_bwd)
+CXR_KERNEL void batch_norm2d_bwd_bf16(const float* __restrict__ dy, const bf16* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx, float* __restrict__ dgamma, float* __restrict__ dbeta, NormDims d) { batch_norm2d_bwd_impl(dy, x, gamma, mean, invstd, dx, dgamma, dbeta, d); }
+CXR_EXPORT(batch_norm2d_bwd_bf16)
 
 // ------------------------------------------------------------------ instance norm
 
 // Plane pl's output y = act((x − μ)·γr + β) and its statistics, from its mean and biased variance.
-__device__ __forceinline__ void instance_norm_apply(const float* __restrict__ x, const float* __restrict__ gamma,
-                                                    const float* __restrict__ beta, float* __restrict__ y, float* __restrict__ mean,
+template <class T>
+__device__ __forceinline__ void instance_norm_apply(const T* __restrict__ x, const float* __restrict__ gamma,
+                                                    const float* __restrict__ beta, T* __restrict__ y, float* __restrict__ mean,
                                                     float* __restrict__ invstd, NormDims d, u32 pl, float mu, float var, float eps,
                                                     FusedAct act) {
     const u32 hw = d.hw, base = pl * hw, ch = pl % d.c;
     const float r = 1.0f / sqrtf(var + eps);
     const float g = gamma[ch] * r, b = beta[ch];
-    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) y[base + j] = fused_act((x[base + j] - mu) * g + b, act);
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) store(y, base + j, fused_act((load(x, base + j) - mu) * g + b, act));
     if (threadIdx.x == 0) {
         mean[pl] = mu;
         invstd[pl] = r;
@@ -187,9 +197,8 @@ __device__ __forceinline__ void instance_norm_apply(const float* __restrict__ x,
 
 // Forward, one block per plane (n, c): mean, variance (two passes over x) and y = act(normalized) (`act`
 // fuses the critic's LeakyReLU).
-CXR_KERNEL void instance_norm2d_fwd(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
-                                    float* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps,
-                                    FusedAct act) {
+template <class T>
+__device__ __forceinline__ void instance_norm2d_fwd_impl(const T* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, T* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act){
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];
     const u32 pl = norm_group();
     if (pl >= d.n * d.c) return;
@@ -197,23 +206,25 @@ CXR_KERNEL void instance_norm2d_fwd(const float* __restrict__ x, const float* __
     const float mf = (float)hw;
 
     float acc = 0.0f;
-    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) acc += x[base + j];
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) acc += load(x, base + j);
     const float mu = block_sum(acc, scratch) / mf;
 
     float sq = 0.0f;
     for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
-        const float dv = x[base + j] - mu;
+        const float dv = load(x, base + j) - mu;
         sq += dv * dv;
     }
     instance_norm_apply(x, gamma, beta, y, mean, invstd, d, pl, mu, block_sum(sq, scratch) / mf, eps, act);
 }
+CXR_KERNEL void instance_norm2d_fwd(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act) { instance_norm2d_fwd_impl(x, gamma, beta, y, mean, invstd, d, eps, act); }
 CXR_EXPORT(instance_norm2d_fwd)
+CXR_KERNEL void instance_norm2d_fwd_bf16(const bf16* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta, bf16* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act) { instance_norm2d_fwd_impl(x, gamma, beta, y, mean, invstd, d, eps, act); }
+CXR_EXPORT(instance_norm2d_fwd_bf16)
 
 // The same, with the statistics from the producing conv2d's epilogue instead of two passes over x: plane
 // (s, c) is the seg_per_plane partials of channel c's row (`per_row` of them) from column s·seg_per_plane.
-CXR_KERNEL void instance_norm2d_fwd_partials(const float* __restrict__ x, const float* __restrict__ part, u32 per_row, u32 seg_per_plane,
-                                             const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y,
-                                             float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act) {
+template <class T>
+__device__ __forceinline__ void instance_norm2d_fwd_partials_impl(const T* __restrict__ x, const float* __restrict__ part, u32 per_row, u32 seg_per_plane, const float* __restrict__ gamma, const float* __restrict__ beta, T* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act){
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];
     const u32 pl = norm_group();
     if (pl >= d.n * d.c) return;
@@ -222,13 +233,15 @@ CXR_KERNEL void instance_norm2d_fwd_partials(const float* __restrict__ x, const 
     norm_combine_partials(part + (ch * per_row + s * seg_per_plane) * 3, seg_per_plane, (float)d.hw, scratch, mu, var);
     instance_norm_apply(x, gamma, beta, y, mean, invstd, d, pl, mu, var, eps, act);
 }
+CXR_KERNEL void instance_norm2d_fwd_partials(const float* __restrict__ x, const float* __restrict__ part, u32 per_row, u32 seg_per_plane, const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act) { instance_norm2d_fwd_partials_impl(x, part, per_row, seg_per_plane, gamma, beta, y, mean, invstd, d, eps, act); }
 CXR_EXPORT(instance_norm2d_fwd_partials)
+CXR_KERNEL void instance_norm2d_fwd_partials_bf16(const bf16* __restrict__ x, const float* __restrict__ part, u32 per_row, u32 seg_per_plane, const float* __restrict__ gamma, const float* __restrict__ beta, bf16* __restrict__ y, float* __restrict__ mean, float* __restrict__ invstd, NormDims d, float eps, FusedAct act) { instance_norm2d_fwd_partials_impl(x, part, per_row, seg_per_plane, gamma, beta, y, mean, invstd, d, eps, act); }
+CXR_EXPORT(instance_norm2d_fwd_partials_bf16)
 
 // Backward, one block per plane: dx as batch norm's with the plane as the group, and the plane's
 // dgamma / dbeta shares r·Σ(dy·xc), Σdy (summed over the batch by instance_norm2d_channel_sums).
-CXR_KERNEL void instance_norm2d_bwd_planes(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ gamma,
-                                           const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx,
-                                           float* __restrict__ dgamma_part, float* __restrict__ dbeta_part, NormDims d) {
+template <class T>
+__device__ __forceinline__ void instance_norm2d_bwd_planes_impl(const float* __restrict__ dy, const T* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx, float* __restrict__ dgamma_part, float* __restrict__ dbeta_part, NormDims d){
     __shared__ float scratch[CXR_BLOCK / CXR_WARP];
     const u32 pl = norm_group();
     if (pl >= d.n * d.c) return;
@@ -240,7 +253,7 @@ CXR_KERNEL void instance_norm2d_bwd_planes(const float* __restrict__ dy, const f
     for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) {
         const float g = dy[base + j];
         s_dy += g;
-        s_dyxc += g * (x[base + j] - mu);
+        s_dyxc += g * (load(x, base + j) - mu);
     }
     const float t_dy = block_sum(s_dy, scratch);
     const float t_dyxc = block_sum(s_dyxc, scratch);
@@ -248,13 +261,16 @@ CXR_KERNEL void instance_norm2d_bwd_planes(const float* __restrict__ dy, const f
     const float k = gamma[pl % d.c] * r;
     const float k0 = -k * t_dy / mf;
     const float kx = -k * r * r * t_dyxc / mf;
-    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) dx[base + j] = k * dy[base + j] + kx * (x[base + j] - mu) + k0;
+    for (u32 j = threadIdx.x; j < hw; j += CXR_BLOCK) dx[base + j] = k * dy[base + j] + kx * (load(x, base + j) - mu) + k0;
     if (threadIdx.x == 0) {
         dgamma_part[pl] = t_dyxc * r;
         dbeta_part[pl] = t_dy;
     }
 }
+CXR_KERNEL void instance_norm2d_bwd_planes(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx, float* __restrict__ dgamma_part, float* __restrict__ dbeta_part, NormDims d) { instance_norm2d_bwd_planes_impl(dy, x, gamma, mean, invstd, dx, dgamma_part, dbeta_part, d); }
 CXR_EXPORT(instance_norm2d_bwd_planes)
+CXR_KERNEL void instance_norm2d_bwd_planes_bf16(const float* __restrict__ dy, const bf16* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ mean, const float* __restrict__ invstd, float* __restrict__ dx, float* __restrict__ dgamma_part, float* __restrict__ dbeta_part, NormDims d) { instance_norm2d_bwd_planes_impl(dy, x, gamma, mean, invstd, dx, dgamma_part, dbeta_part, d); }
+CXR_EXPORT(instance_norm2d_bwd_planes_bf16)
 
 // Per-channel sums of per-plane shares [N, C]: out[c] = Σₙ part[n·C + c], for dgamma and dbeta at once. One
 // thread per channel summing the batch in order (deterministic; the batch is short).

@@ -159,7 +159,14 @@ impl CudaNativeBackend {
                 format!("cannot write a {} tensor into a {} one", fmt_shape(src.shape()), fmt_shape(dst.shape())),
             ));
         }
-        self.device.exec.upload(dst.buf.ptr, bytemuck::cast_slice(src.data())).map_err(|e| self.fail(OP, e))
+        dst.buf.invalidate_shadow();
+        let upload = if dst.is_bf16() {
+            let bits: Vec<u16> = src.data().iter().map(|&v| half::bf16::from_f32(v).to_bits()).collect();
+            self.device.exec.upload(dst.buf.ptr, bytemuck::cast_slice(&bits))
+        } else {
+            self.device.exec.upload(dst.buf.ptr, bytemuck::cast_slice(src.data()))
+        };
+        upload.map_err(|e| self.fail(OP, e))
     }
 }
 

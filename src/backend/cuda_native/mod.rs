@@ -25,6 +25,7 @@ mod loss;
 mod norm;
 mod pool;
 mod resize;
+mod storage;
 
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +38,8 @@ pub use self::graph::CudaNativeGraph;
 use self::graph::GraphPool;
 use self::launch::{Arg, Dims};
 use self::norm::FusedAct;
+use self::storage::Shadow;
+pub use self::storage::Storage;
 use super::{
     Activation, AdamConfig, AdamSlot, Backend, Conv2dParams, Deferred, InstanceNormJvpGrads, NormGrads, NormStats, PenaltyHead,
     PendingPenaltyHead, Pool2dParams,
@@ -48,8 +51,11 @@ use crate::tensor::{fmt_shape, Tensor};
 /// How the convolutions compute (`--precision`): `fp32` runs the SIMT kernels (exact f32, the conformance
 /// reference); `tf32` runs them on tensor cores (`mma.sync` m16n8k8, TF32 inputs rounded to 10 mantissa
 /// bits, f32 accumulation), as PyTorch does by default for convolutions on Ampere and later; `bf16` on
-/// tensor cores at bf16's rate (`mma.sync` m16n8k16, inputs rounded to 7 mantissa bits, f32 accumulation).
-/// Every other op, and all storage (activations, weights, Adam's state), stays f32.
+/// tensor cores at bf16's rate (`mma.sync` m16n8k16, inputs rounded to 7 mantissa bits, f32 accumulation)
+/// with bf16 storage ([`Storage`]): the activations (forward convolutions' outputs, and the norms and
+/// activations that read them) and the weights as the convolutions read them (a bf16 shadow of each f32
+/// master weight) are bf16 in memory, half the bytes. Gradients, statistics, losses, the master weights and
+/// Adam's state stay f32 at every precision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Precision {
     #[default]
@@ -84,6 +90,15 @@ impl Precision {
         }
     }
 
+    /// Relative L2 error of storing activations at this precision: none for f32; for bf16 one rounding of
+    /// each element to 8 significant bits (unit roundoff 2^-9), with a factor 2 of margin.
+    pub fn storage_tolerance(self) -> f64 {
+        match self {
+            Precision::Fp32 | Precision::Tf32 => 0.0,
+            Precision::Bf16 => 2f64.powi(-8),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Precision::Fp32 => "fp32",
@@ -100,6 +115,9 @@ struct Buffer {
     bytes: usize,
     device: Arc<Device>,
     pool: Option<Arc<GraphPool>>,
+    /// At `--precision bf16`, the bf16 copy of this (f32 weight) buffer the convolutions read; see
+    /// [`CudaNativeBackend::weight_bf16`].
+    shadow: Mutex<Option<Shadow>>,
 }
 
 impl Drop for Buffer {
@@ -111,11 +129,13 @@ impl Drop for Buffer {
     }
 }
 
-/// A tensor in device memory: a buffer and the shape it is read with, and, for the output of a convolution,
-/// its channels' per-segment statistics (so a batch or instance norm that follows need not read it to get them).
+/// A tensor in device memory: a buffer, how its elements are stored, the shape it is read with, and, for the
+/// output of a convolution, its channels' per-segment statistics (so a batch or instance norm that follows need
+/// not read it to get them).
 #[derive(Clone)]
 pub struct CudaNativeTensor {
     buf: Arc<Buffer>,
+    storage: Storage,
     shape: Vec<usize>,
     stats: Option<Arc<conv::ChannelPartials>>,
 }
@@ -135,6 +155,24 @@ impl CudaNativeTensor {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+    /// The device bytes of its elements.
+    pub fn bytes(&self) -> usize {
+        self.len() * self.storage.bytes()
+    }
+    fn is_bf16(&self) -> bool {
+        self.storage == Storage::Bf16
+    }
+    /// A kernel of the f32 / bf16 pair (`name`, `name_bf16`) that reads this tensor's storage.
+    fn kernel_for(&self, f32_name: &'static str, bf16_name: &'static str) -> &'static str {
+        if self.is_bf16() {
+            bf16_name
+        } else {
+            f32_name
+        }
     }
     /// The device address, as a kernel's pointer argument.
     fn arg(&self) -> Arg {
@@ -291,10 +329,15 @@ impl CudaNativeBackend {
 
     /// A fresh buffer of `len` f32 (at least one); NaN-filled when poisoned.
     fn buffer(&self, op: &'static str, len: usize) -> Result<Arc<Buffer>> {
-        let bytes = len.max(1) * 4;
+        self.buffer_of(op, len, Storage::F32)
+    }
+
+    /// A fresh buffer of `len` elements stored as `storage` (at least 4 bytes); NaN-filled when poisoned.
+    fn buffer_of(&self, op: &'static str, len: usize, storage: Storage) -> Result<Arc<Buffer>> {
+        let bytes = (len * storage.bytes()).next_multiple_of(4).max(4);
         if bytes > self.max_buffer {
             return Err(self.err(format!(
-                "{op}: a buffer of {len} f32 needs {bytes} bytes, more than this device's {} bytes; split the work (e.g. a smaller batch)",
+                "{op}: a buffer of {len} {storage:?} elements needs {bytes} bytes, more than this device's {} bytes; split the work (e.g. a smaller batch)",
                 self.max_buffer
             )));
         }
@@ -309,17 +352,23 @@ impl CudaNativeBackend {
                 ptr
             }
         };
-        let buf = Arc::new(Buffer { ptr, bytes, device: Arc::clone(&self.device), pool });
+        let buf = Arc::new(Buffer { ptr, bytes, device: Arc::clone(&self.device), pool, shadow: Mutex::new(None) });
         if self.poisoned && len > 0 {
-            self.fill(op, buf.ptr, len, f32::NAN)?;
+            // Two bf16 NaNs per f32 word where the storage is bf16 (0x7fc0_7fc0 is an f32 NaN too).
+            self.fill(op, buf.ptr, bytes / 4, f32::from_bits(0x7fc0_7fc0))?;
         }
         Ok(buf)
     }
 
-    /// A fresh output tensor of `shape` (see [`CudaNativeBackend::buffer`]).
+    /// A fresh f32 output tensor of `shape` (see [`CudaNativeBackend::buffer`]).
     fn alloc(&self, op: &'static str, shape: &[usize]) -> Result<CudaNativeTensor> {
+        self.alloc_as(op, shape, Storage::F32)
+    }
+
+    /// A fresh output tensor of `shape` stored as `storage`.
+    fn alloc_as(&self, op: &'static str, shape: &[usize], storage: Storage) -> Result<CudaNativeTensor> {
         let len = self.check_len(op, shape)?;
-        Ok(CudaNativeTensor { buf: self.buffer(op, len)?, shape: shape.to_vec(), stats: None })
+        Ok(CudaNativeTensor { buf: self.buffer_of(op, len, storage)?, storage, shape: shape.to_vec(), stats: None })
     }
 
     /// A device copy of host f32 `data` (a kernel's small table: per-sample α, per-channel scalars).
@@ -327,7 +376,7 @@ impl CudaNativeBackend {
         self.refuse_host_copy(op)?;
         let buf = self.buffer(op, data.len())?;
         self.device.exec.upload(buf.ptr, bytemuck::cast_slice(data)).map_err(|e| self.fail(op, e))?;
-        Ok(CudaNativeTensor { buf, shape: vec![data.len()], stats: None })
+        Ok(CudaNativeTensor { buf, storage: Storage::F32, shape: vec![data.len()], stats: None })
     }
 
     /// A device copy of host plain-old-data (a kernel's table of structs), as a tensor of its bytes / 4 f32.
@@ -336,12 +385,17 @@ impl CudaNativeBackend {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buf = self.buffer(op, bytes.len().div_ceil(4))?;
         self.device.exec.upload(buf.ptr, bytes).map_err(|e| self.fail(op, e))?;
-        Ok(CudaNativeTensor { buf, shape: vec![bytes.len().div_ceil(4)], stats: None })
+        Ok(CudaNativeTensor { buf, storage: Storage::F32, shape: vec![bytes.len().div_ceil(4)], stats: None })
     }
 
-    /// The first `len` f32 of `t`, back on the host.
+    /// The first `len` elements of `t`, back on the host as f32 (bf16 storage widened exactly).
     fn read(&self, op: &str, t: &CudaNativeTensor, len: usize) -> Result<Vec<f32>> {
         self.refuse_host_copy(op)?;
+        if t.is_bf16() {
+            let mut bits = vec![0u16; len];
+            self.device.exec.download(t.buf.ptr, bytemuck::cast_slice_mut(&mut bits)).map_err(|e| self.fail(op, e))?;
+            return Ok(bits.into_iter().map(|b| half::bf16::from_bits(b).to_f32()).collect());
+        }
         let mut out = vec![0f32; len];
         self.device.exec.download(t.buf.ptr, bytemuck::cast_slice_mut(&mut out)).map_err(|e| self.fail(op, e))?;
         Ok(out)
@@ -352,9 +406,12 @@ impl CudaNativeBackend {
         self.launch(op, Family::Elementwise, "fill", Dims::grid_stride(len), &[Arg::Ptr(ptr), Arg::U32(n), Arg::F32(value)])
     }
 
-    /// Makes `t` the only holder of its buffer (copying it when a clone shares it), for an in-place update.
+    /// Makes `t` the only holder of its buffer (copying it when a clone shares it), stored as f32 (the
+    /// in-place ops write f32), for an in-place update.
     fn make_unique(&self, op: &'static str, t: &mut CudaNativeTensor) -> Result<()> {
-        if Arc::strong_count(&t.buf) > 1 {
+        if t.is_bf16() {
+            *t = self.cast(op, t, Storage::F32)?;
+        } else if Arc::strong_count(&t.buf) > 1 {
             self.note_copy_in_capture(op);
             let copy = self.alloc(op, &t.shape)?;
             let n = launch::u32_of(op, t.len())?;
@@ -363,7 +420,8 @@ impl CudaNativeBackend {
             }
             *t = copy;
         }
-        t.stats = None; // about to change: a convolution's statistics no longer describe it
+        t.stats = None; // about to change: a convolution's statistics no longer describe it, nor its bf16 shadow
+        t.buf.invalidate_shadow();
         Ok(())
     }
 
@@ -424,7 +482,7 @@ impl Backend for CudaNativeBackend {
             }
             let buf = self.buffer("upload", len)?;
             self.device.exec.upload(buf.ptr, bytemuck::cast_slice(t.data())).map_err(|e| self.fail("upload", e))?;
-            Ok(CudaNativeTensor { buf, shape: t.shape().to_vec(), stats: None })
+            Ok(CudaNativeTensor { buf, storage: Storage::F32, shape: t.shape().to_vec(), stats: None })
         })
     }
     fn download(&self, t: &CudaNativeTensor) -> Result<Tensor> {
@@ -441,33 +499,38 @@ impl Backend for CudaNativeBackend {
         if n != t.len() {
             return Err(Error::shape("reshape", format!("cannot view {} as {}", fmt_shape(&t.shape), fmt_shape(shape))));
         }
-        Ok(CudaNativeTensor { buf: Arc::clone(&t.buf), shape: shape.to_vec(), stats: None })
+        Ok(CudaNativeTensor { buf: Arc::clone(&t.buf), storage: t.storage, shape: shape.to_vec(), stats: None })
     }
 
     // ------------------------------------------------------------------ elementwise
     fn add(&self, a: &CudaNativeTensor, b: &CudaNativeTensor) -> Result<CudaNativeTensor> {
-        self.guard("add", || self.launch_add(a, b))
+        self.guard("add", || self.launch_add(&self.f32_of("add", a)?, &self.f32_of("add", b)?))
     }
     fn add_assign(&self, a: &mut CudaNativeTensor, b: &CudaNativeTensor) -> Result<()> {
-        self.guard("add_assign", || self.launch_add_assign(a, b))
+        self.guard("add_assign", || self.launch_add_assign(a, &self.f32_of("add_assign", b)?))
     }
     fn scale(&self, a: &CudaNativeTensor, s: f32) -> Result<CudaNativeTensor> {
-        self.guard("scale", || self.launch_scale(a, s))
+        self.guard("scale", || self.launch_scale(&self.f32_of("scale", a)?, s))
     }
     fn lerp_per_sample(&self, a: &CudaNativeTensor, b: &CudaNativeTensor, alpha: &[f32]) -> Result<CudaNativeTensor> {
-        self.guard("lerp_per_sample", || self.launch_lerp_per_sample(a, b, &self.upload_slice("lerp_per_sample", alpha)?))
+        self.guard("lerp_per_sample", || {
+            let (a, b) = (self.f32_of("lerp_per_sample", a)?, self.f32_of("lerp_per_sample", b)?);
+            self.launch_lerp_per_sample(&a, &b, &self.upload_slice("lerp_per_sample", alpha)?)
+        })
     }
     fn lerp_per_sample_tensor(&self, a: &CudaNativeTensor, b: &CudaNativeTensor, alpha: &CudaNativeTensor) -> Result<CudaNativeTensor> {
-        self.guard("lerp_per_sample", || self.launch_lerp_per_sample(a, b, alpha))
+        self.guard("lerp_per_sample", || {
+            self.launch_lerp_per_sample(&self.f32_of("lerp_per_sample", a)?, &self.f32_of("lerp_per_sample", b)?, alpha)
+        })
     }
     fn mean(&self, t: &CudaNativeTensor) -> Result<f64> {
         self.guard("mean", || {
             self.refuse_host_copy("mean")?;
-            self.launch_mean(t)?.resolve(self)
+            self.launch_mean(&self.f32_of("mean", t)?)?.resolve(self)
         })
     }
     fn mean_deferred(&self, t: &CudaNativeTensor) -> Result<Deferred<CudaNativeTensor>> {
-        self.guard("mean", || self.launch_mean(t))
+        self.guard("mean", || self.launch_mean(&self.f32_of("mean", t)?))
     }
 
     // ------------------------------------------------------------------ convolution
@@ -556,7 +619,7 @@ impl Backend for CudaNativeBackend {
         gamma: &CudaNativeTensor,
         stats: &NormStats<CudaNativeTensor>,
     ) -> Result<NormGrads<CudaNativeTensor>> {
-        self.guard("batch_norm2d_bwd", || self.launch_batch_norm2d_bwd(dy, x, gamma, stats))
+        self.guard("batch_norm2d_bwd", || self.launch_batch_norm2d_bwd(&self.f32_of("batch_norm2d_bwd", dy)?, x, gamma, stats))
     }
     fn instance_norm2d(
         &self,
@@ -588,7 +651,7 @@ impl Backend for CudaNativeBackend {
         gamma: &CudaNativeTensor,
         stats: &NormStats<CudaNativeTensor>,
     ) -> Result<NormGrads<CudaNativeTensor>> {
-        self.guard("instance_norm2d_bwd", || self.launch_instance_norm2d_bwd(dy, x, gamma, stats))
+        self.guard("instance_norm2d_bwd", || self.launch_instance_norm2d_bwd(&self.f32_of("instance_norm2d_bwd", dy)?, x, gamma, stats))
     }
     fn instance_norm2d_jvp(
         &self,
@@ -597,7 +660,14 @@ impl Backend for CudaNativeBackend {
         gamma: &CudaNativeTensor,
         stats: &NormStats<CudaNativeTensor>,
     ) -> Result<CudaNativeTensor> {
-        self.guard("instance_norm2d_jvp", || self.launch_instance_norm2d_jvp(x, x_dot, gamma, stats))
+        self.guard("instance_norm2d_jvp", || {
+            self.launch_instance_norm2d_jvp(
+                &self.f32_of("instance_norm2d_jvp", x)?,
+                &self.f32_of("instance_norm2d_jvp", x_dot)?,
+                gamma,
+                stats,
+            )
+        })
     }
     fn instance_norm2d_jvp_bwd(
         &self,
@@ -608,7 +678,11 @@ impl Backend for CudaNativeBackend {
         y_bar: &CudaNativeTensor,
         y_dot_bar: &CudaNativeTensor,
     ) -> Result<InstanceNormJvpGrads<CudaNativeTensor>> {
-        self.guard("instance_norm2d_jvp_bwd", || self.launch_instance_norm2d_jvp_bwd(x, x_dot, gamma, stats, y_bar, y_dot_bar))
+        const OP: &str = "instance_norm2d_jvp_bwd";
+        self.guard(OP, || {
+            let [x, x_dot, y_bar, y_dot_bar] = [x, x_dot, y_bar, y_dot_bar].map(|t| self.f32_of(OP, t));
+            self.launch_instance_norm2d_jvp_bwd(&x?, &x_dot?, gamma, stats, &y_bar?, &y_dot_bar?)
+        })
     }
 
     // ------------------------------------------------------------------ activations
@@ -622,7 +696,7 @@ impl Backend for CudaNativeBackend {
         y: &CudaNativeTensor,
         dy: &CudaNativeTensor,
     ) -> Result<CudaNativeTensor> {
-        self.guard("activation_bwd", || self.launch_activation_bwd(act, x, y, dy))
+        self.guard("activation_bwd", || self.launch_activation_bwd(act, x, y, &self.f32_of("activation_bwd", dy)?))
     }
 
     // ------------------------------------------------------------------ losses
@@ -632,25 +706,25 @@ impl Backend for CudaNativeBackend {
         Ok((loss.resolve(self)?, grad))
     }
     fn bce_deferred(&self, p: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(Deferred<CudaNativeTensor>, CudaNativeTensor)> {
-        self.guard("bce", || self.launch_bce(p, target))
+        self.guard("bce", || self.launch_bce(&self.f32_of("bce", p)?, &self.f32_of("bce", target)?))
     }
     fn bce_logits(&self, logits: &CudaNativeTensor, target: &CudaNativeTensor) -> Result<(f64, CudaNativeTensor)> {
         self.guard("bce_logits", || {
             self.refuse_host_copy("bce_logits")?;
-            let (loss, grad) = self.launch_bce_logits(logits, target)?;
+            let (loss, grad) = self.launch_bce_logits(&self.f32_of("bce_logits", logits)?, &self.f32_of("bce_logits", target)?)?;
             Ok((loss.resolve(self)?, grad))
         })
     }
     fn gradient_penalty_head(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PenaltyHead<CudaNativeTensor>> {
         self.guard("gradient_penalty_head", || {
             self.refuse_host_copy("gradient_penalty_head")?;
-            let head = self.launch_gradient_penalty_head(g, lambda)?;
+            let head = self.launch_gradient_penalty_head(&self.f32_of("gradient_penalty_head", g)?, lambda)?;
             let grad_norm = head.grad_norm.resolve(self)?;
             Ok(PenaltyHead { gp: super::host_math::gradient_penalty(&grad_norm, lambda), grad_norm, v: head.v })
         })
     }
     fn gradient_penalty_head_deferred(&self, g: &CudaNativeTensor, lambda: f32) -> Result<PendingPenaltyHead<CudaNativeTensor>> {
-        self.guard("gradient_penalty_head", || self.launch_gradient_penalty_head(g, lambda))
+        self.guard("gradient_penalty_head", || self.launch_gradient_penalty_head(&self.f32_of("gradient_penalty_head", g)?, lambda))
     }
 
     // ------------------------------------------------------------------ optimizer
@@ -663,7 +737,7 @@ impl Backend for CudaNativeBackend {
         cfg: &AdamConfig,
         step: u64,
     ) -> Result<()> {
-        self.guard("adam_step", || self.launch_adam_step(param, grad, exp_avg, exp_avg_sq, cfg, step))
+        self.guard("adam_step", || self.launch_adam_step(param, &self.f32_of("adam_step", grad)?, exp_avg, exp_avg_sq, cfg, step))
     }
     fn adam_step_all(&self, slots: &mut [AdamSlot<'_, CudaNativeTensor>], cfg: &AdamConfig, step: u64) -> Result<()> {
         self.guard("adam_step_all", || self.launch_adam_step_all(slots, cfg, step))
@@ -671,27 +745,34 @@ impl Backend for CudaNativeBackend {
 
     // ------------------------------------------------------------------ InceptionV3's ops (FID and the classifier)
     fn avg_pool2d(&self, x: &CudaNativeTensor, p: Pool2dParams, count_include_pad: bool) -> Result<CudaNativeTensor> {
-        self.guard("avg_pool2d", || self.launch_avg_pool2d(x, p, count_include_pad))
+        self.guard("avg_pool2d", || self.launch_avg_pool2d(&self.f32_of("avg_pool2d", x)?, p, count_include_pad))
     }
     fn max_pool2d(&self, x: &CudaNativeTensor, p: Pool2dParams) -> Result<CudaNativeTensor> {
-        self.guard("max_pool2d", || self.launch_max_pool2d(x, p))
+        self.guard("max_pool2d", || self.launch_max_pool2d(&self.f32_of("max_pool2d", x)?, p))
     }
     fn global_avg_pool2d(&self, x: &CudaNativeTensor) -> Result<CudaNativeTensor> {
-        self.guard("global_avg_pool2d", || self.launch_global_avg_pool2d(x))
+        self.guard("global_avg_pool2d", || self.launch_global_avg_pool2d(&self.f32_of("global_avg_pool2d", x)?))
     }
     fn resize_bilinear(&self, x: &CudaNativeTensor, out_h: usize, out_w: usize) -> Result<CudaNativeTensor> {
-        self.guard("resize_bilinear", || self.launch_resize_bilinear(x, out_h, out_w))
+        self.guard("resize_bilinear", || self.launch_resize_bilinear(&self.f32_of("resize_bilinear", x)?, out_h, out_w))
     }
     fn concat_channels(&self, xs: &[&CudaNativeTensor]) -> Result<CudaNativeTensor> {
-        self.guard("concat_channels", || self.launch_concat_channels(xs))
+        self.guard("concat_channels", || {
+            let xs = xs.iter().map(|x| self.f32_of("concat_channels", x)).collect::<Result<Vec<_>>>()?;
+            self.launch_concat_channels(&xs.iter().collect::<Vec<_>>())
+        })
     }
     fn affine_channels(&self, x: &mut CudaNativeTensor, scale: &CudaNativeTensor, shift: &CudaNativeTensor, relu: bool) -> Result<()> {
-        self.guard("affine_channels", || self.launch_affine_channels(x, scale, shift, relu))
+        self.guard("affine_channels", || {
+            self.launch_affine_channels(x, &self.f32_of("affine_channels", scale)?, &self.f32_of("affine_channels", shift)?, relu)
+        })
     }
 
     // ------------------------------------------------------------------ the classifier's backward passes
     fn max_pool2d_bwd(&self, dy: &CudaNativeTensor, x: &CudaNativeTensor, p: Pool2dParams) -> Result<CudaNativeTensor> {
-        self.guard("max_pool2d_bwd", || self.launch_max_pool2d_bwd(dy, x, p))
+        self.guard("max_pool2d_bwd", || {
+            self.launch_max_pool2d_bwd(&self.f32_of("max_pool2d_bwd", dy)?, &self.f32_of("max_pool2d_bwd", x)?, p)
+        })
     }
     fn avg_pool2d_bwd(
         &self,
@@ -700,18 +781,18 @@ impl Backend for CudaNativeBackend {
         p: Pool2dParams,
         count_include_pad: bool,
     ) -> Result<CudaNativeTensor> {
-        self.guard("avg_pool2d_bwd", || self.launch_avg_pool2d_bwd(dy, x_shape, p, count_include_pad))
+        self.guard("avg_pool2d_bwd", || self.launch_avg_pool2d_bwd(&self.f32_of("avg_pool2d_bwd", dy)?, x_shape, p, count_include_pad))
     }
     fn global_avg_pool2d_bwd(&self, dy: &CudaNativeTensor, x_shape: [usize; 4]) -> Result<CudaNativeTensor> {
-        self.guard("global_avg_pool2d_bwd", || self.launch_global_avg_pool2d_bwd(dy, x_shape))
+        self.guard("global_avg_pool2d_bwd", || self.launch_global_avg_pool2d_bwd(&self.f32_of("global_avg_pool2d_bwd", dy)?, x_shape))
     }
     fn concat_channels_bwd(&self, dy: &CudaNativeTensor, channels: &[usize]) -> Result<Vec<CudaNativeTensor>> {
-        self.guard("concat_channels_bwd", || self.launch_concat_channels_bwd(dy, channels))
+        self.guard("concat_channels_bwd", || self.launch_concat_channels_bwd(&self.f32_of("concat_channels_bwd", dy)?, channels))
     }
     fn cross_entropy(&self, logits: &CudaNativeTensor, target: &[usize]) -> Result<(f64, CudaNativeTensor)> {
-        self.guard("cross_entropy", || self.launch_cross_entropy(logits, target))
+        self.guard("cross_entropy", || self.launch_cross_entropy(&self.f32_of("cross_entropy", logits)?, target))
     }
     fn dropout(&self, x: &CudaNativeTensor, mask: &CudaNativeTensor, p: f32) -> Result<CudaNativeTensor> {
-        self.guard("dropout", || self.launch_dropout(x, mask, p))
+        self.guard("dropout", || self.launch_dropout(&self.f32_of("dropout", x)?, &self.f32_of("dropout", mask)?, p))
     }
 }

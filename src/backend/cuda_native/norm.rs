@@ -4,6 +4,9 @@
 //! The group kernels (a batch-norm channel, an instance-norm plane) run one block of [`BLOCK`](super::launch::BLOCK)
 //! threads per group ([`Dims::per_group`]); batch norm's forward applies its statistics in a grid-stride map,
 //! and instance norm's per-plane dgamma / dbeta shares are summed over the batch by a per-channel kernel.
+//! Forward, eval and backward read x as it is stored (each kernel has a `_bf16` twin for bf16 storage) and
+//! store y the same way; gradients are f32. The forward-mode derivative and its reverse pass read f32 (the
+//! trait widens bf16 inputs first).
 
 use cxr_gan_kernels::cuda::Family;
 
@@ -117,14 +120,14 @@ impl CudaNativeBackend {
             }
             None => {
                 let args: Vec<Arg> = std::iter::once(x.arg()).chain(outputs).chain(scalars).collect();
-                self.launch(OP, FAMILY, "batch_norm2d_stats", Dims::per_group(c), &args)?;
+                self.launch(OP, FAMILY, x.kernel_for("batch_norm2d_stats", "batch_norm2d_stats_bf16"), Dims::per_group(c), &args)?;
             }
         }
-        let y = self.alloc(OP, x.shape())?;
+        let y = self.alloc_as(OP, x.shape(), x.storage)?;
         self.launch(
             OP,
             FAMILY,
-            "batch_norm2d_apply",
+            x.kernel_for("batch_norm2d_apply", "batch_norm2d_apply_bf16"),
             Dims::grid_stride(d.len()),
             &[x.arg(), stats.mean.arg(), stats.invstd.arg(), gamma.arg(), beta.arg(), y.arg(), Arg::pod(&d), Arg::pod(&act)],
         )?;
@@ -143,11 +146,11 @@ impl CudaNativeBackend {
         const OP: &str = "batch_norm2d_eval";
         let dims = shapes::batch_norm2d_eval(OP, x.shape(), gamma.shape(), beta.shape(), running_mean.shape(), running_var.shape())?;
         let d = NormDims::new(OP, dims)?;
-        let y = self.alloc(OP, x.shape())?;
+        let y = self.alloc_as(OP, x.shape(), x.storage)?;
         self.launch(
             OP,
             FAMILY,
-            "batch_norm2d_eval",
+            x.kernel_for("batch_norm2d_eval", "batch_norm2d_eval_bf16"),
             Dims::grid_stride(d.len()),
             &[x.arg(), running_mean.arg(), running_var.arg(), gamma.arg(), beta.arg(), y.arg(), Arg::pod(&d), Arg::F32(eps)],
         )?;
@@ -169,7 +172,7 @@ impl CudaNativeBackend {
         self.launch(
             OP,
             FAMILY,
-            "batch_norm2d_bwd",
+            x.kernel_for("batch_norm2d_bwd", "batch_norm2d_bwd_bf16"),
             Dims::per_group(c),
             &[dy.arg(), x.arg(), gamma.arg(), stats.mean.arg(), stats.invstd.arg(), dx.arg(), dgamma.arg(), dbeta.arg(), Arg::pod(&d)],
         )?;
@@ -188,7 +191,7 @@ impl CudaNativeBackend {
         let dims = shapes::instance_norm2d(OP, x.shape(), gamma.shape(), beta.shape())?;
         let d = NormDims::new(OP, dims)?;
         let np = d.planes();
-        let y = self.alloc(OP, x.shape())?;
+        let y = self.alloc_as(OP, x.shape(), x.storage)?;
         let stats = NormStats { mean: self.alloc(OP, &[np])?, invstd: self.alloc(OP, &[np])? };
         let outputs = [gamma.arg(), beta.arg(), y.arg(), stats.mean.arg(), stats.invstd.arg(), Arg::pod(&d), Arg::F32(eps), Arg::pod(&act)];
         // x straight from a conv2d whose statistics segments tile its planes: combine a plane's segments
@@ -198,11 +201,12 @@ impl CudaNativeBackend {
                 let head =
                     [x.arg(), segs.partials.arg(), Arg::U32(u32_of(OP, segs.per_row)?), Arg::U32(u32_of(OP, d.hw as usize / segs.seg)?)];
                 let args: Vec<Arg> = head.into_iter().chain(outputs).collect();
-                self.launch(OP, FAMILY, "instance_norm2d_fwd_partials", Dims::per_group(np), &args)?;
+                let kernel = x.kernel_for("instance_norm2d_fwd_partials", "instance_norm2d_fwd_partials_bf16");
+                self.launch(OP, FAMILY, kernel, Dims::per_group(np), &args)?;
             }
             None => {
                 let args: Vec<Arg> = std::iter::once(x.arg()).chain(outputs).collect();
-                self.launch(OP, FAMILY, "instance_norm2d_fwd", Dims::per_group(np), &args)?;
+                self.launch(OP, FAMILY, x.kernel_for("instance_norm2d_fwd", "instance_norm2d_fwd_bf16"), Dims::per_group(np), &args)?;
             }
         }
         Ok((y, stats))
@@ -224,7 +228,7 @@ impl CudaNativeBackend {
         self.launch(
             OP,
             FAMILY,
-            "instance_norm2d_bwd_planes",
+            x.kernel_for("instance_norm2d_bwd_planes", "instance_norm2d_bwd_planes_bf16"),
             Dims::per_group(np),
             &[dy.arg(), x.arg(), gamma.arg(), stats.mean.arg(), stats.invstd.arg(), dx.arg(), gp.arg(), bp.arg(), Arg::pod(&d)],
         )?;

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use cxr_gan::backend::cpu::CpuBackend;
-use cxr_gan::backend::cuda_native::CudaNativeBackend;
+use cxr_gan::backend::cuda_native::{CudaNativeBackend, Precision};
 use cxr_gan::data::{write_demo_set, Dataset, PreprocessConfig};
 use cxr_gan::nn::dcgan::Widths;
 use cxr_gan::train::checkpoint::Checkpoint;
@@ -117,13 +117,13 @@ fn assert_same_checkpoints(a: &RunDir, b: &RunDir, what: &str) {
 /// epochs (with 10 images); an iteration kind's first run warms up, the next one at least as large is
 /// captured (and replayed), short batches run eagerly between replays. With `split`, a graphed run killed after 2 iterations and resumed (capturing
 /// afresh) must agree too.
-fn graph_replays_equal_eager_iterations(model: ModelKind, images: usize, replayed: u64, split: Option<(u64, u64)>) {
-    let root = temp_dir(&format!("graph-replay-{}-{images}", model.name()));
+fn graph_replays_equal_eager_iterations(model: ModelKind, images: usize, replayed: u64, split: Option<(u64, u64)>, precision: Precision) {
+    let root = temp_dir(&format!("graph-replay-{}-{images}-{}", model.name(), precision.name()));
     let files = write_demo_set(&root.join("data"), images, 64, 1).unwrap();
     let iterations = 2 * images.div_ceil(4) as u64;
     let dataset = Dataset::load(&files, &PreprocessConfig::default()).unwrap();
     let cfg = TrainConfig { backend: "cuda-native-emu".into(), ..tiny_config(model, &root.join("data"), files, 2) };
-    let emu = CudaNativeBackend::emulator();
+    let emu = CudaNativeBackend::emulator().with_precision(precision);
 
     let eager = new_run(&root.join("eager"), &cfg);
     let s = train(&emu, &cfg, &eager, &dataset, false, &RunOptions { graphs: false, ..opts(None) }).unwrap();
@@ -151,21 +151,29 @@ fn graph_replays_equal_eager_iterations(model: ModelKind, images: usize, replaye
 /// Killed after 2 and resumed: 2 (short) warms up, 3 is captured, 4 replays.
 #[test]
 fn dcgan_graph_replays_equal_eager_iterations() {
-    graph_replays_equal_eager_iterations(ModelKind::Dcgan, 10, 3, Some((1, 2)));
+    graph_replays_equal_eager_iterations(ModelKind::Dcgan, 10, 3, Some((1, 2)), Precision::Fp32);
 }
 
 /// Batches 4, 2 per epoch: the short batch after the warm-up is not captured (the graph would then fit only
 /// short batches); iteration 2 (full) is, and the short iteration 3 runs eagerly.
 #[test]
 fn dcgan_graph_is_captured_on_a_full_batch() {
-    graph_replays_equal_eager_iterations(ModelKind::Dcgan, 6, 1, None);
+    graph_replays_equal_eager_iterations(ModelKind::Dcgan, 6, 1, None, Precision::Fp32);
 }
 
 /// WGAN-GP (n_critic 2): the critic as the DCGAN above (3 replays); the generator steps after iterations
 /// 1 (warm-up), 3 (captured) and 5 (short: eager).
 #[test]
 fn wgan_gp_graph_replays_equal_eager_iterations() {
-    graph_replays_equal_eager_iterations(ModelKind::WganGp, 10, 4, None);
+    graph_replays_equal_eager_iterations(ModelKind::WganGp, 10, 4, None, Precision::Fp32);
+}
+
+/// The same at `--precision bf16` (bf16 activations, weights read through bf16 shadows): each graph recasts
+/// the weights it reads, so the critic's graph sees the generator's step made by the other graph, and the
+/// replays still equal eager iterations bit for bit.
+#[test]
+fn wgan_gp_graph_replays_equal_eager_iterations_with_bf16_storage() {
+    graph_replays_equal_eager_iterations(ModelKind::WganGp, 10, 4, None, Precision::Bf16);
 }
 
 #[test]

@@ -10,6 +10,10 @@
 //
 // Notation (one group of M elements): μ, r = invstd = 1/√(var + eps) with the biased variance,
 // xc = x − μ, x̂ = xc·r, y = γ·x̂ + β.
+//
+// Storage: the kernels that read the activation x (statistics, apply, eval, backward) are templates
+// `<name>_impl<T>` over its element type, defined as `<name>` (f32) and `<name>_bf16` (bf16 storage, y stored
+// the same way; dy, dx and every statistic f32). The forward-mode kernels read f32 only.
 #include "common.cuh"
 
 // x [N, C, H, W] as the norms see it: N samples of C planes of hw = H·W elements (NormDims in

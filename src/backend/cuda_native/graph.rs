@@ -147,6 +147,7 @@ impl CudaNativeBackend {
             return Err(self.err("replay: the graph was captured on another device".into()));
         }
         self.refuse_host_copy("replay")?;
+        self.device.replays.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.device.exec.replay(&g.graph).map_err(|e| self.fail("replay", e))
     }
 

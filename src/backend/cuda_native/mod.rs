@@ -27,6 +27,7 @@ mod pool;
 mod resize;
 mod storage;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use cxr_gan_kernels::cuda::Family;
@@ -186,6 +187,9 @@ struct Device {
     failure: Mutex<Option<String>>,
     /// The pool of the graph being captured, if one is.
     capture: Mutex<Option<Arc<GraphPool>>>,
+    /// Graph replays so far: a replay writes buffers the host does not see written (weights, by a captured
+    /// optimizer step), so a bf16 shadow cast before it is not trusted after it.
+    replays: AtomicU64,
 }
 
 impl Device {
@@ -257,7 +261,7 @@ impl CudaNativeBackend {
 
     fn on(exec: Executor, name: &'static str, description: String, max_buffer: usize) -> CudaNativeBackend {
         CudaNativeBackend {
-            device: Arc::new(Device { exec, failure: Mutex::new(None), capture: Mutex::new(None) }),
+            device: Arc::new(Device { exec, failure: Mutex::new(None), capture: Mutex::new(None), replays: AtomicU64::new(0) }),
             adam_cache: Arc::default(),
             name,
             description,

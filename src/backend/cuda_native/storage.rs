@@ -34,10 +34,17 @@ impl Storage {
 }
 
 /// A buffer's bf16 copy, and whether it still equals the buffer (every in-place write clears `fresh`; the
-/// copy itself is kept, at a fixed address, so that a captured graph that recast it finds it where it was).
+/// copy itself is kept, at a fixed address, so that a captured graph that recasts it finds it where it was).
 pub(super) struct Shadow {
     buf: Arc<Buffer>,
     fresh: bool,
+    /// Where the last cast ran. A capture (its pool's address; 0 for an eager cast) reuses only a cast it
+    /// recorded itself, since its graph may be replayed after the weight changed outside it (the other
+    /// graph's optimizer step): each graph recasts a weight at its first use. Eager code reuses only an eager
+    /// cast made since the last replay (`epoch`, the device's replay count), since a replay may have
+    /// written the weight (a captured optimizer step) without the host seeing it.
+    cast_in: usize,
+    epoch: u64,
 }
 
 impl Buffer {
@@ -88,7 +95,8 @@ impl CudaNativeBackend {
     }
 
     /// The bf16 copy of weight `w` the convolutions read at `--precision bf16`: `w` itself if bf16, else its
-    /// buffer's shadow, recast (one cast_f32_to_bf16 launch) only if `w` was written since it was last cast.
+    /// buffer's shadow, recast (one cast_f32_to_bf16 launch) only if `w` was written since it was last cast
+    /// (or a graph replayed since, or, in a graph being captured, if this capture has not cast it yet).
     /// A weight is read by several convolutions per iteration (forward, backward-data, again for a second
     /// batch), each reading 2 bytes per element instead of 4, for one cast after each optimizer step. The
     /// shadow is allocated outside any graph's pool, once, and lives with the weight's buffer.
@@ -99,7 +107,9 @@ impl CudaNativeBackend {
         let mut shadow = w.buf.shadow.lock().unwrap_or_else(|p| p.into_inner());
         let as_tensor =
             |buf: &Arc<Buffer>| CudaNativeTensor { buf: Arc::clone(buf), storage: Storage::Bf16, shape: w.shape.clone(), stats: None };
-        if let Some(s) = shadow.as_ref().filter(|s| s.fresh) {
+        let capture = self.device.capturing().map_or(0, |pool| Arc::as_ptr(&pool) as usize);
+        let epoch = self.device.replays.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(s) = shadow.as_ref().filter(|s| s.fresh && s.cast_in == capture && (capture != 0 || s.epoch == epoch)) {
             return Ok(as_tensor(&s.buf));
         }
         let buf = match shadow.take() {
@@ -112,7 +122,7 @@ impl CudaNativeBackend {
         };
         let t = as_tensor(&buf);
         self.cast_into(op, w, &t)?;
-        *shadow = Some(Shadow { buf, fresh: true });
+        *shadow = Some(Shadow { buf, fresh: true, cast_in: capture, epoch });
         Ok(t)
     }
 }
@@ -218,6 +228,26 @@ mod tests {
         assert_eq!(convs(&be), ["conv2d_bwd_weight_bf16_store_f32_bf16"]);
         be.conv2d_bwd_weight(&xf, &dyf, ws, p).unwrap();
         assert_eq!(convs(&be), ["conv2d_bwd_weight_bf16_pipe"]);
+    }
+
+    /// A captured graph recasts each weight it reads, so that replays see changes made outside it (here an
+    /// eager add_assign between replays, in training the other graph's optimizer step).
+    #[test]
+    fn a_replayed_graph_reads_the_weight_as_it_is_at_replay() {
+        let be = CudaNativeBackend::emulator().with_precision(Precision::Bf16);
+        let mut r = Rng8::seed_from_u64(12);
+        let (x, w0, g) = (bf16_values(&mut r, &[2, 3, 8, 8]), bf16_values(&mut r, &[4, 3, 4, 4]), bf16_values(&mut r, &[4, 3, 4, 4]));
+        let p = Conv2dParams::new([2, 2], [1, 1]);
+        let xd = be.upload(&x).unwrap();
+        let (mut w, gd) = (be.upload(&w0).unwrap(), be.upload(&g).unwrap());
+        be.conv2d(&xd, &w, p).unwrap(); // an eager cast: the shadow is fresh when the capture starts
+        assert!(be.capture_begin().unwrap());
+        let y = be.conv2d(&xd, &w, p).unwrap();
+        let graph = be.capture_end().unwrap();
+        be.add_assign(&mut w, &gd).unwrap();
+        be.replay(&graph).unwrap();
+        let expected = be.conv2d(&xd, &be.upload(&be.download(&w).unwrap()).unwrap(), p).unwrap();
+        assert_eq!(bits(&be, &y), bits(&be, &expected), "the replay read a stale shadow");
     }
 
     /// The norms' and activations' `_bf16` twins: the same statistics and gradients bit for bit, outputs

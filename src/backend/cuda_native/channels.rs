@@ -6,7 +6,7 @@
 use cxr_gan_kernels::cuda::Family;
 
 use super::launch::{u32_of, Arg, Dims};
-use super::{CudaNativeBackend, CudaNativeTensor};
+use super::{CudaNativeBackend, CudaNativeTensor, Storage};
 use crate::backend::shapes;
 use crate::error::Result;
 
@@ -18,7 +18,9 @@ impl CudaNativeBackend {
         let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape()).collect();
         let ys = shapes::concat_channels_out(OP, &shapes)?;
         self.check_len(OP, &ys)?;
-        let y = self.alloc(OP, &ys)?;
+        // bf16 pieces (InceptionV3's branches at --precision bf16) concatenate as bf16; any f32 one makes it f32.
+        let storage = if !xs.is_empty() && xs.iter().all(|x| x.is_bf16()) { Storage::Bf16 } else { Storage::F32 };
+        let y = self.alloc_as(OP, &ys, storage)?;
         let [_, c_total, h, w] = ys;
         let (c_total, hw) = (u32_of(OP, c_total)?, u32_of(OP, h * w)?);
         let mut offset = 0u32;
@@ -26,9 +28,10 @@ impl CudaNativeBackend {
             // Every input's channels fit in c_total, checked above.
             let c = x.shape()[1] as u32;
             if !x.is_empty() {
+                let x = if storage == Storage::F32 { self.f32_of(OP, x)? } else { (*x).clone() };
                 let n = u32_of(OP, x.len())?;
                 let args = [x.arg(), y.arg(), Arg::U32(n), Arg::U32(c), Arg::U32(c_total), Arg::U32(offset), Arg::U32(hw)];
-                self.launch(OP, FAMILY, "concat_channels", Dims::grid_stride(x.len()), &args)?;
+                self.launch(OP, FAMILY, y.kernel_for("concat_channels", "concat_channels_bf16"), Dims::grid_stride(x.len()), &args)?;
             }
             offset += c;
         }
@@ -57,8 +60,8 @@ impl CudaNativeBackend {
         Ok(dxs)
     }
 
-    /// x ← scale[c]·x + shift[c] (then ReLU when `relu`) in place; x is first made the only holder of its
-    /// buffer.
+    /// x ← scale[c]·x + shift[c] (then ReLU when `relu`) in place, in x's storage; x is first made the only
+    /// holder of its buffer.
     pub(super) fn launch_affine_channels(
         &self,
         x: &mut CudaNativeTensor,
@@ -72,7 +75,7 @@ impl CudaNativeBackend {
         if n == 0 {
             return Ok(());
         }
-        self.make_unique(OP, x)?;
+        self.make_unique_as(OP, x, x.storage)?;
         let args = [
             x.arg(),
             scale.arg(),
@@ -82,6 +85,6 @@ impl CudaNativeBackend {
             Arg::U32(u32_of(OP, h * w)?),
             Arg::U32(relu as u32),
         ];
-        self.launch(OP, FAMILY, "affine_channels", Dims::grid_stride(n), &args)
+        self.launch(OP, FAMILY, x.kernel_for("affine_channels", "affine_channels_bf16"), Dims::grid_stride(n), &args)
     }
 }

@@ -413,14 +413,22 @@ impl CudaNativeBackend {
     /// Makes `t` the only holder of its buffer (copying it when a clone shares it), stored as f32 (the
     /// in-place ops write f32), for an in-place update.
     fn make_unique(&self, op: &'static str, t: &mut CudaNativeTensor) -> Result<()> {
-        if t.is_bf16() {
-            *t = self.cast(op, t, Storage::F32)?;
+        self.make_unique_as(op, t, Storage::F32)
+    }
+
+    /// [`CudaNativeBackend::make_unique`] for an in-place op that writes `storage` (one with a `_bf16` twin
+    /// keeps a bf16 tensor bf16).
+    fn make_unique_as(&self, op: &'static str, t: &mut CudaNativeTensor, storage: Storage) -> Result<()> {
+        if t.storage != storage {
+            *t = self.cast(op, t, storage)?;
         } else if Arc::strong_count(&t.buf) > 1 {
             self.note_copy_in_capture(op);
-            let copy = self.alloc(op, &t.shape)?;
-            let n = launch::u32_of(op, t.len())?;
+            let copy = self.alloc_as(op, &t.shape, storage)?;
+            // Whole 32-bit words (a bf16 buffer's bytes are rounded up to them).
+            let words = t.bytes().div_ceil(4);
+            let n = launch::u32_of(op, words)?;
             if n > 0 {
-                self.launch(op, Family::Elementwise, "copy", Dims::grid_stride(t.len()), &[t.arg(), copy.arg(), Arg::U32(n)])?;
+                self.launch(op, Family::Elementwise, "copy", Dims::grid_stride(words), &[t.arg(), copy.arg(), Arg::U32(n)])?;
             }
             *t = copy;
         }
@@ -761,10 +769,7 @@ impl Backend for CudaNativeBackend {
         self.guard("resize_bilinear", || self.launch_resize_bilinear(&self.f32_of("resize_bilinear", x)?, out_h, out_w))
     }
     fn concat_channels(&self, xs: &[&CudaNativeTensor]) -> Result<CudaNativeTensor> {
-        self.guard("concat_channels", || {
-            let xs = xs.iter().map(|x| self.f32_of("concat_channels", x)).collect::<Result<Vec<_>>>()?;
-            self.launch_concat_channels(&xs.iter().collect::<Vec<_>>())
-        })
+        self.guard("concat_channels", || self.launch_concat_channels(xs))
     }
     fn affine_channels(&self, x: &mut CudaNativeTensor, scale: &CudaNativeTensor, shift: &CudaNativeTensor, relu: bool) -> Result<()> {
         self.guard("affine_channels", || {

@@ -1,8 +1,9 @@
 //! bf16 storage (`--precision bf16`): how a tensor's elements are stored, the casts between the two forms,
 //! and the weights' bf16 shadows.
 //!
-//! At `--precision bf16` a forward convolution stores its output (an activation) as bf16; the norms and
-//! activations keep the storage of their input (their kernels have `_bf16` twins); the convolutions read bf16
+//! At `--precision bf16` a forward convolution stores its output (an activation) as bf16; the norms,
+//! activations and InceptionV3's channel ops (concat, the folded batch norm) keep the storage of their input
+//! (their kernels have `_bf16` twins); the convolutions read bf16
 //! operands as they are (v6) and each f32 master weight through a bf16 shadow. Every other op reads f32: the
 //! trait widens a bf16 input first ([`CudaNativeBackend::f32_of`]), exactly. Gradients, statistics, losses, the
 //! master weights and Adam's state are f32 at every precision.
@@ -250,10 +251,10 @@ mod tests {
         assert_eq!(bits(&be, &y), bits(&be, &expected), "the replay read a stale shadow");
     }
 
-    /// The norms' and activations' `_bf16` twins: the same statistics and gradients bit for bit, outputs
-    /// rounded once, stored as bf16.
+    /// The norms', activations' and channel ops' `_bf16` twins: the same statistics and gradients bit for
+    /// bit, outputs rounded once, stored as bf16.
     #[test]
-    fn bf16_storage_norms_and_activations_equal_their_f32_twins() {
+    fn bf16_storage_norms_activations_and_channel_ops_equal_their_f32_twins() {
         let be = CudaNativeBackend::emulator().with_precision(Precision::Bf16).poisoned();
         let mut r = Rng8::seed_from_u64(5);
         let shape = [3, 4, 5, 5];
@@ -292,6 +293,22 @@ mod tests {
         for (i, (f, b)) in exact_f.iter().zip(&exact_b).enumerate() {
             assert_eq!(bits(&be, b), bits(&be, f), "statistic or gradient {i}");
         }
+
+        // InceptionV3's channel ops: bf16 pieces concatenate as bf16 (an f32 piece makes the result f32), and
+        // affine_channels updates bf16 in place (copying first what a clone shares).
+        let (x2f, x2b) = both(&be, &bf16_values(&mut r, &[3, 2, 5, 5]));
+        let cat_f = be.concat_channels(&[&xf, &x2f]).unwrap();
+        let cat_b = be.concat_channels(&[&xb, &x2b]).unwrap();
+        let mixed = be.concat_channels(&[&xb, &x2f]).unwrap();
+        assert_eq!((cat_b.storage(), mixed.storage()), (Storage::Bf16, Storage::F32));
+        assert_eq!(bits(&be, &cat_b), bits(&be, &cat_f), "concat_channels");
+        assert_eq!(bits(&be, &mixed), bits(&be, &cat_f), "concat_channels of bf16 and f32 pieces");
+        let (mut af, mut ab) = (xf.clone(), xb.clone());
+        be.affine_channels(&mut af, &gamma, &beta, true).unwrap();
+        be.affine_channels(&mut ab, &gamma, &beta, true).unwrap();
+        assert_eq!(ab.storage(), Storage::Bf16);
+        assert_eq!(bits(&be, &ab), rounded_bits(&be, &af), "affine_channels");
+        assert_eq!(bits(&be, &xb), bits(&be, &xf), "affine_channels changed a clone's data");
     }
 
     /// A weight's bf16 shadow is cast once and reused until the weight is written (add_assign, Adam,

@@ -235,7 +235,7 @@ run() {
     # Our hand-written kernels, convolutions on tensor cores (TF32), beside PyTorch's TF32 below.
     cxr_step "bench (cuda-native, tf32)" bench_cuda_native.log 120 bench --precision tf32 --backend cuda-native --batch "$batch" \
         --json "$OUT/bench_cuda_native.json"
-    # The same at bf16 (bf16 tensor-core MMAs, f32 storage): % of the card's bf16 peak.
+    # The same at bf16 (bf16 tensor-core MMAs, bf16 activations and weight copies: v6): % of the card's bf16 peak.
     cxr_step "bench (cuda-native, bf16)" bench_cuda_native_bf16.log 90 bench --precision bf16 --backend cuda-native --batch "$batch" \
         --json "$OUT/bench_cuda_native_bf16.json"
     # TF32 with v4's mma.sync instead of v5's wgmma (an sm_90a card runs v5 above): which pays, measured.
